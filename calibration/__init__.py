@@ -1,0 +1,1 @@
+"""calibration: fixed-pattern-noise calibration of spike cameras from uniform fields."""

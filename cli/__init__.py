@@ -1,0 +1,1 @@
+"""Command-line tools: thin click wrappers over the library."""

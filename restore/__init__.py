@@ -1,0 +1,1 @@
+"""restore: reconstruction of sharp images from defocused spike streams."""

@@ -1,0 +1,44 @@
+"""Numerical settings of restoration: windows, epsilons, defaults."""
+
+# --- baselines and evaluation (helper: baselines) ------------------------------
+# TFP / TFI (restore.baselines)
+DEFAULT_WINDOW = 192              # steps; the network's longest window (despike.md)
+DEFAULT_DEAD_TIME = 1             # steps; the reference camera's (physics.md §4b)
+RATE_INVERSION_MIN_DENOM = 0.1    # lambda = r / max(1 - delta r, this): caps lambda at 10 r
+# exposure (restore.exposure)
+AUTO_EXPOSURE_PERCENTILE = 99.5   # --exposure auto: this percentile of the estimate -> 1
+# deconvolution (restore.deconv)
+PSF_TRUNCATE = 4.0                # Gaussian PSF kernels reach this many sigma
+DECONV_PAD_SIGMAS = 3.0           # reflect padding before FFT deconvolution, in sigma (>= 8 px)
+DECONV_MIN_PAD = 8
+RL_EPS = 1e-6                     # floor of the RL denominator (charge per step)
+SIGMA_MAP_LEVELS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.5, 7.0, 9.0, 11.0)   # px, sigma-map blend
+# Wiener noise-to-signal ratio and RL iterations, per window length (steps);
+# tuned on the TRAINING distribution by examples/tune_cascades.py (see docs/results.md).
+WIENER_NSR = {192: 1e-2, 64: 2e-2, 32: 4e-2}
+RL_ITERATIONS = {192: 20, 64: 10, 32: 6}
+# sigma estimator (restore.sigma_estimate)
+SIGMA_EST_REBLUR = 2.0            # px, re-blur of the gradient-ratio estimator
+SIGMA_EST_EDGE_QUANTILE = 0.97    # edges: gradient maxima above this quantile of |grad|
+SIGMA_EST_MAX = 12.0              # px, the estimate is clipped to [0, this]
+SIGMA_EST_PRESMOOTH = 1.5         # px, denoising before the estimate (in the lookup table too)
+# metrics (restore.metrics): Wang et al. 2004
+SSIM_WINDOW_SIGMA = 1.5
+SSIM_WINDOW_RADIUS = 5            # 11-tap window
+SSIM_K1 = 0.01
+SSIM_K2 = 0.03
+# evaluation (restore.evaluate)
+BLUR_BINS = (0.0, 1.0, 2.0, 4.0, float("inf"))   # px, bins of the sample's median sigma
+ON_FOCUS_SIGMA = 1.0              # px: median sigma below this is "on" focus
+EVAL_WINDOWS = ("full", "64", "32")
+MONTAGE_SAMPLES = 4
+
+
+# --- DeSpike network (helper: network) -----------------------------------------
+DESPIKE_WINDOWS = (64, 96, 128, 160, 192)   # IF windows T_i around the key step (paper)
+DESPIKE_SCALE_EPS = 1e-3        # floor of the per-image normalisation scale (thresholds/step)
+DESPIKE_MIN_STEPS = 8           # a stream shorter than this is too short for any window
+DESPIKE_TILE = 512              # inference tile side (px) for large frames
+DESPIKE_TILE_OVERLAP = 32       # overlap of neighbouring tiles (px), blended linearly
+DESPIKE_WEIGHTS_FILE = "despike-small.pt"   # bundled weights under restore/despike/weights/
+DESPIKE_WEIGHTS_FORMAT = 1      # version of the weights file layout

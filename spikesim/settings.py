@@ -1,0 +1,52 @@
+"""Numerical settings of spikesim: one place for thresholds, epsilons and flags.
+
+Kernels read these at import; nothing numeric is a literal inside a kernel.
+"""
+
+# --- stream I/O ------------------------------------------------------------
+DEFAULT_WIDTH = 400
+DEFAULT_HEIGHT = 250
+DEFAULT_READOUT_HZ = 20_000.0
+HEAD_CROP_WIDTH = 416          # real first-generation cameras: 16 header columns
+HEAD_CROP_COLUMNS = 16
+KNOWN_RESOLUTIONS = ((400, 250), (416, 250), (1000, 1000))   # (W, H)
+COUNT_CHUNK_FRAMES = 1024      # frames read per chunk when counting spikes from a file
+NUMBA_CACHE = True
+
+# --- sensor (helper: sensor) -------------------------------------------------
+# Counter-based random numbers (spikesim/rng.py): stream ids say what a draw is for.
+RNG_STREAM_PHASE = 1           # initial potential V ~ U(0, 1) (one draw per pixel)
+RNG_STREAM_THRESHOLD = 2       # per-spike threshold noise (event index = spike count)
+RNG_STREAM_FPN = 3             # fixed-pattern maps of a camera (fpn_seed)
+NORMAL_TABLE_BITS = 12         # inverse-CDF table of 2**12 cells (tails cut at ~3.8 s.d.)
+# Integrate-and-fire (spikesim/sensor.py, spikesim/_sensor_kernels.py).
+SATURATION_MARGIN = 2.0 ** -20  # after a reset V <= theta - margin (< theta, physics §4)
+THETA_FLOOR = 0.05             # thresholds never fall below this (theta_sd <= 0.2: unreachable)
+SENSOR_BLOCK_BYTES = 64        # output bytes (8 px each) one kernel task simulates over all steps
+# Flags that keep results bit-identical to the numpy reference: no reassociation and
+# no FMA contraction ("fast" would allow both); these only drop NaN/inf/-0 handling.
+SENSOR_FASTMATH = frozenset({"nnan", "ninf", "nsz"})
+RESET_MODES = ("subtract", "zero")
+SENSOR_BACKENDS = ("numba", "numpy")
+
+# --- optics and rendering (helper: optics) -----------------------------------
+GAUSS_TRUNCATE = 4.0           # Gaussian PSF support: radius = ceil(GAUSS_TRUNCATE * sigma)
+DISK_SUPERSAMPLE = 8           # sub-samples per pixel side for the anti-aliased disk PSF
+LAYER_SIGMA_STEP = 0.25        # px of defocus sigma between depth layers (physics.md §3)
+MAX_LAYERS = 256               # more layers than this: the step is widened (with a warning)
+COVERAGE_EPS = 1e-6            # coverage below this is treated as empty in out / cov
+MIN_BLUR_SIGMA = 1e-3          # px; below this a blur is the identity
+DEPTH_MIN_M = 0.3              # procedural scene depth range (physics.md §4b), metres
+DEPTH_MAX_M = 20.0
+DEPTH_PNG_SCALE = 1e-3         # metres per unit of a 16-bit depth PNG (millimetres) by default
+EXPOSURE_LAMBDA_P99 = 0.6      # default exposure: the 99th-percentile irradiance gives this λ
+EXPOSURE_PERCENTILE = 99.0
+
+# --- datasets (helper: dataset) ------------------------------------------------
+DATASET_SAMPLE_DIGITS = 6          # samples/000000: zero-padded sample ids
+DATASET_ON_FOCUS_SIGMA = 1.0       # px: a sample is "on" focus when its median sigma is below
+DATASET_BLUR_BIN_EDGES = (1.0, 2.0, 4.0)   # px: median-sigma bins [0,1) [1,2) [2,4) [4,inf)
+DATASET_MAX_TRIES = 200            # lens/depth draws per sample before the closest is kept
+DATASET_PREVIEW_WINDOW = 64        # steps of the preview's window mean around the key step
+DATASET_MANIFEST_EVERY_S = 2.0     # rewrite the manifest at most this often while running
+DATASET_INFLIGHT_PER_WORKER = 2    # submitted-but-unfinished samples per worker
