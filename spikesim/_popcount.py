@@ -1,63 +1,89 @@
 """Compiled positional popcount over packed spike frames (private kernel).
 
+Frames are processed as 64-bit words: for word ``w`` and bit ``j`` in 0..7,
+``(w >> j) & 0x0101010101010101`` isolates bit ``j`` of each of the word's 8 bytes,
+one per byte lane, so adding it to accumulator ``acc[j]`` counts 8 pixels at once.
+A byte lane holds 255 additions before it is flushed into the int64 counts. The
+loop over words has no branches and vectorises.
+
 The kernel assumes validated, C-contiguous input and a preallocated output; the
 public wrappers are :func:`spikesim.stream.count_spikes` and
-:meth:`spikesim.stream.SpikeStream.counts`.
+:meth:`spikesim.stream.SpikeStream.counts`, which feed it word-padded frames.
 """
 
 import numpy as np
 from numba import njit, prange
 
-from .settings import NUMBA_CACHE
+from .settings import NUMBA_CACHE, POPCOUNT_BLOCK_WORDS
 
-# LUT[b] spreads the 8 bits of byte b into the 8 bytes of a uint64 (bit j -> byte j),
-# so adding LUT values counts each bit position in its own byte lane (<= 255 adds).
-_LUT = np.zeros(256, dtype=np.uint64)
-for _b in range(256):
-    _LUT[_b] = sum(((_b >> _j) & 1) << (8 * _j) for _j in range(8))
-_LANE_LIMIT = 255                       # adds a byte lane holds before it must be flushed
-_BLOCK_BYTES = 512                      # byte positions per parallel task (fits in L1)
+_LANE_LIMIT = 255                          # additions a byte lane holds before a flush
+_LANE_MASK = np.uint64(0x0101010101010101)
 
 
 @njit(cache=NUMBA_CACHE, parallel=True, nogil=True)
-def _accumulate_counts(frames, lut, counts):
-    """Add the per-bit spike counts of ``frames`` to ``counts`` in place.
+def _accumulate_words(words, n_frames, counts):
+    """Add per-bit spike counts of ``words[:n_frames]`` to ``counts`` in place.
 
-    frames : (n, nbytes) uint8, C-contiguous, packed frames
-    lut    : (256,) uint64 bit-spreading table
-    counts : (nbytes * 8,) int64, bit k of byte b accumulates in counts[8 b + k]
+    words  : (N, nw) uint64, C-contiguous; frame t's bytes, zero-padded to whole words
+    counts : (nw * 64,) int64; bit k of byte b (pixel 8 b + k) accumulates in counts[8 b + k]
     """
-    n, nbytes = frames.shape
-    nblocks = (nbytes + _BLOCK_BYTES - 1) // _BLOCK_BYTES
+    nw = words.shape[1]
+    nblocks = (nw + POPCOUNT_BLOCK_WORDS - 1) // POPCOUNT_BLOCK_WORDS
     for blk in prange(nblocks):
-        b0 = blk * _BLOCK_BYTES
-        b1 = min(b0 + _BLOCK_BYTES, nbytes)
-        acc = np.zeros(b1 - b0, dtype=np.uint64)
+        w0 = blk * POPCOUNT_BLOCK_WORDS
+        w1 = min(w0 + POPCOUNT_BLOCK_WORDS, nw)
+        width = w1 - w0
+        acc = np.zeros((8, width), dtype=np.uint64)
         t = 0
-        while t < n:
-            t_end = min(t + _LANE_LIMIT, n)
+        while t < n_frames:
+            t_end = min(t + _LANE_LIMIT, n_frames)
             for tt in range(t, t_end):
-                row = frames[tt]
-                for b in range(b0, b1):
-                    acc[b - b0] += lut[row[b]]
-            for b in range(b0, b1):
-                word = acc[b - b0]
+                row = words[tt, w0:w1]
                 for j in range(8):
-                    counts[8 * b + j] += (word >> np.uint64(8 * j)) & np.uint64(0xFF)
-                acc[b - b0] = 0
+                    accj = acc[j]
+                    for i in range(width):
+                        accj[i] += (row[i] >> np.uint64(j)) & _LANE_MASK
+            for i in range(width):
+                base = 64 * (w0 + i)
+                for j in range(8):
+                    a = acc[j, i]
+                    for m in range(8):
+                        counts[base + 8 * m + j] += (a >> np.uint64(8 * m)) & np.uint64(0xFF)
+                    acc[j, i] = 0
             t = t_end
 
 
-def accumulate_counts(frames: np.ndarray, counts: np.ndarray) -> None:
-    """Validated entry to the kernel: ``counts += per-bit spike counts of frames``."""
-    frames = np.ascontiguousarray(frames, dtype=np.uint8)
-    if frames.ndim != 2 or counts.shape != (frames.shape[1] * 8,) or counts.dtype != np.int64:
-        raise ValueError("internal: frames must be (n, nbytes) and counts (nbytes*8,) int64")
-    if frames.shape[0]:
-        _accumulate_counts(frames, _LUT, counts)
+def padded_words_buffer(n_frames: int, nbytes: int) -> np.ndarray:
+    """A reusable ``(n_frames, ceil(nbytes / 8))`` uint64 buffer, zero-initialised."""
+    return np.zeros((n_frames, -(-nbytes // 8)), dtype=np.uint64)
+
+
+def accumulate_counts(frames: np.ndarray, counts: np.ndarray, buffer=None) -> None:
+    """Validated entry to the kernel: ``counts += per-bit spike counts of frames``.
+
+    frames : (n, nbytes) uint8 packed frames (any strides)
+    counts : (ceil(nbytes / 8) * 64,) int64
+    buffer : optional reusable word buffer from :func:`padded_words_buffer`
+    """
+    n, nbytes = frames.shape
+    if buffer is None or buffer.shape[0] < n:
+        buffer = padded_words_buffer(n, nbytes)
+    as_bytes = buffer.view(np.uint8).reshape(buffer.shape[0], -1)
+    as_bytes[:n, :nbytes] = frames
+    accumulate_words(buffer, n, counts)
+
+
+def accumulate_words(buffer: np.ndarray, n: int, counts: np.ndarray) -> None:
+    """Checked call of the kernel on the first ``n`` rows of a padded word buffer."""
+    if (buffer.dtype != np.uint64 or buffer.ndim != 2 or not buffer.flags.c_contiguous
+            or counts.dtype != np.int64 or counts.shape != (buffer.shape[1] * 64,)):
+        raise ValueError("internal: buffer must be (N, nw) uint64 C-contiguous and counts "
+                         "(nw*64,) int64")
+    if n:
+        _accumulate_words(buffer, n, counts)
 
 
 def accumulate_counts_reference(frames: np.ndarray, counts: np.ndarray) -> None:
     """Slow, obviously correct reference: unpack every bit and sum (numpy)."""
     bits = np.unpackbits(np.asarray(frames, dtype=np.uint8), axis=1, bitorder="little")
-    counts += bits.sum(axis=0, dtype=np.int64)
+    counts[: bits.shape[1]] += bits.sum(axis=0, dtype=np.int64)

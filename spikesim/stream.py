@@ -124,16 +124,47 @@ def count_spikes(packed, height: int, width: int, start: int = 0, stop: int | No
     -------
     (H, W) int64 counts, upright.
     """
-    from ._popcount import accumulate_counts
+    from ._popcount import accumulate_counts, padded_words_buffer
 
     file_width = file_width or width
-    t = packed.shape[0]
+    t, nbytes = packed.shape
     start, stop = _check_range(start, stop, t)
-    counts = np.zeros(packed.shape[1] * 8, dtype=np.int64)
     step = settings.COUNT_CHUNK_FRAMES
+    buffer = padded_words_buffer(min(step, max(stop - start, 1)), nbytes)
+    counts = np.zeros(buffer.shape[1] * 64, dtype=np.int64)
     for t0 in range(start, stop, step):
-        accumulate_counts(packed[t0:min(t0 + step, stop)], counts)
+        accumulate_counts(packed[t0:min(t0 + step, stop)], counts, buffer)
     return _counts_to_map(counts, height, width, flipped, file_width)
+
+
+def _count_file(path, offset: int, nbytes: int, start: int, stop: int) -> np.ndarray:
+    """Per-bit counts of frames ``[start, stop)`` of a raw file, read in chunks.
+
+    Each chunk is read with one scatter read (``os.readv``) straight into the rows of a
+    reused word-padded buffer, so memory stays bounded and nothing is copied twice.
+    """
+    from ._popcount import accumulate_words, padded_words_buffer
+
+    chunk = settings.COUNT_CHUNK_FRAMES
+    buffer = padded_words_buffer(min(chunk, max(stop - start, 1)), nbytes)
+    rows = buffer.view(np.uint8).reshape(buffer.shape[0], -1)
+    views = [memoryview(rows[i, :nbytes]) for i in range(rows.shape[0])]
+    counts = np.zeros(buffer.shape[1] * 64, dtype=np.int64)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.lseek(fd, offset + start * nbytes, os.SEEK_SET)
+        t = start
+        while t < stop:
+            n = min(len(views), stop - t)
+            got = os.readv(fd, views[:n])
+            if got != n * nbytes:
+                raise StreamFormatError("file", str(path), f"{n * nbytes} more bytes",
+                                        "the file changed or was truncated while reading")
+            accumulate_words(buffer, n, counts)
+            t += n
+    finally:
+        os.close(fd)
+    return counts
 
 
 def _counts_to_map(counts, height, width, flipped, file_width):
@@ -267,25 +298,8 @@ class SpikeStream:
         if self._file is None:
             return count_spikes(self.packed, self.height, self.width, start, stop,
                                 self.flipped, self.file_width)
-        from ._popcount import accumulate_counts
-
         path, offset = self._file
-        nbytes = self.packed.shape[1]
-        counts = np.zeros(nbytes * 8, dtype=np.int64)
-        chunk = settings.COUNT_CHUNK_FRAMES
-        buf = np.empty((min(chunk, max(stop - start, 1)), nbytes), dtype=np.uint8)
-        with open(path, "rb", buffering=0) as fh:
-            fh.seek(offset + start * nbytes)
-            t = start
-            while t < stop:
-                n = min(buf.shape[0], stop - t)
-                view = buf[:n]
-                got = fh.readinto(memoryview(view).cast("B"))
-                if got != n * nbytes:
-                    raise StreamFormatError("file", str(path), f"{n * nbytes} more bytes",
-                                            "the file changed or was truncated while reading")
-                accumulate_counts(view, counts)
-                t += n
+        counts = _count_file(path, offset, self.packed.shape[1], start, stop)
         return _counts_to_map(counts, self.height, self.width, self.flipped, self.file_width)
 
     def rate(self, start: int = 0, stop: int | None = None) -> np.ndarray:

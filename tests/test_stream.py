@@ -160,12 +160,12 @@ def test_counts_kernel_matches_reference_and_ran_compiled():
     rng = np.random.default_rng(7)
     frames = (rng.random((700, 13)) < 0.3).astype(np.uint8) * rng.integers(0, 256, (700, 13),
                                                                           dtype=np.uint8)
-    fast = np.zeros(13 * 8, np.int64)
-    slow = np.zeros(13 * 8, np.int64)
+    fast = np.zeros(16 * 8, np.int64)
+    slow = np.zeros(16 * 8, np.int64)
     _popcount.accumulate_counts(frames, fast)       # > 255 frames: exercises lane flushing
     _popcount.accumulate_counts_reference(frames, slow)
     assert np.array_equal(fast, slow)
-    assert _popcount._accumulate_counts.signatures, "the numba kernel did not run"
+    assert _popcount._accumulate_words.signatures, "the numba kernel did not run"
 
 
 def test_counts_over_ranges_and_file_backed_chunks(tmp_path, monkeypatch):

@@ -1,0 +1,57 @@
+"""Configuration files load into validated dataclasses; errors name the key path."""
+
+from pathlib import Path
+
+import pytest
+
+from spikesim.config import CameraProfile, Lens, from_mapping, load_yaml_config, to_mapping
+from spikesim.errors import ConfigError
+
+CONFIGS = Path(__file__).resolve().parents[1] / "examples" / "configs"
+
+
+def test_shipped_reference_camera_equals_the_defaults():
+    """examples/configs/camera_reference.yaml restates physics.md §4b, as the defaults do."""
+    assert load_yaml_config(CONFIGS / "camera_reference.yaml", CameraProfile) == CameraProfile()
+    cam = CameraProfile()
+    assert cam.k == pytest.approx(1 / 800) and cam.size == (400, 250)
+    lens = load_yaml_config(CONFIGS / "lens_25mm_f2.yaml", Lens)
+    assert lens == Lens() and lens.aperture == pytest.approx(0.0125)
+
+
+def test_round_trip_through_plain_mapping():
+    cam = CameraProfile(gain_sd=0.06, dead_time=0)
+    assert from_mapping(CameraProfile, to_mapping(cam)) == cam
+
+
+def test_unknown_key_suggests_the_nearest():
+    with pytest.raises(ConfigError) as err:
+        from_mapping(CameraProfile, {"gain_std": 0.05}, "camera")
+    msg = str(err.value)
+    assert msg.startswith("camera.gain_std") and "did you mean 'gain_sd'" in msg
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("f_number", 0, "f_number: got 0.0; expected a number > 0.0"),
+    ("f_number", "fast", "f_number: got fast"),
+    ("psf", "gausian", "did you mean 'gaussian'"),
+    ("focus_distance", 0.01, "beyond the focal length"),
+    ("sigma_floor", float("nan"), "finite"),
+])
+def test_bad_values_name_path_value_and_allowed(key, value, words):
+    with pytest.raises(ConfigError) as err:
+        from_mapping(Lens, {key: value}, "lens")
+    assert f"lens.{key}" in str(err.value) and words in str(err.value)
+
+
+def test_integer_fields_refuse_fractions_and_sizes_must_pack(tmp_path):
+    with pytest.raises(ConfigError, match="camera.dead_time.*integer"):
+        from_mapping(CameraProfile, {"dead_time": 1.5}, "camera")
+    with pytest.raises(ConfigError, match="multiple of 8"):
+        from_mapping(CameraProfile, {"width": 250, "height": 250}, "camera")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("k: [1, 2\n")
+    with pytest.raises(ConfigError, match="fix the syntax"):
+        load_yaml_config(bad, CameraProfile)
+    with pytest.raises(ConfigError, match="an existing YAML file"):
+        load_yaml_config(tmp_path / "missing.yaml", CameraProfile)
