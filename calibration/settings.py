@@ -7,9 +7,9 @@ METHODS = ("lsq", "paper", "ratio")
 PAPER_DEAD_TIME = 1.0            # steps; the paper's Eq. 9 assumes D = 1/r - 1
 DEFAULT_DEAD_TIME = 1.0          # steps; assumed when it cannot be estimated (K < 3, auto levels)
 DEAD_TIME_MAX = 3.0              # steps; upper end of the dead-time search
-DEAD_TIME_GRID = 61              # coarse grid points over [0, DEAD_TIME_MAX] before refining
-DEAD_TIME_TOL = 1e-4             # steps; golden-section tolerance of the refinement
-DEAD_TIME_CHI2_CAP = 25.0        # per-pixel chi^2 cap in the dead-time objective (robustness)
+DEAD_TIME_GRID = 31              # coarse grid points over [0, DEAD_TIME_MAX] before refining
+DEAD_TIME_TOL = 1e-6             # steps; golden-section tolerance of the refinement
+DEAD_TIME_CHI2_CAP = 25.0        # chi^2 scale of the robust dead-time objective log(1 + chi2/cap)
 MIN_DENOM = 1e-3                 # 1 - delta*r is floored here (lambda = r / (1 - delta r))
 CHARGE_MAX = 1e3                 # lambda never exceeds this (a guard, not a physical value)
 
@@ -33,3 +33,6 @@ POOR_FIT_Z = 8.0                 # lsq: RMS normalised residual above this is a 
 SIGMA_CLIP = 5.0                 # robust s.d.: clip at this many s.d. ...
 SIGMA_CLIP_ITERATIONS = 5        # ... this many times
 MIN_COUNT_SD = 0.3               # spikes; the noise model never assumes less count noise
+DEAD_TIME_CURVATURE_STEP = 1e-3  # steps; finite-difference step of the dead-time uncertainty
+DEAD_TIME_MAX_PIXELS = 10_000    # pixels (an even stride) used to estimate the dead time
+NORMAL_MEDIAN_ABS = 0.6745       # median |z| of a standard normal (poor-fit limit scaling)

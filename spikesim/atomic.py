@@ -16,6 +16,15 @@ from pathlib import Path
 from .errors import InputError, OutputExistsError
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def check_writable(path, overwrite: bool = False, what: str = "output") -> Path:
     """Validate an output path before expensive work starts.
 
@@ -47,6 +56,7 @@ def atomic_path(path, overwrite: bool = True, what: str = "output"):
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix,
                                dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)        # mkstemp makes 0600; give the usual permissions
     try:
         yield Path(tmp)
         os.replace(tmp, path)

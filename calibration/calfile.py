@@ -1,0 +1,198 @@
+"""The calibration file (formats.md "Calibration file"): one ``.npz`` per camera.
+
+Keys (upright ``(H, W)`` maps, float32 unless said):
+
+==========  ===================================================================
+``gain``     relative gain ``f_test`` (Eq. 11), median 1 over good pixels; > 1 is a
+             more sensitive pixel
+``offset``   ``f_o1`` = ``L_d``: dark-equivalent level, in the unit of the levels
+``q``        ``D * (L + L_d)`` of Eq. 11 (level-units x steps); ``1/q`` is charge per
+             step per level unit
+``gamma``    Eq. 12 at the operating level: acts on the *interval* (``D_p = gamma * I``)
+``weight``   the Eq. 14 spike weight at the operating level: acts on the *rate*
+``ratio``    Eq. 13 from one field (``R_ref / R_p``)
+``defects``  uint8 bit flags: 1 dead, 2 hot, 4 unstable, 8 ill-conditioned, 16 poor fit
+``residual`` the fit's residual map (lsq: RMS residual in units of the temporal noise;
+             zero for the other methods)
+``meta``     a JSON string: resolution, levels, steps, method, operating level, dead
+             time, reference, summary figures, toolkit version
+==========  ===================================================================
+
+Defect pixels carry neutral values (gain 1, gamma 1, weight 1, ratio 1, the median
+offset, ``q = q_ref``); nothing in the file is NaN or infinite.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from spikesim.errors import InputError
+
+from . import settings
+
+MAP_KEYS = ("gain", "offset", "q", "gamma", "weight", "ratio", "defects", "residual")
+FORMAT_NAME = "spikecal-calibration"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Calibration:
+    """A camera's fixed-pattern-noise calibration (all maps upright ``(H, W)``).
+
+    See the module docstring for the meaning and units of every map. ``meta`` holds
+    at least ``resolution``, ``method``, ``dead_time`` (``{"value", "source"}``),
+    ``operating_level``, ``q_ref`` and ``levels``.
+    """
+
+    gain: np.ndarray
+    offset: np.ndarray
+    q: np.ndarray
+    gamma: np.ndarray
+    weight: np.ndarray
+    ratio: np.ndarray
+    defects: np.ndarray
+    residual: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        shape = np.shape(self.gain)
+        if len(shape) != 2:
+            raise InputError("gain", f"an array of shape {shape}", "an (H, W) map",
+                             "maps are upright (H, W)")
+        for key in MAP_KEYS:
+            arr = np.asarray(getattr(self, key))
+            if arr.shape != shape:
+                raise InputError(key, f"an array of shape {arr.shape}",
+                                 f"an (H, W) map of shape {shape}", "give every map one shape")
+            if key == "defects":
+                arr = arr.astype(np.uint8, copy=False)
+            else:
+                arr = arr.astype(np.float32, copy=False)
+                if not np.isfinite(arr).all():
+                    raise InputError(key, "a map with NaN or inf", "finite values",
+                                     "defect pixels must carry neutral values")
+            setattr(self, key, arr)
+        self.meta = dict(self.meta)
+        self.meta.setdefault("resolution", {"width": shape[1], "height": shape[0]})
+
+    # -- properties ----------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(H, W)``."""
+        return self.gain.shape
+
+    @property
+    def height(self) -> int:
+        return self.gain.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.gain.shape[1]
+
+    @property
+    def dead_time(self) -> float:
+        """The calibrated (estimated or assumed) dead time, in steps."""
+        return float(self.meta.get("dead_time", {}).get("value", settings.DEFAULT_DEAD_TIME))
+
+    @property
+    def q_ref(self) -> float:
+        """``q`` of the reference (ideal) pixel: level-units x steps per threshold."""
+        return float(self.meta.get("q_ref", 1.0))
+
+    @property
+    def operating_level(self) -> float:
+        """The level at which ``gamma`` and ``weight`` are exact, in the unit of the levels."""
+        return float(self.meta.get("operating_level", 1.0))
+
+    @property
+    def good(self) -> np.ndarray:
+        """(H, W) bool, pixels with no defect flag."""
+        return self.defects == 0
+
+    # -- constructors --------------------------------------------------------------
+    @classmethod
+    def identity(cls, height: int, width: int, dead_time: float = settings.DEFAULT_DEAD_TIME,
+                 q_ref: float = 1.0) -> "Calibration":
+        """An uncalibrated camera: every pixel ideal, weights 1, no offset, no defect.
+
+        With ``q_ref = 1`` the full inverse returns the charge per step ``lambda``.
+        """
+        height, width = int(height), int(width)
+        if height < 1 or width < 1:
+            raise InputError("size", f"{width}x{height}", "a positive resolution",
+                             "give the stream's height and width")
+        ones = np.ones((height, width), np.float32)
+        meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "method": "identity",
+                "resolution": {"width": width, "height": height}, "levels": [],
+                "dead_time": {"value": float(dead_time), "source": "assumed"},
+                "operating_level": 1.0, "q_ref": float(q_ref),
+                "reference": {"kind": "identity"}, "summary": {}}
+        return cls(gain=ones, offset=np.zeros_like(ones), q=ones * np.float32(q_ref),
+                   gamma=ones.copy(), weight=ones.copy(), ratio=ones.copy(),
+                   defects=np.zeros((height, width), np.uint8),
+                   residual=np.zeros_like(ones), meta=meta)
+
+    # -- I/O -----------------------------------------------------------------------
+    def save(self, path, overwrite: bool = False) -> Path:
+        """Write the ``.npz`` atomically (refused when it exists, unless ``overwrite``)."""
+        from spikesim.atomic import check_writable, save_npz
+
+        check_writable(path, overwrite, "output")
+        arrays = {k: getattr(self, k) for k in MAP_KEYS}
+        meta = dict(self.meta)
+        meta.setdefault("format", FORMAT_NAME)
+        meta.setdefault("format_version", FORMAT_VERSION)
+        return save_npz(path, overwrite=True, compressed=False,
+                        meta=np.array(json.dumps(meta, sort_keys=True)),
+                        **arrays)
+
+    def check_resolution(self, height: int, width: int, what: str = "stream") -> None:
+        """Raise :class:`InputError` when a ``height x width`` stream does not match."""
+        if (int(height), int(width)) != self.shape:
+            raise InputError(
+                "calibration", f"{self.width}x{self.height} calibration for a "
+                f"{int(width)}x{int(height)} {what}", "a calibration of the stream's resolution",
+                "calibrate this camera at the stream's resolution or pass the right --size")
+
+    def check_stream(self, stream) -> None:
+        """:meth:`check_resolution` for a :class:`~spikesim.stream.SpikeStream`."""
+        self.check_resolution(stream.height, stream.width, "stream")
+
+    def summary(self) -> dict:
+        """The summary figures stored in ``meta`` (PRNU, DSNU, defects, noise floor, ...)."""
+        return dict(self.meta.get("summary", {}))
+
+
+def load_calibration(path) -> Calibration:
+    """Read a calibration ``.npz`` (``allow_pickle=False``) and validate its keys and maps."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("calibration", str(path), "an existing calibration .npz",
+                         "run `spikecal fit` first or check the path")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise InputError("calibration", str(path), "a readable .npz file",
+                         f"the file is not a calibration ({exc.__class__.__name__})") from None
+    with data:
+        missing = [k for k in MAP_KEYS + ("meta",) if k not in data.files]
+        if missing:
+            raise InputError("calibration", str(path), "the keys " + ", ".join(MAP_KEYS)
+                             + ", meta", "missing " + ", ".join(missing)
+                             + "; write it with `spikecal fit`")
+        maps = {k: data[k] for k in MAP_KEYS}
+        try:
+            meta = json.loads(str(data["meta"]))
+        except json.JSONDecodeError:
+            raise InputError("calibration", str(path), "a JSON `meta` string",
+                             "the file is damaged; fit the camera again") from None
+    calib = Calibration(meta=meta, **maps)
+    res = meta.get("resolution", {})
+    if (res.get("height"), res.get("width")) != calib.shape:
+        raise InputError("calibration", str(path), "meta.resolution matching the maps",
+                         "the file is inconsistent; fit the camera again")
+    return calib

@@ -1,0 +1,268 @@
+"""Per-pixel firing rates of uniform-field captures, from the streaming spike counter.
+
+A capture is never decoded whole: the spikes of each half are counted with
+:meth:`spikesim.stream.SpikeStream.counts` (a compiled popcount reading the file in
+chunks into one reused buffer). The two halves give the temporal-noise floor and the
+unstable-pixel test (physics.md §5).
+
+Units: counts are spikes, rates are spikes per readout step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from spikesim.errors import InputError
+
+from . import settings
+
+
+@dataclass
+class FieldRates:
+    """Spike counts of one uniform-field capture, split into two halves.
+
+    Attributes
+    ----------
+    counts_a, counts_b : (H, W) int64, spikes in the first / second half
+    steps_a, steps_b : int, readout steps in each half (``steps_b >= steps_a``)
+    source : str, where the counts came from (a file name or ``"array"``)
+    """
+
+    counts_a: np.ndarray
+    counts_b: np.ndarray
+    steps_a: int
+    steps_b: int
+    source: str = "array"
+
+    def __post_init__(self):
+        self.counts_a = np.asarray(self.counts_a, dtype=np.int64)
+        self.counts_b = np.asarray(self.counts_b, dtype=np.int64)
+        if self.counts_a.ndim != 2 or self.counts_a.shape != self.counts_b.shape:
+            raise InputError("counts", f"halves of shapes {self.counts_a.shape} and "
+                             f"{self.counts_b.shape}", "two (H, W) maps of one shape",
+                             "count both halves of the same capture")
+        if self.steps_a < 1 or self.steps_b < 1:
+            raise InputError(self.source, f"{self.steps_a + self.steps_b} steps",
+                             "a capture of at least 2 steps", "record a longer field")
+        if (self.counts_a < 0).any() or (self.counts_a > self.steps_a).any() \
+                or (self.counts_b < 0).any() or (self.counts_b > self.steps_b).any():
+            raise InputError(self.source, "counts outside [0, steps]",
+                             "at most one spike per pixel and step",
+                             "check the capture's resolution and length")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(H, W)``."""
+        return self.counts_a.shape
+
+    @property
+    def steps(self) -> int:
+        """Readout steps of the whole capture."""
+        return self.steps_a + self.steps_b
+
+    @property
+    def counts(self) -> np.ndarray:
+        """(H, W) int64 spikes of the whole capture."""
+        return self.counts_a + self.counts_b
+
+    @property
+    def rate(self) -> np.ndarray:
+        """(H, W) float64 spikes per step over the whole capture (the paper's ``I_k``)."""
+        return self.counts / float(self.steps)
+
+    @property
+    def rate_a(self) -> np.ndarray:
+        """(H, W) float64 rate of the first half."""
+        return self.counts_a / float(self.steps_a)
+
+    @property
+    def rate_b(self) -> np.ndarray:
+        """(H, W) float64 rate of the second half."""
+        return self.counts_b / float(self.steps_b)
+
+    @classmethod
+    def from_counts(cls, counts, steps: int, rng=None, source: str = "array") -> "FieldRates":
+        """Split whole-capture ``counts`` into two halves (for synthetic rate maps in tests).
+
+        Without ``rng`` the split is the even share (``counts // 2`` in the first
+        half); with a ``numpy.random.Generator`` it is binomial.
+        """
+        counts = np.asarray(counts, dtype=np.int64)
+        steps = int(steps)
+        steps_a = steps // 2
+        if rng is None:
+            a = (counts * steps_a) // max(steps, 1)
+        else:
+            a = rng.binomial(counts, steps_a / steps)
+        a = np.clip(a, counts - (steps - steps_a), steps_a)
+        return cls(a, counts - a, steps_a, steps - steps_a, source)
+
+
+def measure_stream(stream, source: str | None = None) -> FieldRates:
+    """Count the spikes of both halves of a :class:`~spikesim.stream.SpikeStream`.
+
+    The first half is steps ``[0, T // 2)``, the second ``[T // 2, T)``.
+    """
+    t = len(stream)
+    if t < 2:
+        raise InputError(source or stream.source or "field", f"{t} steps",
+                         "a capture of at least 2 steps", "record a longer field")
+    half = t // 2
+    a = stream.counts(0, half)
+    b = stream.counts(half, t)
+    return FieldRates(a, b, half, t - half, source or stream.source or "stream")
+
+
+def measure_field(path, size=None) -> FieldRates:
+    """Rates of a ``.dat`` (or ``.npz``) capture file, read lazily in chunks.
+
+    Parameters
+    ----------
+    path : the capture
+    size : ``(W, H)`` or None (the sidecar's, else 400x250)
+    """
+    from spikesim.stream import SpikeStream
+
+    stream = SpikeStream.open(path, size=size)
+    return measure_stream(stream, source=str(path))
+
+
+def check_fields(fields: list[FieldRates]) -> None:
+    """All fields must share one resolution and one length; errors name the odd one."""
+    if not fields:
+        raise InputError("fields", "none", "at least one uniform-field capture",
+                         "give the capture files (or a `spikesim uniform` directory)")
+    first = fields[0]
+    for f in fields[1:]:
+        if f.shape != first.shape:
+            raise InputError("fields", f"{Path(f.source).name} is "
+                             f"{f.shape[1]}x{f.shape[0]} but {Path(first.source).name} is "
+                             f"{first.shape[1]}x{first.shape[0]}",
+                             "fields of one resolution (one camera)",
+                             "capture every field with the same camera and --size")
+        if f.steps != first.steps:
+            raise InputError("fields", f"{Path(f.source).name} has {f.steps} steps but "
+                             f"{Path(first.source).name} has {first.steps}",
+                             "fields of one length (equal statistics per level)",
+                             "capture every field for the same number of steps, or trim them")
+    for f in fields:
+        if not f.counts.any():
+            raise InputError("fields", f"{Path(f.source).name}: no spike at all in "
+                             f"{f.steps} steps", "a capture in which pixels fire",
+                             "the capture is all zero: check the camera, exposure or --size")
+
+
+def robust_sd(x, mask=None) -> float:
+    """Standard deviation after iterative clipping at ``SIGMA_CLIP`` s.d. (outliers ignored).
+
+    Suited to the discrete half differences of very regular pixels, where the MAD
+    can be zero.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if mask is not None:
+        x = x[mask]
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return 0.0
+    keep = np.ones(x.size, dtype=bool)
+    sd = float(np.std(x))
+    for _ in range(settings.SIGMA_CLIP_ITERATIONS):
+        centre = float(np.median(x[keep]))
+        new_keep = np.abs(x - centre) <= settings.SIGMA_CLIP * sd if sd > 0 else keep
+        if new_keep.sum() < 2:
+            break
+        keep = new_keep
+        new_sd = float(np.std(x[keep]))
+        if new_sd == sd:
+            break
+        sd = new_sd
+    return sd
+
+
+def rate_noise(field: FieldRates, mask=None) -> float:
+    """Temporal noise of the whole capture's rate, spikes per step (one figure per field).
+
+    ``sd(A - B) / 2`` over pixels (physics.md §5), clipped against outliers, and never
+    below ``MIN_COUNT_SD`` spikes (count quantisation) over the capture length.
+    """
+    diff = field.rate_a - field.rate_b
+    sd = robust_sd(diff, mask) / 2.0
+    return max(sd, settings.MIN_COUNT_SD / field.steps)
+
+
+def noise_floor_pct(field: FieldRates, mask=None) -> float:
+    """The temporal-noise floor of physics.md §5, in %: ``sd(A - B) / 2`` over the mean rate.
+
+    Plain (unclipped) standard deviation over the pixels of ``mask`` (the good pixels).
+    """
+    diff = field.rate_a - field.rate_b
+    rate = field.rate
+    if mask is not None:
+        diff, rate = diff[mask], rate[mask]
+    mean = float(np.mean(rate)) if rate.size else 0.0
+    if mean <= 0 or diff.size < 2:
+        return 0.0
+    return 100.0 * float(np.std(diff)) / 2.0 / mean
+
+
+def read_uniform_dir(directory) -> dict:
+    """The capture list of a ``spikesim uniform -o DIR`` directory (formats.md).
+
+    Reads ``DIR/fields.yaml`` (``yaml.safe_load``): the levels in order, the steps and
+    the resolution; the field files are ``DIR/field_<level>.dat`` (or the file names the
+    YAML lists under ``files``/``fields``).
+
+    Returns ``{"paths": [...], "levels": [...], "size": (W, H) or None, "truth": path or None}``.
+    """
+    import yaml
+
+    directory = Path(directory)
+    spec = directory / "fields.yaml"
+    if not spec.is_file():
+        raise InputError("FIELDS", str(directory), "a `spikesim uniform` directory with fields.yaml",
+                         "give the field files and --levels, or the directory spikesim wrote")
+    try:
+        data = yaml.safe_load(spec.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(str(spec), "invalid YAML", "a YAML mapping",
+                         f"fix the syntax: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict) or "levels" not in data:
+        raise InputError(str(spec), "no `levels` key", "the levels of the fields in order",
+                         "write it with `spikesim uniform`")
+    levels = [float(v) for v in data["levels"]]
+    files = data.get("files") or data.get("fields")
+    if isinstance(files, list) and files and all(isinstance(f, str) for f in files):
+        paths = [directory / f for f in files]
+    elif isinstance(files, list) and files and all(isinstance(f, dict) for f in files):
+        paths = [directory / f.get("file", f.get("path", "")) for f in files]
+    else:
+        paths = [directory / f"field_{_level_name(v, raw)}.dat"
+                 for v, raw in zip(levels, data["levels"])]
+    size = None
+    res = data.get("resolution") or data.get("size")
+    if isinstance(res, dict) and "width" in res and "height" in res:
+        size = (int(res["width"]), int(res["height"]))
+    elif isinstance(res, (list, tuple)) and len(res) == 2:
+        size = (int(res[0]), int(res[1]))
+    elif isinstance(res, str) and "x" in res.lower():
+        w, h = res.lower().split("x")
+        size = (int(w), int(h))
+    elif "width" in data and "height" in data:
+        size = (int(data["width"]), int(data["height"]))
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise InputError("FIELDS", ", ".join(missing), "the field files fields.yaml lists",
+                         "the directory is incomplete; run `spikesim uniform` again")
+    truth = directory / "truth.npz"
+    return {"paths": paths, "levels": levels, "size": size,
+            "truth": truth if truth.is_file() else None}
+
+
+def _level_name(value: float, raw) -> str:
+    """``field_<level>.dat``: the level as written (``153``, ``0.5``)."""
+    if isinstance(raw, str):
+        return raw
+    return f"{value:g}" if not float(value).is_integer() else str(int(value))

@@ -1,0 +1,156 @@
+"""Fixed-pattern noise of one simulated camera (physics.md §4, §4b).
+
+A camera is a :class:`~spikesim.config.CameraProfile` plus an ``fpn_seed``: the maps
+are drawn from the profile's distributions with a generator seeded by
+``(fpn_seed, settings.RNG_STREAM_FPN)`` only, so ``render``, ``uniform`` and
+``generate`` given the same pair use the same maps.
+
+Maps are upright ``(H, W)`` (rows top-down):
+
+- ``gain`` relative gain ``g`` (photo-response non-uniformity): normal with mean 1
+  and s.d. ``gain_sd`` (non-positive draws are redrawn, i.e. a normal truncated at 0;
+  unreachable below ``gain_sd`` ~ 0.1), then divided by its median over good pixels
+  so that the median over good pixels is exactly 1; 0 on dead pixels;
+- ``dark`` dark-current-equivalent illuminance ``L_d`` in lux: lognormal with median
+  ``dark_median`` and log-s.d. ``dark_log_sd``; hot pixels instead draw ``L_d``
+  uniformly in ``[hot_low, hot_high]``;
+- ``hot``, ``dead`` bool masks of exactly ``round(fraction * H * W)`` pixels each,
+  disjoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import settings
+from .atomic import save_npz
+from .config import CameraProfile, to_mapping
+from .errors import InputError
+
+TRUTH_KEYS = ("gain", "dark", "hot", "dead", "k", "dead_time", "theta_sd")
+
+
+@dataclass(frozen=True)
+class FixedPattern:
+    """The fixed-pattern maps of one camera, upright ``(H, W)``.
+
+    Attributes
+    ----------
+    gain : (H, W) float32, relative gain, median 1 over good pixels, 0 on dead pixels
+    dark : (H, W) float32, dark-equivalent illuminance ``L_d`` in lux (>= 0)
+    hot : (H, W) bool, hot pixels (``L_d`` in ``[hot_low, hot_high]``)
+    dead : (H, W) bool, dead pixels (``gain == 0``)
+    """
+
+    gain: np.ndarray
+    dark: np.ndarray
+    hot: np.ndarray
+    dead: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(H, W)``."""
+        return tuple(self.gain.shape)
+
+    @property
+    def good(self) -> np.ndarray:
+        """(H, W) bool: neither hot nor dead."""
+        return ~(self.hot | self.dead)
+
+
+def _generator(fpn_seed: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([int(fpn_seed),
+                                                         settings.RNG_STREAM_FPN]))
+
+
+def check_fpn_seed(fpn_seed, param: str = "fpn_seed") -> int:
+    """Return ``fpn_seed`` as an int after checking it is an integer >= 0."""
+    if isinstance(fpn_seed, bool) or not isinstance(fpn_seed, (int, np.integer)) or fpn_seed < 0:
+        raise InputError(param, fpn_seed, "an integer >= 0", "pass e.g. --fpn-seed 0")
+    return int(fpn_seed)
+
+
+def draw_fixed_pattern(profile: CameraProfile, fpn_seed: int) -> FixedPattern:
+    """Draw the fixed-pattern maps of the camera ``(profile, fpn_seed)``.
+
+    Deterministic: the same profile and seed give the same maps, on any machine
+    (numpy's PCG64 stream and its normal/uniform/permutation algorithms).
+    """
+    fpn_seed = check_fpn_seed(fpn_seed)
+    if not isinstance(profile, CameraProfile):
+        raise InputError("profile", type(profile).__name__, "a CameraProfile",
+                         "load it with spikesim.config.load_yaml_config(path, CameraProfile)")
+    h, w = profile.height, profile.width
+    n = h * w
+    gen = _generator(fpn_seed)
+    gain = gen.normal(1.0, profile.gain_sd, n)
+    bad = gain <= 0.0
+    while bad.any():                       # truncated normal: redraw non-positive gains
+        gain[bad] = gen.normal(1.0, profile.gain_sd, int(bad.sum()))
+        bad = gain <= 0.0
+    dark = profile.dark_median * np.exp(profile.dark_log_sd * gen.standard_normal(n))
+    n_hot = int(round(profile.hot_fraction * n))
+    n_dead = int(round(profile.dead_fraction * n))
+    order = gen.permutation(n)
+    hot = np.zeros(n, dtype=bool)
+    dead = np.zeros(n, dtype=bool)
+    hot[order[:n_hot]] = True
+    dead[order[n_hot:n_hot + n_dead]] = True
+    dark[hot] = gen.uniform(profile.hot_low, profile.hot_high, n_hot)
+    good = ~(hot | dead)
+    if good.any():
+        gain = gain / np.median(gain[good])
+    gain[dead] = 0.0
+    return FixedPattern(gain=gain.reshape(h, w).astype(np.float32),
+                        dark=dark.reshape(h, w).astype(np.float32),
+                        hot=hot.reshape(h, w), dead=dead.reshape(h, w))
+
+
+def save_truth(path, fpn: FixedPattern, profile: CameraProfile, overwrite: bool = False,
+               fpn_seed: int | None = None):
+    """Write the camera's true maps as ``.npz`` (formats.md ``truth.npz``), atomically.
+
+    Keys: ``gain``, ``dark`` (lux), ``hot``, ``dead`` (bool), scalars ``k``
+    (thresholds per lux per step), ``dead_time`` (steps), ``theta_sd`` (thresholds);
+    plus ``profile`` (the camera profile as a YAML string) and, when given,
+    ``fpn_seed``. Loads with ``numpy.load(allow_pickle=False)``.
+    """
+    import yaml
+
+    extra = {"profile": np.array(yaml.safe_dump(to_mapping(profile), sort_keys=False))}
+    if fpn_seed is not None:
+        extra["fpn_seed"] = np.int64(fpn_seed)
+    return save_npz(path, overwrite=overwrite, what="truth",
+                    gain=fpn.gain.astype(np.float32), dark=fpn.dark.astype(np.float32),
+                    hot=fpn.hot.astype(bool), dead=fpn.dead.astype(bool),
+                    k=np.float64(profile.k), dead_time=np.int64(profile.dead_time),
+                    theta_sd=np.float64(profile.theta_sd), **extra)
+
+
+def load_truth(path) -> tuple[FixedPattern, dict]:
+    """Read a ``truth.npz``: ``(FixedPattern, {"k", "dead_time", "theta_sd", ...})``.
+
+    The dict holds the scalars (``k`` float, ``dead_time`` int, ``theta_sd`` float,
+    and ``fpn_seed`` int when recorded).
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in TRUTH_KEYS if k not in data.files]
+            if missing:
+                raise InputError("truth", str(path), "an .npz with keys " + ", ".join(TRUTH_KEYS),
+                                 f"missing {', '.join(missing)}; write it with save_truth")
+            fpn = FixedPattern(gain=data["gain"].astype(np.float32),
+                               dark=data["dark"].astype(np.float32),
+                               hot=data["hot"].astype(bool), dead=data["dead"].astype(bool))
+            scalars = {"k": float(data["k"]), "dead_time": int(data["dead_time"]),
+                       "theta_sd": float(data["theta_sd"])}
+            if "fpn_seed" in data.files:
+                scalars["fpn_seed"] = int(data["fpn_seed"])
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError("truth", str(path), "a readable .npz truth file",
+                         f"check the path ({exc})") from None
+    return fpn, scalars

@@ -1,0 +1,105 @@
+"""`spikesim uniform`: uniform-field captures laid out as formats.md says."""
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from cli.spikesim_cli import main
+from spikesim.config import CameraProfile
+from spikesim.errors import InputError
+from spikesim.fpn import load_truth
+from spikesim.stream import SpikeStream
+from spikesim.uniform import capture_uniform_fields, check_levels
+
+
+@pytest.fixture()
+def camera(tmp_path):
+    """A small noise-free camera with defects (so counts are exact to ±1)."""
+    path = tmp_path / "cam.yaml"
+    path.write_text("width: 32\nheight: 8\ntheta_sd: 0.0\nhot_fraction: 0.02\n"
+                    "dead_fraction: 0.02\n")
+    return path
+
+
+def _run(*args):
+    return CliRunner().invoke(main, list(map(str, args)), catch_exceptions=False)
+
+
+def test_writes_the_formats_md_layout(tmp_path, camera):
+    out = tmp_path / "fields"
+    res = _run("uniform", "--camera", camera, "--levels", "0,153,335.5", "--steps", 400,
+               "-o", out, "--fpn-seed", 4, "--seed", 1)
+    assert res.exit_code == 0, res.output
+    names = sorted(p.name for p in out.iterdir())
+    assert {"field_0.dat", "field_153.dat", "field_335.5.dat", "fields.yaml",
+            "truth.npz"} <= set(names)
+    meta = yaml.safe_load((out / "fields.yaml").read_text())
+    assert meta["levels"] == [0.0, 153.0, 335.5]
+    assert meta["steps"] == 400 and meta["resolution"] == "32x8"
+    assert meta["readout_hz"] == 20000.0 and meta["fpn_seed"] == 4
+    assert meta["camera"]["width"] == 32 and meta["camera"]["theta_sd"] == 0.0
+    assert (out / "field_153.dat").stat().st_size == 400 * 32 * 8 // 8
+    seeds = [f["seed"] for f in meta["fields"]]
+    assert len(set(seeds)) == 3                           # one derived seed per field
+
+    # the fields follow the rate model with the true maps: counts within ±1
+    fpn, scalars = load_truth(out / "truth.npz")
+    profile = CameraProfile(width=32, height=8)
+    for label, lux in (("0", 0.0), ("153", 153.0), ("335.5", 335.5)):
+        s = SpikeStream.read_dat(out / f"field_{label}.dat", size=(32, 8))
+        lam = scalars["k"] * fpn.gain.astype(np.float64) * (lux + fpn.dark)
+        sub = lam <= 1
+        expected = 400 / (scalars["dead_time"] + 1 / np.maximum(lam, 1e-12))
+        assert np.abs(s.counts()[sub] - expected[sub]).max() <= 1
+        assert (s.counts()[fpn.dead] == 0).all()
+        assert (s.counts()[~sub] == 200).all()            # saturated hot pixels: 1/(1+δ)
+    assert profile.k == scalars["k"]
+
+
+def test_reproducible_and_camera_shared(tmp_path, camera):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for d, seed in ((a, 0), (b, 0), (c, 1)):
+        assert _run("uniform", "--camera", camera, "--levels", "50", "--steps", 64,
+                    "-o", d, "--seed", seed).exit_code == 0
+    assert (a / "field_50.dat").read_bytes() == (b / "field_50.dat").read_bytes()
+    assert (a / "field_50.dat").read_bytes() != (c / "field_50.dat").read_bytes()
+    # same fpn_seed -> same camera whatever the sensor seed
+    assert (a / "truth.npz").read_bytes() == (c / "truth.npz").read_bytes()
+
+
+def test_refuses_non_empty_directory(tmp_path, camera):
+    out = tmp_path / "f"
+    res = _run("uniform", "--camera", camera, "--levels", "1", "--steps", 8, "-o", out)
+    assert res.exit_code == 0
+    res = _run("uniform", "--camera", camera, "--levels", "1", "--steps", 8, "-o", out)
+    assert res.exit_code == 2 and "--overwrite" in res.output
+    res = _run("uniform", "--camera", camera, "--levels", "1", "--steps", 8, "-o", out,
+               "--overwrite")
+    assert res.exit_code == 0
+
+
+@pytest.mark.parametrize("levels,needle", [("0,abc", "abc"), ("0,-5", "-5"), ("0,nan", "nan"),
+                                           (",", "--levels"), ("3,3", "distinct")])
+def test_bad_levels(tmp_path, camera, levels, needle):
+    res = _run("uniform", "--camera", camera, "--levels", levels, "--steps", 8,
+               "-o", tmp_path / "x")
+    assert res.exit_code == 2
+    assert "--levels" in res.output and needle in res.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_default_camera_is_the_reference(tmp_path):
+    res = _run("uniform", "--levels", "100", "--steps", 3, "-o", tmp_path / "r")
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "r" / "field_100.dat").stat().st_size == 3 * 400 * 250 // 8
+    meta = yaml.safe_load((tmp_path / "r" / "fields.yaml").read_text())
+    assert meta["camera"]["name"] == CameraProfile().name and meta["resolution"] == "400x250"
+
+
+def test_library_api_validation(tmp_path):
+    assert check_levels([0, 153.0, "335.5"]) == [("0", 0.0), ("153", 153.0), ("335.5", 335.5)]
+    with pytest.raises(InputError, match="steps"):
+        capture_uniform_fields(CameraProfile(width=8, height=1), 0, [1], 0, tmp_path / "s")
+    with pytest.raises(InputError, match="fpn_seed"):
+        capture_uniform_fields(CameraProfile(width=8, height=1), -1, [1], 5, tmp_path / "s")
