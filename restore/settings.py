@@ -1,6 +1,9 @@
 """Numerical settings of restoration: windows, epsilons, defaults."""
 
 # --- baselines and evaluation (helper: baselines) ------------------------------
+# method names (despike.md "spikerestore run: the contract"); restore.methods is the registry
+METHOD_NAMES = ("despike", "tfp", "tfi", "tfp+wiener", "tfp+rl", "tfi+wiener", "tfi+rl")
+DEFAULT_METHOD = "tfp"            # the lead switches this to "despike" once the network lands
 # TFP / TFI (restore.baselines)
 DEFAULT_WINDOW = 192              # steps; the network's longest window (despike.md)
 DEFAULT_DEAD_TIME = 1             # steps; the reference camera's (physics.md §4b)
@@ -9,14 +12,24 @@ RATE_INVERSION_MIN_DENOM = 0.1    # lambda = r / max(1 - delta r, this): caps la
 AUTO_EXPOSURE_PERCENTILE = 99.5   # --exposure auto: this percentile of the estimate -> 1
 # deconvolution (restore.deconv)
 PSF_TRUNCATE = 4.0                # Gaussian PSF kernels reach this many sigma
-DECONV_PAD_SIGMAS = 3.0           # reflect padding before FFT deconvolution, in sigma (>= 8 px)
-DECONV_MIN_PAD = 8
 RL_EPS = 1e-6                     # floor of the RL denominator (charge per step)
 SIGMA_MAP_LEVELS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.5, 7.0, 9.0, 11.0)   # px, sigma-map blend
-# Wiener noise-to-signal ratio and RL iterations, per window length (steps);
-# tuned on the TRAINING distribution by examples/tune_cascades.py (see docs/results.md).
-WIENER_NSR = {192: 1e-2, 64: 2e-2, 32: 4e-2}
-RL_ITERATIONS = {192: 20, 64: 10, 32: 6}
+# Wiener noise-to-signal ratio and RL iterations, by (reconstruction, calibrated) and
+# window length (steps); tuned on the TRAINING distribution (24 samples of
+# examples/configs/trainset.yaml, oracle sigma, max mean PSNR) by
+# examples/tune_cascades.py -- see docs/results.md (grids: NSR 1e-3..1, RL 1..40).
+WIENER_NSR = {
+    ("tfp", False): {192: 0.1, 64: 0.1, 32: 0.1},
+    ("tfp", True): {192: 0.01, 64: 0.03, 32: 0.03},
+    ("tfi", False): {192: 0.1, 64: 0.1, 32: 0.1},
+    ("tfi", True): {192: 0.1, 64: 0.1, 32: 0.1},
+}
+RL_ITERATIONS = {
+    ("tfp", False): {192: 5, 64: 5, 32: 3},
+    ("tfp", True): {192: 20, 64: 10, 32: 3},
+    ("tfi", False): {192: 1, 64: 1, 32: 1},
+    ("tfi", True): {192: 1, 64: 1, 32: 1},
+}
 # sigma estimator (restore.sigma_estimate)
 SIGMA_EST_REBLUR = 2.0            # px, re-blur of the gradient-ratio estimator
 SIGMA_EST_EDGE_QUANTILE = 0.97    # edges: gradient maxima above this quantile of |grad|

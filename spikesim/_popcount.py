@@ -14,14 +14,13 @@ public wrappers are :func:`spikesim.stream.count_spikes` and
 import numpy as np
 from numba import njit, prange
 
-from .settings import NUMBA_CACHE, POPCOUNT_BLOCK_WORDS
+from .settings import NUMBA_CACHE, POPCOUNT_BLOCK_WORDS, POPCOUNT_PARALLEL_BYTES
 
 _LANE_LIMIT = 255                          # additions a byte lane holds before a flush
 _LANE_MASK = np.uint64(0x0101010101010101)
 
 
-@njit(cache=NUMBA_CACHE, parallel=True, nogil=True)
-def _accumulate_words(words, n_frames, counts):
+def _accumulate_words_py(words, n_frames, counts):
     """Add per-bit spike counts of ``words[:n_frames]`` to ``counts`` in place.
 
     words  : (N, nw) uint64, C-contiguous; frame t's bytes, zero-padded to whole words
@@ -53,34 +52,52 @@ def _accumulate_words(words, n_frames, counts):
             t = t_end
 
 
+# One source, two compilations: the parallel kernel for large inputs and a serial one
+# for small windows, where waking threads costs more than the work (and a thread that
+# the OS deschedules on a busy machine stalls the whole parallel region).
+_accumulate_words = njit(cache=NUMBA_CACHE, parallel=True, nogil=True)(_accumulate_words_py)
+_accumulate_words_serial = njit(cache=NUMBA_CACHE, nogil=True)(_accumulate_words_py)
+
+
 def padded_words_buffer(n_frames: int, nbytes: int) -> np.ndarray:
     """A reusable ``(n_frames, ceil(nbytes / 8))`` uint64 buffer, zero-initialised."""
     return np.zeros((n_frames, -(-nbytes // 8)), dtype=np.uint64)
 
 
-def accumulate_counts(frames: np.ndarray, counts: np.ndarray, buffer=None) -> None:
+def accumulate_counts(frames: np.ndarray, counts: np.ndarray, buffer=None,
+                      parallel: bool | None = None) -> None:
     """Validated entry to the kernel: ``counts += per-bit spike counts of frames``.
 
     frames : (n, nbytes) uint8 packed frames (any strides)
     counts : (ceil(nbytes / 8) * 64,) int64
     buffer : optional reusable word buffer from :func:`padded_words_buffer`
+    parallel : use the multi-threaded kernel (default: when the frames hold at least
+        ``POPCOUNT_PARALLEL_BYTES``)
     """
     n, nbytes = frames.shape
     if buffer is None or buffer.shape[0] < n:
         buffer = padded_words_buffer(n, nbytes)
     as_bytes = buffer.view(np.uint8).reshape(buffer.shape[0], -1)
     as_bytes[:n, :nbytes] = frames
-    accumulate_words(buffer, n, counts)
+    accumulate_words(buffer, n, counts, parallel)
 
 
-def accumulate_words(buffer: np.ndarray, n: int, counts: np.ndarray) -> None:
+def use_parallel(total_bytes: int) -> bool:
+    """Whether counting ``total_bytes`` of packed frames is worth several threads."""
+    return total_bytes >= POPCOUNT_PARALLEL_BYTES
+
+
+def accumulate_words(buffer: np.ndarray, n: int, counts: np.ndarray,
+                     parallel: bool | None = None) -> None:
     """Checked call of the kernel on the first ``n`` rows of a padded word buffer."""
     if (buffer.dtype != np.uint64 or buffer.ndim != 2 or not buffer.flags.c_contiguous
             or counts.dtype != np.int64 or counts.shape != (buffer.shape[1] * 64,)):
         raise ValueError("internal: buffer must be (N, nw) uint64 C-contiguous and counts "
                          "(nw*64,) int64")
+    if parallel is None:
+        parallel = use_parallel(n * buffer.shape[1] * 8)
     if n:
-        _accumulate_words(buffer, n, counts)
+        (_accumulate_words if parallel else _accumulate_words_serial)(buffer, n, counts)
 
 
 def accumulate_counts_reference(frames: np.ndarray, counts: np.ndarray) -> None:

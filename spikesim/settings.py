@@ -12,6 +12,7 @@ HEAD_CROP_COLUMNS = 16
 KNOWN_RESOLUTIONS = ((400, 250), (416, 250), (1000, 1000))   # (W, H)
 COUNT_CHUNK_FRAMES = 256       # frames per chunk when counting spikes (chunk stays in L2/L3)
 POPCOUNT_BLOCK_WORDS = 64      # 64-bit words per parallel popcount task (accumulators in L1)
+POPCOUNT_PARALLEL_BYTES = 8 << 20   # chunks smaller than this are counted on one thread
 NUMBA_CACHE = True
 
 # --- sensor (helper: sensor) -------------------------------------------------

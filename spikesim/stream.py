@@ -124,16 +124,17 @@ def count_spikes(packed, height: int, width: int, start: int = 0, stop: int | No
     -------
     (H, W) int64 counts, upright.
     """
-    from ._popcount import accumulate_counts, padded_words_buffer
+    from ._popcount import accumulate_counts, padded_words_buffer, use_parallel
 
     file_width = file_width or width
     t, nbytes = packed.shape
     start, stop = _check_range(start, stop, t)
+    parallel = use_parallel((stop - start) * nbytes)
     step = settings.COUNT_CHUNK_FRAMES
     buffer = padded_words_buffer(min(step, max(stop - start, 1)), nbytes)
     counts = np.zeros(buffer.shape[1] * 64, dtype=np.int64)
     for t0 in range(start, stop, step):
-        accumulate_counts(packed[t0:min(t0 + step, stop)], counts, buffer)
+        accumulate_counts(packed[t0:min(t0 + step, stop)], counts, buffer, parallel)
     return _counts_to_map(counts, height, width, flipped, file_width)
 
 
@@ -143,8 +144,9 @@ def _count_file(path, offset: int, nbytes: int, start: int, stop: int) -> np.nda
     Each chunk is read with one scatter read (``os.readv``) straight into the rows of a
     reused word-padded buffer, so memory stays bounded and nothing is copied twice.
     """
-    from ._popcount import accumulate_words, padded_words_buffer
+    from ._popcount import accumulate_words, padded_words_buffer, use_parallel
 
+    parallel = use_parallel((stop - start) * nbytes)
     chunk = settings.COUNT_CHUNK_FRAMES
     buffer = padded_words_buffer(min(chunk, max(stop - start, 1)), nbytes)
     rows = buffer.view(np.uint8).reshape(buffer.shape[0], -1)
@@ -160,7 +162,7 @@ def _count_file(path, offset: int, nbytes: int, start: int, stop: int) -> np.nda
             if got != n * nbytes:
                 raise StreamFormatError("file", str(path), f"{n * nbytes} more bytes",
                                         "the file changed or was truncated while reading")
-            accumulate_words(buffer, n, counts)
+            accumulate_words(buffer, n, counts, parallel)
             t += n
     finally:
         os.close(fd)

@@ -162,10 +162,14 @@ def test_counts_kernel_matches_reference_and_ran_compiled():
                                                                           dtype=np.uint8)
     fast = np.zeros(16 * 8, np.int64)
     slow = np.zeros(16 * 8, np.int64)
-    _popcount.accumulate_counts(frames, fast)       # > 255 frames: exercises lane flushing
+    _popcount.accumulate_counts(frames, fast, parallel=True)   # > 255 frames: lane flushing
     _popcount.accumulate_counts_reference(frames, slow)
     assert np.array_equal(fast, slow)
-    assert _popcount._accumulate_words.signatures, "the numba kernel did not run"
+    serial = np.zeros(16 * 8, np.int64)
+    _popcount.accumulate_counts(frames, serial, parallel=False)
+    assert np.array_equal(serial, slow)
+    assert _popcount._accumulate_words.signatures, "the parallel numba kernel did not run"
+    assert _popcount._accumulate_words_serial.signatures, "the serial numba kernel did not run"
 
 
 def test_counts_over_ranges_and_file_backed_chunks(tmp_path, monkeypatch):

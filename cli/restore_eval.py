@@ -1,0 +1,64 @@
+"""``spikerestore eval``: every method on a generated dataset; the results table."""
+
+from pathlib import Path
+
+import click
+
+from cli.options import echo_json, json_option, overwrite_option, progress, verbosity_options
+
+DEFAULT_METHODS = "tfp,tfi,tfp+wiener,tfp+rl"
+
+
+@click.command("eval")
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--methods", default=DEFAULT_METHODS, show_default=True,
+              help="Comma-separated methods; a cascade uses the oracle σ, NAME@est the "
+              "estimated σ, NAME@map the per-pixel σ map (upper bound).")
+@click.option("--windows", default="full", show_default=True,
+              help="Comma-separated windows: full (192 steps), 64, 32 ...")
+@click.option("--calib-mode", type=click.Choice(["off", "oracle", "both"]), default="off",
+              show_default=True, help="off: uncalibrated; oracle: each sample's true FPN "
+              "maps through the calibration module; both: every method twice.")
+@click.option("--full-grid", is_flag=True,
+              help="Every method and σ source, calibration on and off, windows full,64,32 "
+              "(overrides --methods, --windows, --calib-mode).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Only the first N samples.")
+@click.option("--montage", "montage_samples", type=click.IntRange(min=0), default=4,
+              show_default=True, help="Samples shown in montage.png.")
+@click.option("--device", default="cpu", show_default=True, help="Torch device of the network.")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory for results.md, results.csv, results.json, montage.png.")
+@overwrite_option
+@json_option
+@verbosity_options
+def eval_(dataset, methods, windows, calib_mode, full_grid, limit, montage_samples, device,
+          output, overwrite, as_json):
+    """Evaluate methods on DATASET (a `spikesim generate` directory): PSNR and SSIM."""
+    from restore import evaluate as ev
+
+    if full_grid:
+        methods, windows, calib_mode = ev.FULL_GRID_METHODS, "full,64,32", "both"
+    specs = ev.parse_methods(methods, calib_mode)
+    wins = ev.parse_windows(windows)
+    if output is not None:
+        from spikesim.atomic import check_writable
+
+        for name in ("results.md", "results.csv", "results.json"):
+            check_writable(output / name, overwrite, "-o")
+    from spikesim.dataset import read_manifest
+
+    n = len(read_manifest(dataset)["samples"]) if Path(dataset).is_dir() else 0
+    n = min(n, limit) if limit else n
+    with progress(length=max(n, 1), label="evaluating") as bar:
+        result = ev.evaluate(dataset, specs, wins, limit=limit, device=device,
+                             montage_samples=montage_samples,
+                             progress=lambda i, total: bar.update(1))
+    summary = ev.summarise(result)
+    written = ev.write_outputs(output, summary, result, overwrite) if output is not None else []
+    if as_json:
+        echo_json({k: v for k, v in summary.items()} | {"written": [str(p) for p in written]})
+        return
+    click.echo(ev.to_markdown(summary), nl=False)
+    for p in written:
+        click.echo(f"wrote {p}")

@@ -1,0 +1,83 @@
+"""``spikerestore run``: restore one capture, one dataset sample or a whole dataset."""
+
+from pathlib import Path
+
+import click
+
+from cli.options import (SIZE, echo_json, json_option, overwrite_option, progress,
+                         verbosity_options)
+from cli.stream_args import AXES
+from restore.settings import DEFAULT_METHOD, METHOD_NAMES
+
+
+@click.command("run")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("--method", default=DEFAULT_METHOD, show_default=True,
+              help="One of: " + ", ".join(METHOD_NAMES) + ".")
+@click.option("--calib", "calib_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Calibration .npz of the camera (spikecal fit); "
+              "default: uncalibrated.")
+@click.option("--center", type=int, default=None,
+              help="Key step (default: the sample's, else the middle of the stream).")
+@click.option("--window", type=int, default=None,
+              help="Steps around the key step (default 192, clipped to the stream).")
+@click.option("--size", type=SIZE, default=None, help="Frame size WxH of a .dat.")
+@click.option("--axes", type=AXES, default=None,
+              help="Axis order of a dense .npz, e.g. HWT (default THW).")
+@click.option("--sigma", type=float, default=None,
+              help="PSF s.d. in px for the cascades (default: the sample's oracle σ, "
+              "else estimated from the image).")
+@click.option("--exposure", type=click.Choice(["auto", "camera"]), default=None,
+              help="auto: 99.5th percentile -> 1 (default for captures); camera: the "
+              "sample's known response (default for dataset samples).")
+@click.option("--dead-time", type=click.FloatRange(min=0), default=None,
+              help="Dead time in steps for the uncalibrated rate inversion "
+              "(default: calibration's, else the sample camera's, else 1).")
+@click.option("--linear", is_flag=True, help="Also write a 16-bit linear PNG (NAME_linear.png).")
+@click.option("--device", default="cpu", show_default=True, help="Torch device of the network.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Output PNG (a directory when INPUT is a dataset).")
+@overwrite_option
+@json_option
+@verbosity_options
+def run(input_path, method, calib_path, center, window, size, axes, sigma, exposure, dead_time,
+        linear, device, output, overwrite, as_json):
+    """Restore a sharp image from INPUT: a .dat, an .npz, a dataset sample or a dataset.
+
+    The PNG is sRGB-encoded and linear in scene intensity up to one scale (zero
+    black level).
+    """
+    from restore import run as runner
+    from restore.methods import check_method
+
+    check_method(method)
+    kind = runner.input_kind(input_path)
+    calib = None
+    if calib_path is not None:
+        from calibration.calfile import load_calibration
+
+        calib = load_calibration(calib_path)
+    common = dict(method=method, calib=calib, center=center, window=window, sigma=sigma,
+                  dead_time=dead_time, linear=linear, overwrite=overwrite, device=device)
+    if kind == "dataset":
+        from spikesim.dataset import read_manifest
+
+        n = len(read_manifest(input_path)["samples"])
+        with progress(length=n, label="restoring") as bar:
+            results = runner.run_dataset(input_path, output, exposure=exposure,
+                                         progress=lambda i, total: bar.update(1), **common)
+    elif kind == "sample":
+        results = [runner.run_sample(input_path, output, exposure=exposure, **common)]
+    else:
+        from cli.stream_args import open_stream
+
+        stream = open_stream(input_path, size, axes)
+        results = [runner.run_capture(stream, output, exposure=exposure or "auto",
+                                      source=str(input_path), **common)]
+    if as_json:
+        echo_json([r.as_dict() for r in results])
+        return
+    for r in results:
+        sig = "" if r.sigma is None else f", sigma {r.sigma:.2f} px ({r.sigma_source})"
+        click.echo(f"{r.output}: {r.method}, {r.window} steps{sig}, exposure {r.exposure} "
+                   f"(scale {r.scale:.4g})")

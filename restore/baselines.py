@@ -1,0 +1,282 @@
+"""TFP and TFI: the classical spike-to-image reconstructions (Zhu et al., ICME 2019).
+
+Both return a **λ-like estimate**: the charge per step (in thresholds) of the pixel,
+i.e. the quantity the network predicts (despike.md "What the network predicts"),
+before any exposure. :mod:`restore.exposure` maps it to intensity for every method.
+
+Window convention
+-----------------
+A window of ``w`` steps centred on the key step ``t_c`` covers steps
+``[t_c − w//2, t_c − w//2 + w)`` (despike.md). When that range crosses an end of
+the stream it is **shifted** (same length) to lie inside it; the key step stays
+``t_c``. :func:`resolve_window` does this and is shared by every method.
+
+TFP (texture from playback)
+    ``r = N / w``: the spikes ``N`` of the pixel in the window over its length. A
+    pixel with no spike gets ``r = 0`` (λ = 0).
+
+TFI (texture from inter-spike intervals)
+    ``r = 1 / Δ`` with ``Δ = t_next − t_prev`` the interval that contains the key
+    step: ``t_prev`` the last spike at or before ``t_c`` and ``t_next`` the first
+    spike after ``t_c``, both inside the window. A pixel with no such pair in the
+    window (too dark for the window) falls back to its TFP rate ``N / w`` (0 when it
+    has no spike at all).
+
+Rate to λ (dead-time-aware inversion)
+    The sensor of physics.md §4 fires at ``r = 1 / (δ + 1/λ)`` with dead time ``δ``
+    steps, so ``λ = r / (1 − δ r)``; for TFI this is ``λ = 1 / (Δ − δ)``, the
+    interval minus the blind steps. The denominator is floored at
+    ``settings.RATE_INVERSION_MIN_DENOM`` (a camera that fires faster than its
+    assumed ``δ`` allows, e.g. on consecutive steps, stays finite). ``δ = 0`` is the
+    plain ``λ = r`` camera.
+
+Calibrated variants
+    With a calibration (``calib``), the rate of each pixel is corrected by the
+    calibration module's one correction function (paper Eq. 14 / the full inverse
+    of physics.md §5; :func:`calibrated_lambda`) instead of the plain inversion, so
+    gain and dark-offset non-uniformity are removed. ``calib=None`` is uncalibrated.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from spikesim.errors import InputError
+from spikesim.settings import NUMBA_CACHE
+
+from . import settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A resolved window ``[start, stop)`` around the key step ``center`` (steps)."""
+
+    start: int
+    stop: int
+    center: int
+    clipped: bool = False     # the requested length was cut to the stream length
+
+    @property
+    def length(self) -> int:
+        return self.stop - self.start
+
+
+def resolve_window(length: int, center: int | None = None, window: int | None = None,
+                   minimum: int = 1) -> Window:
+    """The window of ``window`` steps around ``center`` in a stream of ``length`` steps.
+
+    ``center`` defaults to ``length // 2``; ``window`` to ``settings.DEFAULT_WINDOW``
+    clipped to the stream (logged). An explicit ``window`` longer than the stream, or
+    a key step outside it, is an :class:`InputError`.
+    """
+    length = int(length)
+    if length < minimum:
+        raise InputError("stream", f"{length} steps", f"at least {minimum} steps",
+                         "use a longer capture")
+    if center is None:
+        center = length // 2
+    if isinstance(center, bool) or int(center) != center:
+        raise InputError("center", center, "an integer step", "give e.g. --center 96")
+    center = int(center)
+    if not 0 <= center < length:
+        raise InputError("center", center, f"a key step inside the stream, 0..{length - 1}",
+                         f"the stream has {length} steps; choose a key step in that range")
+    clipped = False
+    if window is None:
+        w = min(settings.DEFAULT_WINDOW, length)
+        clipped = w < settings.DEFAULT_WINDOW
+        if clipped:
+            log.info("window clipped to the stream length: %d steps instead of %d",
+                     w, settings.DEFAULT_WINDOW)
+    else:
+        if isinstance(window, bool) or int(window) != window:
+            raise InputError("window", window, "an integer number of steps", "give e.g. 192")
+        w = int(window)
+        if w < minimum:
+            raise InputError("window", w, f"at least {minimum} steps", "use a longer window")
+        if w > length:
+            raise InputError("window", w, f"at most the stream length ({length} steps)",
+                             f"the stream is shorter than the window: use --window {length} "
+                             "or less, or a longer capture")
+    start = center - w // 2
+    start = min(max(start, 0), length - w)
+    return Window(start, start + w, center, clipped)
+
+
+def rate_to_lambda(rate, dead_time: float = settings.DEFAULT_DEAD_TIME) -> np.ndarray:
+    """Invert ``r = 1 / (δ + 1/λ)``: ``λ = r / max(1 − δ r, MIN_DENOM)`` (float32, (H, W))."""
+    r = np.asarray(rate, dtype=np.float64)
+    d = float(dead_time)
+    if not (np.isfinite(d) and d >= 0):
+        raise InputError("dead_time", dead_time, "a number of steps >= 0", "use 1 (or 0)")
+    denom = np.maximum(1.0 - d * r, settings.RATE_INVERSION_MIN_DENOM)
+    return (r / denom).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------- TFP
+def tfp_rate(stream, win: Window) -> np.ndarray:
+    """Spikes per step over the window: ``(H, W)`` float64.
+
+    Counting is the stream's compiled popcount (single-threaded for a window this
+    small, where waking threads would cost more than the work).
+    """
+    return stream.counts(win.start, win.stop) / float(win.length)
+
+
+def tfp(stream, center: int | None = None, window: int | None = None, *,
+        dead_time: float = settings.DEFAULT_DEAD_TIME, calib=None) -> np.ndarray:
+    """TFP estimate of λ at the key step: ``(H, W)`` float32, thresholds per step.
+
+    Parameters
+    ----------
+    stream : spikesim.stream.SpikeStream, (T, H, W)
+    center : int, key step (default ``T // 2``)
+    window : int, steps (default ``settings.DEFAULT_WINDOW`` clipped to T)
+    dead_time : float, steps, for the uncalibrated inversion
+    calib : calibration.Calibration or None (None: uncalibrated)
+    """
+    win = resolve_window(len(stream), center, window)
+    rate = tfp_rate(stream, win)
+    return _to_lambda(rate, win, calib, dead_time, stream)
+
+
+# ---------------------------------------------------------------------------- TFI
+@njit(cache=NUMBA_CACHE, nogil=True)
+def _tfi_rate_kernel(packed, height, width, file_width, flipped, center, out):
+    """Interval rate at ``center`` per pixel from packed frames (TFP fallback).
+
+    Frame-major: walks frames backwards from ``center`` and forwards from
+    ``center + 1`` over whole packed rows (contiguous memory), recording each bit's
+    first spike, and stops once every bit is resolved.
+    packed : (n, nbytes) uint8, C-contiguous, .dat layout; out : (H, W) float64.
+    """
+    n, nbytes = packed.shape
+    nbits = nbytes * 8
+    prev = np.full(nbits, -1, dtype=np.int64)
+    nxt = np.full(nbits, -1, dtype=np.int64)
+    found = np.zeros(nbytes, dtype=np.uint8)
+    remaining = nbits
+    t = center
+    while t >= 0 and remaining > 0:
+        for b in range(nbytes):
+            v = packed[t, b] & ~found[b]
+            if v:
+                found[b] |= v
+                for j in range(8):
+                    if (v >> j) & 1:
+                        prev[8 * b + j] = t
+                        remaining -= 1
+        t -= 1
+    found[:] = 0
+    remaining = nbits
+    t = center + 1
+    while t < n and remaining > 0:
+        for b in range(nbytes):
+            v = packed[t, b] & ~found[b]
+            if v:
+                found[b] |= v
+                for j in range(8):
+                    if (v >> j) & 1:
+                        nxt[8 * b + j] = t
+                        remaining -= 1
+        t += 1
+    for y in range(height):
+        row = (height - 1 - y) if flipped else y
+        for x in range(width):
+            k = row * file_width + x
+            if prev[k] >= 0 and nxt[k] >= 0:
+                out[y, x] = 1.0 / (nxt[k] - prev[k])
+            else:                       # no bracketing pair: TFP of the window (rare)
+                c = 0
+                byte = k >> 3
+                shift = k & 7
+                for tt in range(n):
+                    c += (packed[tt, byte] >> shift) & 1
+                out[y, x] = c / n
+
+
+def tfi_rate(stream, win: Window) -> np.ndarray:
+    """TFI rate ``1/Δ`` at the key step (TFP fallback): ``(H, W)`` float64, compiled."""
+    packed = np.ascontiguousarray(stream.packed[win.start:win.stop])
+    out = np.empty((stream.height, stream.width), dtype=np.float64)
+    _tfi_rate_kernel(packed, stream.height, stream.width, stream.file_width,
+                     bool(stream.flipped), win.center - win.start, out)
+    return out
+
+
+def tfi_rate_reference(dense_window: np.ndarray, center: int) -> np.ndarray:
+    """Slow, obvious TFI rate on dense upright frames ``(w, H, W)``; ``center`` indexes them."""
+    w, h, wd = dense_window.shape
+    out = np.zeros((h, wd))
+    for y in range(h):
+        for x in range(wd):
+            times = np.flatnonzero(dense_window[:, y, x])
+            before = times[times <= center]
+            after = times[times > center]
+            if before.size and after.size:
+                out[y, x] = 1.0 / (after[0] - before[-1])
+            else:
+                out[y, x] = times.size / w
+    return out
+
+
+def tfi(stream, center: int | None = None, window: int | None = None, *,
+        dead_time: float = settings.DEFAULT_DEAD_TIME, calib=None) -> np.ndarray:
+    """TFI estimate of λ at the key step: ``(H, W)`` float32 (parameters as :func:`tfp`).
+
+    The window needs at least 2 steps.
+    """
+    win = resolve_window(len(stream), center, window, minimum=2)
+    rate = tfi_rate(stream, win)
+    return _to_lambda(rate, win, calib, dead_time, stream)
+
+
+# ---------------------------------------------------------------------------- calibration
+def check_calibration(calib, stream) -> None:
+    """A calibration of another resolution is an :class:`InputError` naming both."""
+    calib.check_stream(stream)
+
+
+def calibrated_lambda(rate, calib, inpaint: bool = True) -> np.ndarray:
+    """λ of an ideal FPN-free pixel from measured rates, via the calibration module.
+
+    Uses the calibration module's one correction, the full inverse
+    (``calibration.correct.full_inverse(rate, calib, output="charge")``:
+    ``λ = max(q_p / D_p − L_d,p, 0) / q_ref`` with the calibrated dead time), exact at
+    every light level. Pixels the calibration flags as defective (``calib.defects``)
+    are then filled with the median of their good 3×3 neighbours (``inpaint``).
+    Returns ``(H, W)`` float32.
+    """
+    from calibration import correct
+
+    lam = np.asarray(correct.full_inverse(rate, calib, output="charge"), dtype=np.float64)
+    if inpaint:
+        lam = inpaint_defects(lam, np.asarray(calib.defects) != 0)
+    return lam.astype(np.float32)
+
+
+def inpaint_defects(image: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """Replace ``bad`` pixels by the median of their good 3×3 neighbours (image median if none)."""
+    out = np.array(image, dtype=np.float64, copy=True)
+    if not bad.any():
+        return out
+    h, w = out.shape
+    fallback = float(np.median(out[~bad])) if (~bad).any() else 0.0
+    for y, x in zip(*np.nonzero(bad)):
+        y0, y1, x0, x1 = max(y - 1, 0), min(y + 2, h), max(x - 1, 0), min(x + 2, w)
+        patch = out[y0:y1, x0:x1][~bad[y0:y1, x0:x1]]
+        out[y, x] = float(np.median(patch)) if patch.size else fallback
+    return out
+
+
+def _to_lambda(rate, win, calib, dead_time, stream) -> np.ndarray:
+    if calib is None:
+        return rate_to_lambda(rate, dead_time)
+    check_calibration(calib, stream)
+    return calibrated_lambda(rate, calib)

@@ -1,0 +1,140 @@
+"""The registry of restoration methods, by the names of despike.md's contract.
+
+``despike`` (the bundled network), ``tfp``, ``tfi``, ``tfp+wiener``, ``tfp+rl``,
+``tfi+wiener``, ``tfi+rl``. Every method returns a λ estimate ``(H, W)`` float32:
+the charge per step of an ideal, FPN-free, in-focus pixel at the key step
+(:mod:`restore.exposure` turns it into intensity, the same way for all).
+
+Cascades ("reconstruct, then deblur") deblur the TFP/TFI estimate with a Gaussian
+PSF whose σ comes, in this order, from:
+
+1. ``sigma_map`` — the true per-pixel σ map (the oracle upper bound,
+   :func:`restore.deconv.sigma_map_blend`);
+2. ``sigma`` — one σ for the image (the oracle median σ of a dataset sample, or the
+   user's ``--sigma``);
+3. otherwise the estimator :func:`restore.sigma_estimate.estimate_sigma` applied to
+   the reconstruction itself.
+
+The regularisation (Wiener NSR, RL iterations) is the value tuned on the training
+distribution for the reconstruction (TFP/TFI), calibrated or not, and the window
+length actually used (:func:`restore.deconv.regularisation`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from spikesim.errors import InputError
+
+from . import settings
+from .baselines import resolve_window, tfi, tfp
+from .deconv import deconvolve, sigma_map_blend
+from .sigma_estimate import estimate_sigma
+
+METHODS = settings.METHOD_NAMES
+DEFAULT_METHOD = settings.DEFAULT_METHOD   # becomes "despike" once the network lands
+DESPIKE_MODULE = "restore.despike.infer"
+DESCRIPTIONS = {
+    "despike": "the bundled DeSpike-style network",
+    "tfp": "window mean of the spikes (texture from playback)",
+    "tfi": "inverse inter-spike interval at the key step",
+    "tfp+wiener": "TFP, then Wiener deconvolution (Gaussian PSF)",
+    "tfp+rl": "TFP, then Richardson-Lucy deconvolution (Gaussian PSF)",
+    "tfi+wiener": "TFI, then Wiener deconvolution (Gaussian PSF)",
+    "tfi+rl": "TFI, then Richardson-Lucy deconvolution (Gaussian PSF)",
+}
+
+
+@dataclass
+class Restored:
+    """A method's output: ``lam`` (H, W) float32 λ estimate, and how it was made."""
+
+    lam: np.ndarray
+    method: str
+    window: int
+    sigma: float | None = None          # σ used by a cascade (px); None otherwise
+    sigma_source: str | None = None     # "given", "estimated" or "map"
+    notes: list = field(default_factory=list)
+
+
+def check_method(name: str) -> str:
+    """Return ``name`` if it is a method; otherwise an InputError listing the valid ones."""
+    if name not in METHODS:
+        import difflib
+
+        near = difflib.get_close_matches(str(name), METHODS, n=1)
+        raise InputError("method", name, "one of " + ", ".join(METHODS),
+                         (f"did you mean {near[0]!r}? " if near else "") + "pick one of them")
+    return name
+
+
+def split_method(name: str) -> tuple[str, str | None]:
+    """``"tfp+rl"`` -> ``("tfp", "rl")``; ``"tfi"`` -> ``("tfi", None)``."""
+    check_method(name)
+    base, _, deblur = name.partition("+")
+    return base, (deblur or None)
+
+
+def despike_available() -> bool:
+    """Whether the network's inference module can be imported."""
+    try:
+        importlib.import_module(DESPIKE_MODULE)
+    except ImportError:
+        return False
+    return True
+
+
+def _despike(stream, calib, center, device):
+    try:
+        infer = importlib.import_module(DESPIKE_MODULE)
+    except ImportError as exc:
+        raise InputError("method", "despike",
+                         "a method whose code is installed: the network's inference module "
+                         f"({DESPIKE_MODULE}) is not available ({exc})",
+                         "use one of " + ", ".join(m for m in METHODS if m != "despike")
+                         ) from None
+    return np.asarray(infer.restore_despike(stream, calib, center, device=device),
+                      dtype=np.float32)
+
+
+def restore(stream, method: str = DEFAULT_METHOD, *, center: int | None = None,
+            window: int | None = None, calib=None,
+            dead_time: float = settings.DEFAULT_DEAD_TIME, sigma: float | None = None,
+            sigma_map=None, device: str = "cpu") -> Restored:
+    """Run one method on ``stream`` (a :class:`spikesim.stream.SpikeStream`, (T, H, W)).
+
+    Parameters
+    ----------
+    method : a name of :data:`METHODS`.
+    center : key step (default ``T // 2``); window : steps (default 192 clipped to T).
+    calib : calibration.Calibration or None (uncalibrated).
+    dead_time : steps, the uncalibrated rate inversion's δ.
+    sigma : px, one σ for the cascades (oracle or user); None: estimated.
+    sigma_map : (H, W) px, per-pixel σ (upper-bound cascades); overrides ``sigma``.
+    device : torch device of the network.
+    """
+    base, deblur = split_method(method)
+    if base == "despike":
+        win = resolve_window(len(stream), center, window)
+        sub = stream if window is None else stream[win.start:win.stop]
+        c = win.center if window is None else win.center - win.start
+        return Restored(_despike(sub, calib, c, device), method, win.length)
+    win = resolve_window(len(stream), center, window, minimum=2 if base == "tfi" else 1)
+    fn = tfp if base == "tfp" else tfi
+    lam = fn(stream, win.center, win.length, dead_time=dead_time, calib=calib)
+    if deblur is None:
+        return Restored(lam, method, win.length)
+    if sigma_map is not None:
+        out = sigma_map_blend(lam, sigma_map, deblur, window=win.length, base=base,
+                              calibrated=calib is not None)
+        return Restored(out, method, win.length, float(np.median(sigma_map)), "map")
+    if sigma is None:
+        s, source = estimate_sigma(lam), "estimated"
+    else:
+        s, source = float(sigma), "given"
+    out = deconvolve(lam, s, deblur, window=win.length, base=base,
+                     calibrated=calib is not None)
+    return Restored(out, method, win.length, s, source)

@@ -1,0 +1,141 @@
+"""``spikerestore run`` and ``spikerestore eval`` through click's CliRunner."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli.spikerestore_cli import main
+from spikesim.stream import SpikeStream
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    from spikesim.dataset import generate_dataset, load_dataset_config
+
+    out = tmp_path_factory.mktemp("ds") / "data"
+    cfg = load_dataset_config({"width": 48, "height": 32, "steps": 192, "num": 2, "seed": 7})
+    generate_dataset(cfg, out, workers=1)
+    return out
+
+
+@pytest.fixture()
+def capture_npz(tmp_path):
+    rng = np.random.default_rng(1)
+    rates = np.linspace(0.05, 0.45, 32 * 24).reshape(24, 32)
+    dense = (rng.random((100, 24, 32)) < rates).astype(np.uint8)
+    path = tmp_path / "cap.npz"
+    SpikeStream.from_dense(dense).save_npz(path)
+    return path
+
+
+def _run(args):
+    return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+def test_run_capture_writes_linear_png_up_to_one_scale(capture_npz, tmp_path):
+    import imageio.v3 as iio
+
+    from restore.baselines import tfp
+
+    out = tmp_path / "out.png"
+    res = _run(["run", str(capture_npz), "-o", str(out), "--linear", "--method", "tfp"])
+    assert res.exit_code == 0, res.output
+    assert out.is_file() and (tmp_path / "out_linear.png").is_file()
+    lin = iio.imread(tmp_path / "out_linear.png").astype(np.float64) / 65535
+    lam = tfp(SpikeStream.load_npz(capture_npz)).astype(np.float64)
+    expect = np.clip(lam / np.percentile(lam, 99.5), 0, 1)        # --exposure auto
+    np.testing.assert_allclose(lin, expect, atol=1.0 / 65535)
+    srgb = iio.imread(out)
+    assert srgb.dtype == np.uint8 and srgb.shape == (24, 32)
+    # refuses to clobber
+    again = _run(["run", str(capture_npz), "-o", str(out)])
+    assert again.exit_code == 2 and "--overwrite" in again.output
+
+
+def test_run_sample_and_dataset(tiny_dataset, tmp_path):
+    import imageio.v3 as iio
+
+    from restore.exposure import to_display
+    from restore.metrics import psnr
+    from spikesim.dataset import load_sample
+
+    sample_dir = tiny_dataset / "samples" / "000000"
+    out = tmp_path / "s.png"
+    res = _run(["run", str(sample_dir), "--method", "tfp+wiener", "-o", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.stdout)[0]
+    sample = load_sample(sample_dir)
+    assert info["exposure"] == "camera" and info["sigma_source"] == "oracle"
+    assert info["sigma"] == pytest.approx(float(sample.params["sigma_median"]))
+    img = iio.imread(out).astype(np.float64) / 255
+    assert psnr(img, to_display(sample.sharp)) > 10.0      # the right exposure scale
+    outdir = tmp_path / "batch"
+    res = _run(["run", str(tiny_dataset), "-o", str(outdir), "-q"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in outdir.iterdir()) == ["000000.png", "000001.png"]
+
+
+def test_eval_writes_tables(tiny_dataset, tmp_path):
+    out = tmp_path / "eval"
+    res = _run(["eval", str(tiny_dataset), "--methods", "tfp,tfi,tfp+rl,tfp+wiener@est",
+                "--windows", "full,32", "--calib-mode", "both", "-o", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["num_samples"] == 2
+    labels = {r["method"] for r in summary["overall"]}
+    assert labels == {"tfp", "tfi", "tfp+rl", "tfp+wiener@est", "tfp +cal", "tfi +cal",
+                      "tfp+rl +cal", "tfp+wiener@est +cal"}
+    assert {r["window"] for r in summary["overall"]} == {"full", "32"}
+    assert all(5 < r["psnr"] < 60 and 0 < r["ssim"] <= 1 for r in summary["overall"])
+    assert summary["best_cascade"]["method"] in labels
+    for name in ("results.md", "results.csv", "results.json", "montage.png"):
+        assert (out / name).is_file()
+    csv_lines = (out / "results.csv").read_text().strip().splitlines()
+    assert len(csv_lines) == 1 + 2 * 8 * 2          # header + samples × methods × windows
+    assert "| tfp+rl +cal | full |" in (out / "results.md").read_text()
+
+
+# --- bad input (issue item 5): each a clear error through the CLI ---------------------
+def test_stream_shorter_than_the_window(capture_npz, tmp_path):
+    res = _run(["run", str(capture_npz), "--window", "192", "-o", str(tmp_path / "a.png")])
+    assert res.exit_code == 2
+    assert "shorter than the window" in res.output and "100" in res.output
+
+
+def test_key_step_outside_the_stream(capture_npz, tmp_path):
+    res = _run(["run", str(capture_npz), "--center", "100", "-o", str(tmp_path / "a.png")])
+    assert res.exit_code == 2 and "center" in res.output and "0..99" in res.output
+
+
+def test_calibration_of_the_wrong_resolution(capture_npz, tmp_path):
+    from calibration.calfile import Calibration
+
+    cal = tmp_path / "cal.npz"
+    Calibration.identity(250, 400).save(cal)
+    res = _run(["run", str(capture_npz), "--calib", str(cal), "-o", str(tmp_path / "a.png")])
+    assert res.exit_code == 2
+    assert "400x250 calibration" in res.output and "32x24" in res.output
+
+
+def test_unknown_method_lists_the_valid_ones(capture_npz, tmp_path):
+    res = _run(["run", str(capture_npz), "--method", "tfp+wienr", "-o", str(tmp_path / "a.png")])
+    assert res.exit_code == 2
+    assert "tfp+wiener" in res.output and "tfi+rl" in res.output and "despike" in res.output
+    res = _run(["eval", str(tmp_path), "--methods", "tfp,sharpen"])
+    assert res.exit_code == 2 and "one of despike, tfp" in res.output
+
+
+def test_dataset_directory_without_manifest(tmp_path):
+    empty = tmp_path / "notadataset"
+    empty.mkdir()
+    res = _run(["eval", str(empty)])
+    assert res.exit_code == 2 and "manifest.yaml" in res.output
+    res = _run(["run", str(empty), "-o", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "manifest.yaml" in res.output
+
+
+def test_camera_exposure_needs_a_sample(capture_npz, tmp_path):
+    res = _run(["run", str(capture_npz), "--exposure", "camera", "-o", str(tmp_path / "a.png")])
+    assert res.exit_code == 2 and "--exposure auto" in res.output

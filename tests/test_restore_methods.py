@@ -1,0 +1,73 @@
+"""The method registry (restore.methods), the shared exposure step (restore.exposure),
+the evaluation's oracle calibration and the no-reference figures (restore.realdata)."""
+
+import numpy as np
+import pytest
+
+from restore import methods
+from restore.exposure import auto_scale, expose, to_display
+from restore.realdata import consecutive_spike_fraction, mean_gradient_magnitude, rms_contrast
+from spikesim.errors import InputError
+from spikesim.images import srgb_encode
+from spikesim.sensor import simulate_spikes
+from spikesim.stream import SpikeStream
+
+
+def test_registry_names_follow_the_contract():
+    assert set(methods.METHODS) == {"despike", "tfp", "tfi", "tfp+wiener", "tfp+rl",
+                                    "tfi+wiener", "tfi+rl"}
+    assert methods.split_method("tfi+rl") == ("tfi", "rl")
+    with pytest.raises(InputError, match="tfp\\+wiener"):
+        methods.check_method("wiener")
+
+
+def test_despike_missing_module_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(methods, "DESPIKE_MODULE", "restore.no_such_module_for_test")
+    stream = SpikeStream.from_dense(np.zeros((8, 2, 4), np.uint8))
+    with pytest.raises(InputError, match="not available.*use one of tfp"):
+        methods.restore(stream, "despike")
+
+
+def test_cascade_sigma_sources():
+    lam = np.tile(np.r_[np.full(16, 0.1), np.full(16, 0.6)], (24, 1)).astype(np.float32)
+    stream = simulate_spikes(lam, 192, dead_time=1, seed=2)
+    given = methods.restore(stream, "tfp+wiener", sigma=1.5)
+    assert (given.sigma, given.sigma_source) == (1.5, "given")
+    est = methods.restore(stream, "tfp+rl")
+    assert est.sigma_source == "estimated" and 0.0 <= est.sigma < 1.5   # a sharp step
+    smap = methods.restore(stream, "tfp+rl", sigma_map=np.full(lam.shape, 2.0))
+    assert smap.sigma_source == "map" and smap.sigma == 2.0
+    plain = methods.restore(stream, "tfp")
+    assert plain.sigma is None and plain.window == 192
+
+
+def test_camera_exposure_maps_the_target_lambda_to_the_scene_value():
+    rng = np.random.default_rng(0)
+    sharp = rng.random((8, 8)).astype(np.float32)
+    k, lux = 1 / 800, 412.0
+    v, scale = expose(k * lux * sharp, "camera", k=k, illuminance=lux)
+    np.testing.assert_allclose(v, sharp, rtol=1e-6)
+    assert scale == pytest.approx(1 / (k * lux))
+    with pytest.raises(InputError, match="auto"):
+        expose(sharp, "camera")
+
+
+def test_auto_exposure_is_one_scale_with_zero_black_level():
+    lam = np.linspace(0, 2, 1001).reshape(7, 143)
+    v, scale = expose(lam, "auto")
+    assert np.percentile(v, 99.5) == pytest.approx(1.0)
+    assert v.min() == 0.0                                      # zero stays zero
+    np.testing.assert_allclose(v, lam * scale, rtol=1e-6)      # linear, no offset
+    assert auto_scale(np.zeros((4, 4))) == 1.0
+    np.testing.assert_allclose(to_display(np.array([[0.0, 0.5, 2.0]])),
+                               srgb_encode(np.array([[0.0, 0.5, 1.0]])))
+
+
+def test_no_reference_figures():
+    ramp = np.tile(np.linspace(0, 1, 101), (5, 1))             # slope 0.01 per pixel
+    assert mean_gradient_magnitude(ramp) == pytest.approx(0.01)
+    half = np.r_[np.zeros(50), np.ones(50)][None, :].repeat(4, axis=0)
+    assert rms_contrast(half) == pytest.approx(0.5)
+    dense = np.zeros((10, 1, 8), np.uint8)
+    dense[[2, 3, 6], 0, 0] = 1                                  # intervals 1 and 3
+    assert consecutive_spike_fraction(SpikeStream.from_dense(dense)) == pytest.approx(0.5)
