@@ -79,12 +79,12 @@ def split_method(name: str) -> tuple[str, str | None]:
 
 
 def despike_available() -> bool:
-    """Whether the network's inference module can be imported."""
+    """Whether the network can run: its inference module imports and weights are bundled."""
     try:
-        importlib.import_module(DESPIKE_MODULE)
+        infer = importlib.import_module(DESPIKE_MODULE)
     except ImportError:
         return False
-    return True
+    return infer.bundled_weights_path().is_file()
 
 
 def _despike(stream, calib, center, device):
