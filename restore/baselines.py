@@ -148,44 +148,41 @@ def tfp(stream, center: int | None = None, window: int | None = None, *,
 
 # ---------------------------------------------------------------------------- TFI
 @njit(cache=NUMBA_CACHE, nogil=True)
+def _first_spikes(packed, t_first, t_end, step, first):
+    """Record in ``first`` each bit's first spike walking frames ``t_first, t_first + step, …``.
+
+    Stops at ``t_end`` (exclusive) or once every bit is resolved; ``first`` is -1 for a
+    bit that never fires. Whole packed rows are read (contiguous memory).
+    """
+    nbytes = packed.shape[1]
+    found = np.zeros(nbytes, dtype=np.uint8)
+    remaining = nbytes * 8
+    t = t_first
+    while t != t_end and remaining > 0:
+        for b in range(nbytes):
+            v = packed[t, b] & ~found[b]
+            if v:
+                found[b] |= v
+                for j in range(8):
+                    if (v >> j) & 1:
+                        first[8 * b + j] = t
+                        remaining -= 1
+        t += step
+
+
+@njit(cache=NUMBA_CACHE, nogil=True)
 def _tfi_rate_kernel(packed, height, width, file_width, flipped, center, out):
     """Interval rate at ``center`` per pixel from packed frames (TFP fallback).
 
-    Frame-major: walks frames backwards from ``center`` and forwards from
-    ``center + 1`` over whole packed rows (contiguous memory), recording each bit's
-    first spike, and stops once every bit is resolved.
+    Walks frames backwards from ``center`` and forwards from ``center + 1``, recording
+    each bit's nearest spike, and stops once every bit is resolved.
     packed : (n, nbytes) uint8, C-contiguous, .dat layout; out : (H, W) float64.
     """
     n, nbytes = packed.shape
-    nbits = nbytes * 8
-    prev = np.full(nbits, -1, dtype=np.int64)
-    nxt = np.full(nbits, -1, dtype=np.int64)
-    found = np.zeros(nbytes, dtype=np.uint8)
-    remaining = nbits
-    t = center
-    while t >= 0 and remaining > 0:
-        for b in range(nbytes):
-            v = packed[t, b] & ~found[b]
-            if v:
-                found[b] |= v
-                for j in range(8):
-                    if (v >> j) & 1:
-                        prev[8 * b + j] = t
-                        remaining -= 1
-        t -= 1
-    found[:] = 0
-    remaining = nbits
-    t = center + 1
-    while t < n and remaining > 0:
-        for b in range(nbytes):
-            v = packed[t, b] & ~found[b]
-            if v:
-                found[b] |= v
-                for j in range(8):
-                    if (v >> j) & 1:
-                        nxt[8 * b + j] = t
-                        remaining -= 1
-        t += 1
+    prev = np.full(nbytes * 8, -1, dtype=np.int64)
+    nxt = np.full(nbytes * 8, -1, dtype=np.int64)
+    _first_spikes(packed, center, -1, -1, prev)
+    _first_spikes(packed, center + 1, n, 1, nxt)
     for y in range(height):
         row = (height - 1 - y) if flipped else y
         for x in range(width):

@@ -140,25 +140,36 @@ def to_mapping(obj) -> dict:
     return plain(obj)
 
 
-def load_yaml_config(source, cls, where: str = ""):
-    """Load ``cls`` from a YAML file path, a YAML string or a mapping.
+def read_yaml_mapping(source, where: str = "config") -> dict:
+    """A plain mapping from a YAML file path or a mapping (copied).
 
-    A missing file, YAML syntax errors and validation errors are all ConfigError.
+    A missing file, a YAML syntax error or a document that is not a mapping is a
+    :class:`ConfigError`. Only ``yaml.safe_load`` is used.
     """
     import yaml
 
-    if isinstance(source, dict) or dataclasses.is_dataclass(source):
-        return from_mapping(cls, source, where)
+    if isinstance(source, dict):
+        return dict(source)
     path = Path(source)
     if not path.is_file():
-        raise ConfigError(where or "config", str(path), "an existing YAML file",
-                          "check the path")
+        raise ConfigError(where, str(path), "an existing YAML file", "check the path")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), "invalid YAML", "a YAML mapping",
                           f"fix the syntax: {str(exc).splitlines()[0]}") from None
-    return from_mapping(cls, data, where)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), data, "a YAML mapping of keys", "write key: value pairs")
+    return data
+
+
+def load_yaml_config(source, cls, where: str = ""):
+    """Load ``cls`` from a YAML file path or a mapping, validating every key and value."""
+    if dataclasses.is_dataclass(source):
+        return from_mapping(cls, source, where)
+    return from_mapping(cls, read_yaml_mapping(source, where or "config"), where)
 
 
 def describe(cls) -> list[dict]:

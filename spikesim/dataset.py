@@ -70,7 +70,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from . import settings
-from .config import CameraProfile, Lens, from_mapping, spec, to_mapping
+from .config import CameraProfile, Lens, from_mapping, read_yaml_mapping, spec, to_mapping
 from .errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
@@ -266,22 +266,8 @@ def load_dataset_config(source, **overrides) -> DatasetConfig:
     """
     if isinstance(source, DatasetConfig):
         data = to_mapping(source)
-    elif isinstance(source, dict):
-        data = dict(source)
     else:
-        import yaml
-
-        path = Path(source)
-        if not path.is_file():
-            raise ConfigError("config", str(path), "an existing YAML file", "check the path")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(str(path), "invalid YAML", "a YAML mapping",
-                              f"fix the syntax: {str(exc).splitlines()[0]}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(str(path), data, "a YAML mapping of DatasetConfig keys",
-                              "write key: value pairs")
+        data = read_yaml_mapping(source)
     for key, value in overrides.items():
         if value is not None:
             data[key] = value
