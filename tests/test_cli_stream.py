@@ -78,6 +78,13 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     assert res.exit_code == 2
     assert "25007 bytes" in res.output and "12500" in res.output and "--size" in res.output
 
+    three = tmp_path / "three.dat"
+    three.write_bytes(bytes(125_000 * 3))          # three 1000x1000 frames
+    res = run("info", three, "--size", "400x256", "--strict")
+    assert res.exit_code == 2
+    assert "375000 bytes" in res.output and "12800" in res.output
+    assert "1000x1000 (3 frames)" in res.output and "400x250 (30 frames)" in res.output
+
     res = run("info", tmp_path / "missing.dat")
     assert res.exit_code == 2 and "missing.dat" in res.output
 
