@@ -182,9 +182,10 @@ def simulate_packed(charge, steps: int, *, dead_time: int = 1, theta_sd: float =
 
     Same parameters as :func:`simulate_spikes`; ``out`` may be a preallocated
     C-contiguous ``(T, H*W//8)`` uint8 array to fill (e.g. for benchmarks).
-    Threads: numba's current setting (see :func:`simulate_spikes`).
+    Threads: numba's current setting (see :func:`simulate_spikes`). ``theta_sd == 0``
+    runs the noise-free kernel, otherwise the noisy one; both equal the reference.
     """
-    from ._sensor_kernels import BLOCK_BYTES, _simulate_packed
+    from ._sensor_kernels import BLOCK_BYTES, _simulate_packed, _simulate_packed_clean
 
     lam, steps, dead_time, theta_sd, seed, reset = _validate(charge, steps, dead_time,
                                                               theta_sd, seed, reset)
@@ -199,8 +200,12 @@ def simulate_packed(charge, steps: int, *, dead_time: int = 1, theta_sd: float =
     lanes = _lane_layout(lam, BLOCK_BYTES)
     f0, w0, w1 = key_frame_weights(nframes, steps)
     phase_key, threshold_key = _keys(seed)
-    _simulate_packed(lanes, f0, w0, w1, nbytes, dead_time, reset == "zero", theta_sd,
-                     theta_sd > 0, np.uint32(phase_key), np.uint32(threshold_key), out)
+    if theta_sd > 0:
+        _simulate_packed(lanes, f0, w0, w1, nbytes, dead_time, reset == "zero", theta_sd,
+                         True, np.uint32(phase_key), np.uint32(threshold_key), out)
+    else:
+        _simulate_packed_clean(lanes, f0, w0, w1, nbytes, dead_time, reset == "zero",
+                               np.uint32(phase_key), out)
     return out
 
 

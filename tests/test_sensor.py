@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from spikesim import rng, sensor, settings
-from spikesim._sensor_kernels import _simulate_packed
+from spikesim._sensor_kernels import _simulate_packed, _simulate_packed_clean
 from spikesim.config import CameraProfile
 from spikesim.errors import InputError
 from spikesim.fpn import draw_fixed_pattern
@@ -84,6 +84,10 @@ CASES = [
     ((13, 40), 0.0, 2, "zero"),
     ((3, 10, 24), 0.02, 1, "subtract"),  # key frames
     ((4, 10, 24), 0.0, 0, "zero"),
+    # noise-free kernel: full blocks (bytes-outer loop) and a partial one, both resets
+    ((2, 16, 40), 0.0, 1, "subtract"),   # 80 bytes, key frames
+    ((3, 16, 40), 0.0, 2, "zero"),
+    ((32, 40), 0.0, 0, "zero"),          # 160 bytes: two full blocks, one partial
 ]
 
 
@@ -100,13 +104,17 @@ def test_kernel_equals_reference_bit_for_bit(shape, theta_sd, dead_time, reset):
     assert ref.packed.any()
 
 
-def test_fast_path_ran():
-    """The numba backend really runs the compiled kernel (not a silent fallback)."""
-    before = len(_simulate_packed.signatures)
-    sensor.simulate_spikes(np.full((2, 8), 0.3, np.float32), 5, backend="numba")
-    assert len(_simulate_packed.signatures) >= max(before, 1)
-    stats = _simulate_packed.stats
-    assert stats.cache_hits or stats.cache_misses or _simulate_packed.signatures
+@pytest.mark.parametrize("theta_sd,kernel", [(0.0, _simulate_packed_clean),
+                                             (0.01, _simulate_packed)])
+def test_fast_path_ran(theta_sd, kernel):
+    """The numba backend really runs the compiled kernel of its case (noise-free or
+    noisy), not a silent fallback: the dispatcher holds a compiled signature and has
+    compiled or loaded it from the cache."""
+    sensor.simulate_spikes(np.full((2, 8), 0.3, np.float32), 5, theta_sd=theta_sd,
+                           backend="numba")
+    assert len(kernel.signatures) >= 1
+    stats = kernel.stats
+    assert stats.cache_hits or stats.cache_misses or kernel.signatures
 
 
 def test_backend_is_explicit():
