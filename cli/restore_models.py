@@ -1,0 +1,37 @@
+"""``spikerestore models``: the DeSpike configurations and their parameter counts."""
+
+import click
+
+from cli.options import echo_json, json_option, verbosity_options
+
+
+@click.command()
+@json_option
+@verbosity_options
+def models(as_json):
+    """List the DeSpike configurations with their parameter counts and bundled weights."""
+    from restore.despike.configs import PRESETS, config_to_dict
+    from restore.despike.infer import bundled_weights_path, read_weights
+    from restore.despike.model import build_model, count_parameters
+
+    bundled = bundled_weights_path()
+    bundled_cfg = None
+    if bundled.is_file():
+        try:
+            bundled_cfg = read_weights(bundled)["config"]
+        except Exception:  # reported as not bundled; `spikerestore run` gives the error
+            bundled_cfg = None
+    rows = []
+    for name, cfg in PRESETS.items():
+        rows.append({"name": name, "parameters": count_parameters(build_model(cfg)),
+                     "windows": list(cfg.used_windows), "widths": list(cfg.widths),
+                     "depths": list(cfg.depths),
+                     "bundled_weights": str(bundled) if bundled_cfg == config_to_dict(cfg)
+                     else None})
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        click.echo(f"{r['name']:<15} {r['parameters'] / 1e6:8.3f} M parameters  "
+                   f"widths {r['widths']} depths {r['depths']}"
+                   + ("  [bundled weights]" if r["bundled_weights"] else ""))

@@ -1,0 +1,44 @@
+"""``spikerestore train``: train a DeSpike model from a YAML config."""
+
+from pathlib import Path
+
+import click
+
+from cli.options import overwrite_option, resume_option, show_progress, verbosity_options
+
+
+@click.command()
+@click.option("--config", "config", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Training config YAML (see examples/configs/train_small.yaml).")
+@click.option("-o", "--output", "run_dir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Run directory: checkpoints, logs, best.pt weights.")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("--bf16", is_flag=True, help="Autocast in bfloat16.")
+@click.option("--seed", type=int, default=None,
+              help="Override the config's seed (initialisation and data).")
+@click.option("--stop-after", type=int, default=None,
+              help="Stop after this step (checkpointed); resume later with --resume.")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="DataLoader processes making examples (results do not depend on it).")
+@resume_option
+@overwrite_option
+@verbosity_options
+def train(config, run_dir, device, bf16, seed, stop_after, workers, resume, overwrite):
+    """Train DeSpike (run under torchrun for several processes: DDP, gloo on CPU)."""
+    from restore.despike.train import train as run_training
+
+    def report(step, total, row):
+        if show_progress():
+            click.echo(f"step {step}/{total}  loss {row['loss']}  lr {row['lr']}  "
+                       f"{row['wall_s']} s", err=True)
+
+    summary = run_training(config, run_dir, resume=resume, device=device, bf16=bf16, seed=seed,
+                           stop_after=stop_after, overwrite=overwrite, progress=report,
+                           workers=workers)
+    best = summary.get("best") or {}
+    click.echo(f"{summary['model']}: {summary['step']}/{summary['steps']} steps in "
+               f"{summary['wall_s']} s; best validation PSNR "
+               f"{best.get('psnr', float('nan')):.2f} dB at step {best.get('step')} "
+               f"(TFP {best.get('psnr_tfp', float('nan')):.2f} dB) -> {run_dir}")

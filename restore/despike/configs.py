@@ -1,0 +1,266 @@
+"""Configurations of the DeSpike network, its loss and its training.
+
+Every configuration is a validated dataclass (:mod:`spikesim.config`): YAML files are
+loaded with ``yaml.safe_load`` into them and errors name the key path.
+
+Two model presets exist (:data:`PRESETS`):
+
+``despike-paper``
+    sized like the paper (9.498 M parameters) by its widths and depths.
+``despike-small``
+    sized to train on a 2-core CPU; the bundled model.
+
+Ablation switches (the paper's table, despike.md) are fields of :class:`ModelConfig`:
+``multi_temporal`` (w/o MTS: only the longest window), ``multi_scale`` (w/o MSS: one level
+at full resolution), ``use_calibration`` (w/o NC: spike weight 1 everywhere),
+``attention`` (w/o transformer: candidate attention -> concatenation + 1x1 mixing and
+MDTA -> plain value mixing), ``physical_kernels`` (w/o physical kernel: the Gaussian
+kernel bank -> ordinary 3x3 convolutions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from spikesim.config import from_mapping, spec, to_mapping
+from spikesim.errors import ConfigError, InputError
+
+from restore import settings
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a DeSpike network. Levels are listed coarse to fine (1/4, 1/2, 1)."""
+
+    name: str = spec("despike-small", doc="configuration name (stored in the weights)")
+    windows: list[int] = spec(list(settings.DESPIKE_WINDOWS), "steps", 1, 100_000,
+                              doc="IF integration windows T_i around the key step")
+    multi_temporal: bool = spec(True, doc="use all windows (false: only the longest; w/o MTS)")
+    multi_scale: bool = spec(True, doc="three levels 1/4, 1/2, 1 (false: full res only; w/o MSS)")
+    use_calibration: bool = spec(True, doc="weight spikes by the calibration's w (false: w/o NC)")
+    attention: bool = spec(True, doc="attention fusion and MDTA (false: QKV mixing; w/o transformer)")
+    physical_kernels: bool = spec(True, doc="Gaussian-initialised kernel bank (false: plain convs)")
+    linearize: bool = spec(True, doc="map rates to charge per step with the calibrated dead time")
+    correction: str = spec("full", choices=("full", "weight"),
+                           doc="calibrated input: the calibration's full inverse of every "
+                               "window's rate (exact at every level) or the paper's Eq. 14 "
+                               "spike weight w (exact at the operating level only)")
+    encoder_channels: int = spec(4, "", 1, 1024, doc="channels of the shared shallow encoder")
+    num_kernels: int = spec(4, "", 1, 64, doc="m, kernels of the PSF bank")
+    kernel_size: int = spec(7, "px", 1, 63, doc="side of each bank kernel (odd)")
+    sigma_min: float = spec(0.5, "px", 0.0, 20.0, low_open=True, doc="smallest initial sigma")
+    sigma_max: float = spec(3.0, "px", 0.0, 20.0, low_open=True, doc="largest initial sigma")
+    widths: list[int] = spec([32, 16, 8], "", 1, 4096, doc="channels per level, coarse to fine")
+    depths: list[int] = spec([2, 1, 0], "", 0, 64, doc="transformer blocks per level")
+    heads: list[int] = spec([2, 1, 1], "", 1, 64, doc="MDTA heads per level")
+    fusion_heads: int = spec(1, "", 1, 64, doc="heads of the candidate attention")
+    fusion_key_dim: int = spec(4, "", 1, 256, doc="query/key channels per fusion head")
+    ffn_expansion: float = spec(2.0, "", 0.0, 16.0, low_open=True, doc="GDFN expansion factor")
+
+    def validate(self, where: str = "model") -> None:
+        if len(self.windows) < 1:
+            raise ConfigError(f"{where}.windows", self.windows, "at least one window",
+                              "e.g. [64, 96, 128, 160, 192]")
+        if list(self.windows) != sorted(set(self.windows)):
+            raise ConfigError(f"{where}.windows", self.windows, "strictly increasing lengths",
+                              "sort them and drop duplicates")
+        for key in ("widths", "depths", "heads"):
+            if len(getattr(self, key)) != 3:
+                raise ConfigError(f"{where}.{key}", getattr(self, key),
+                                  "three values (levels 1/4, 1/2, 1)", "give three numbers")
+        for lvl, (w, h) in enumerate(zip(self.widths, self.heads)):
+            if w % h:
+                raise ConfigError(f"{where}.heads[{lvl}]", h, f"a divisor of widths[{lvl}]={w}",
+                                  "choose heads that divide the width")
+        if self.kernel_size % 2 == 0:
+            raise ConfigError(f"{where}.kernel_size", self.kernel_size, "an odd size",
+                              f"use {self.kernel_size + 1}")
+        if self.sigma_max < self.sigma_min:
+            raise ConfigError(f"{where}.sigma_max", self.sigma_max,
+                              f">= sigma_min ({self.sigma_min})", "swap them")
+
+    @property
+    def used_windows(self) -> tuple[int, ...]:
+        """The windows the network receives (only the longest without MTS)."""
+        return tuple(self.windows) if self.multi_temporal else (max(self.windows),)
+
+    @property
+    def num_levels(self) -> int:
+        return 3 if self.multi_scale else 1
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """``L = λ1 Σ_i Σ_s β_i β_s MSE_{i,s} + λ2 L_FFT + λ3 L_perc`` (despike.md)."""
+
+    window_beta: list[float] = spec([0.1, 0.3, 0.5, 0.7, 1.0], "", 0.0, None,
+                                    doc="β per window, shortest to longest")
+    scale_beta: list[float] = spec([1.0, 1.0, 1.0], "", 0.0, None,
+                                   doc="β per level, coarse to fine")
+    lambda_mse: float = spec(1.0, "", 0.0, None, doc="λ1")
+    lambda_fft: float = spec(0.2, "", 0.0, None, doc="λ2 (MIMO-UNet FFT L1)")
+    lambda_perc: float = spec(0.2, "", 0.0, None,
+                              doc="λ3 (perceptual substitute: 1-SSIM + gradient L1, multi-scale)")
+
+    def validate(self, where: str = "loss") -> None:
+        if len(self.scale_beta) != 3:
+            raise ConfigError(f"{where}.scale_beta", self.scale_beta, "three values",
+                              "one per level, coarse to fine")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Training data: procedural scenes over a spread of cameras, lenses and light.
+
+    ``source: procedural`` makes samples on the fly with the toolkit's dataset generator
+    (``generator`` is a ``spikesim generate`` config mapping: scene kinds, blur, lenses,
+    light, camera ranges; its width/height/steps/seed are set here); ``source:
+    directory`` streams a ``spikesim generate`` directory ``train_dir``.
+    """
+
+    source: str = spec("procedural", choices=("procedural", "directory"), doc="data source")
+    train_dir: str = spec("", doc="spikesim generate directory (source: directory)")
+    generator: dict = spec({}, doc="spikesim generate config keys (ranges of scenes, "
+                               "lenses, light, cameras); defaults: the generator's")
+    crop: int = spec(96, "px", 16, 4096, doc="training crop side (multiple of 4)")
+    steps: int = spec(256, "steps", 192, 100_000, doc="stream length simulated per sample")
+    cameras: int = spec(64, "", 1, 1_000_000, doc="distinct simulated training cameras")
+    calib_steps: int = spec(4000, "steps", 100, 1_000_000, doc="steps per uniform field")
+    calib_levels: list[float] = spec([0.0, 0.2, 0.45], "thresholds/step", 0.0, None,
+                                     doc="uniform field levels as the nominal pixel's charge "
+                                         "per step (lux = level / k: each camera is "
+                                         "calibrated within its own range, below saturation)")
+    val_samples: int = spec(16, "", 1, 100_000, doc="fixed validation set size")
+    val_size: int = spec(128, "px", 16, 4096, doc="validation sample side")
+    val_seed: int = spec(1_000_003, "", 0, None, doc="seed of the validation set and cameras")
+    val_cameras: int = spec(8, "", 1, 100_000, doc="distinct validation cameras")
+    augment: bool = spec(True, doc="random flips and transposes (the paper's augmentation)")
+    short_prob: float = spec(0.25, "", 0.0, 1.0,
+                             doc="probability that an example keeps only a short stream "
+                                 "(windows clipped, as at evaluation with 64 or 32 steps)")
+    short_lengths: list[int] = spec([32, 64, 96, 128], "steps", 8, 100_000,
+                                    doc="stream lengths drawn for the short examples")
+
+    def validate(self, where: str = "data") -> None:
+        if self.crop % 4 or self.val_size % 4:
+            raise ConfigError(f"{where}.crop", self.crop, "a multiple of 4",
+                              "the three levels need sides divisible by 4")
+        if self.source == "directory" and not self.train_dir:
+            raise ConfigError(f"{where}.train_dir", self.train_dir, "a directory",
+                              "set train_dir to a spikesim generate output")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run (``spikerestore train --config CFG.yaml``)."""
+
+    model: ModelConfig = spec(ModelConfig(), doc="architecture (or preset: key)")
+    preset: str = spec("", doc="start from a preset (despike-small, despike-paper)")
+    loss: LossConfig = spec(LossConfig(), doc="loss weights")
+    data: DataConfig = spec(DataConfig(), doc="training data")
+    steps: int = spec(1000, "", 1, None, doc="optimiser steps")
+    batch_size: int = spec(4, "", 1, 4096, doc="samples per step per process")
+    lr: float = spec(2e-3, "", 0.0, None, low_open=True, doc="peak learning rate (AdamW)")
+    weight_decay: float = spec(1e-4, "", 0.0, None, doc="AdamW weight decay")
+    warmup: int = spec(100, "steps", 0, None, doc="linear warm-up steps")
+    min_lr_ratio: float = spec(0.05, "", 0.0, 1.0, doc="cosine floor as a fraction of lr")
+    grad_clip: float = spec(1.0, "", 0.0, None, doc="gradient norm clip (0: off)")
+    val_every: int = spec(200, "steps", 1, None, doc="validation period")
+    ckpt_every: int = spec(100, "steps", 1, None, doc="checkpoint period")
+    log_every: int = spec(10, "steps", 1, None, doc="log period")
+    seed: int = spec(0, "", 0, None, doc="seed of initialisation and data")
+    threads: int = spec(0, "", 0, 256, doc="torch CPU threads (0: leave torch's default)")
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in (over or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+PRESETS: dict[str, ModelConfig] = {
+    "despike-small": ModelConfig(),
+    "despike-paper": ModelConfig(
+        name="despike-paper", encoder_channels=32, num_kernels=6, kernel_size=15,
+        sigma_min=0.5, sigma_max=4.0, widths=[192, 96, 48], depths=[18, 8, 4],
+        heads=[8, 4, 2], fusion_heads=4, ffn_expansion=2.66),
+}
+
+
+def model_config(source=None) -> ModelConfig:
+    """A :class:`ModelConfig` from a preset name, a YAML path, a mapping or a config.
+
+    ``None`` gives ``despike-small`` (the bundled model). A mapping may name a
+    ``preset`` and override some of its keys.
+    """
+    if source is None:
+        return PRESETS["despike-small"]
+    if isinstance(source, ModelConfig):
+        return source
+    if isinstance(source, str) and source in PRESETS:
+        return PRESETS[source]
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise InputError("config", str(source),
+                             "a preset (" + ", ".join(PRESETS) + ") or a YAML file",
+                             "check the name or path")
+        import yaml
+
+        source = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if "model" in source and isinstance(source["model"], dict):
+            source = dict(source["model"], **({"preset": source["preset"]}
+                                              if "preset" in source else {}))
+    if not isinstance(source, dict):
+        raise InputError("config", repr(source), "a preset name, a YAML file or a mapping",
+                         "pass e.g. 'despike-small'")
+    source = dict(source)
+    preset = source.pop("preset", None)
+    base = {}
+    if preset:
+        if preset not in PRESETS:
+            raise ConfigError("model.preset", preset, "one of " + ", ".join(PRESETS),
+                              "pick a preset")
+        base = to_mapping(PRESETS[preset])
+    return from_mapping(ModelConfig, _merge(base, source), "model")
+
+
+def train_config(source) -> TrainConfig:
+    """A :class:`TrainConfig` from a YAML path or a mapping (``preset`` fills ``model``)."""
+    import yaml
+
+    if isinstance(source, TrainConfig):
+        return source
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError("config", str(path), "an existing YAML file", "check the path")
+        try:
+            source = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(str(path), "invalid YAML", "a YAML mapping",
+                              f"fix the syntax: {str(exc).splitlines()[0]}") from None
+    if not isinstance(source, dict):
+        raise ConfigError("config", repr(source), "a mapping", "write key: value pairs")
+    source = dict(source)
+    preset = source.get("preset") or ""
+    if preset:
+        if preset not in PRESETS:
+            raise ConfigError("preset", preset, "one of " + ", ".join(PRESETS), "pick a preset")
+        source["model"] = _merge(to_mapping(PRESETS[preset]), source.get("model") or {})
+    return from_mapping(TrainConfig, source, "")
+
+
+def config_to_dict(cfg) -> dict:
+    """Plain YAML-safe data of any of these configs."""
+    return to_mapping(cfg)
+
+
+def replace(cfg, **changes):
+    """``dataclasses.replace`` re-validated."""
+    return from_mapping(type(cfg), _merge(to_mapping(cfg), changes), type(cfg).__name__)

@@ -1,0 +1,340 @@
+"""Training data for DeSpike: procedural scenes over a spread of cameras, lenses and light.
+
+Two sources, one example format (:func:`make_example`):
+
+:class:`ProceduralDataset`
+    sample ``i`` is made on the fly by the toolkit's own dataset generator
+    (:func:`spikesim.dataset.build_sample`: procedural scene with depth, thin-lens
+    defocus, the integrate-and-fire sensor) — a pure function of ``(data config, seed,
+    i)``, so DataLoader workers, processes and resumed runs all see the same samples.
+:class:`GeneratedDirDataset`
+    streams a ``spikesim generate`` directory (:func:`spikesim.dataset.load_sample`).
+
+Cameras and calibration. Every sample's camera is drawn from the generator's
+``camera_ranges`` (physics.md §4b). To keep the calibration cost bounded, on-the-fly
+samples draw their camera from a pool of ``cameras`` distinct cameras (sample ``i`` uses
+camera ``i mod cameras``). The network never sees the true FPN: each camera is
+calibrated by the toolkit itself (:func:`calibrate_camera`: simulated uniform fields at
+``calib_levels`` lux, ``calib_steps`` steps each, fitted by
+:func:`calibration.fit.calibrate` with the dead time estimated), exactly what a user
+does with ``spikesim uniform`` + ``spikecal fit``; the result is cached per camera.
+
+Examples. ``x (n, h, w) float32``: linearised IF features (charge per step) of the
+windows, from :func:`.encoding.if_features` with the calibration's spike weight
+``w`` and :func:`.encoding.linearize_rate` with its dead time; ``target (h, w)``:
+``λ = k · illuminance · sharp`` (docs/ARCHITECTURE.md); ``to_value (,)``: ``1/(k ·
+illuminance)`` (maps λ back to the scene value in [0, 1]). Augmentation (the paper's):
+random crop, horizontal / vertical flips, transpose, applied identically to features
+and target.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spikesim.errors import InputError
+
+from .configs import DataConfig, ModelConfig
+from .encoding import if_features, linearize_rate
+
+log = logging.getLogger("spikes")
+
+_CALIB_SEED_PURPOSE = 0x5EED_CA1B
+
+
+def generator_config(data: DataConfig, width: int, height: int, seed: int):
+    """The :class:`spikesim.dataset.DatasetConfig` of the generator at a given size."""
+    from spikesim.dataset import load_dataset_config
+
+    mapping = dict(data.generator or {})
+    mapping.update(width=int(width), height=int(height), steps=int(data.steps), seed=int(seed))
+    mapping.setdefault("name", "despike-train")
+    return load_dataset_config(mapping)
+
+
+def pool_camera(gen_cfg, camera_index: int):
+    """Camera ``camera_index`` of a pool: ``(CameraProfile, fpn_seed)``, deterministic."""
+    from spikesim.dataset import sample_camera
+
+    cfg = dataclasses.replace(gen_cfg, camera_mode="random")
+    rng = np.random.default_rng(np.random.SeedSequence(gen_cfg.seed,
+                                                       spawn_key=(camera_index, 0xCA4E7A)))
+    return sample_camera(cfg, rng, camera_index)
+
+
+def calibrate_camera(profile, fpn_seed: int, levels, steps: int, seed: int = 0,
+                     cache_dir=None):
+    """The toolkit's calibration of a simulated camera from its uniform fields.
+
+    ``levels`` are in thresholds/step of the nominal pixel (``lux = level / profile.k``),
+    so every camera is calibrated below its saturation, as a user would choose the levels.
+    Simulates one uniform field per level of ``steps`` steps with the camera
+    ``(profile, fpn_seed)`` and fits it with :func:`calibration.fit.calibrate` (lsq,
+    dead time estimated). Cached as ``cache_dir/<hash>.npz`` when ``cache_dir`` is given.
+    """
+    from calibration.calfile import load_calibration
+    from calibration.fit import calibrate
+    from calibration.rates import measure_stream
+    from spikesim.config import to_mapping
+    from spikesim.sensor import capture
+
+    key = json.dumps({"profile": to_mapping(profile), "fpn_seed": int(fpn_seed),
+                      "levels": [float(v) for v in levels], "steps": int(steps),
+                      "seed": int(seed)}, sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
+    path = Path(cache_dir) / f"calib-{digest}.npz" if cache_dir else None
+    if path is not None and path.is_file():
+        try:
+            return load_calibration(path)
+        except Exception:  # a corrupt cache entry (interrupted writer): recompute
+            path.unlink(missing_ok=True)
+    fields = []
+    lux = [float(v) / profile.k for v in levels]
+    for i, level in enumerate(lux):
+        field = np.full((profile.height, profile.width), float(level), np.float32)
+        stream = capture(field, profile, fpn_seed, int(steps),
+                         seed=int(np.random.SeedSequence(seed, spawn_key=(
+                             int(fpn_seed) % (2**32), i, _CALIB_SEED_PURPOSE)).generate_state(1)[0]))
+        fields.append(measure_stream(stream, source=f"uniform {level} lux"))
+    try:
+        calib = calibrate(fields, levels=lux)
+    except InputError as exc:
+        # The multi-field fit refuses fields it takes for saturated: a very uniform camera
+        # (gain s.d. near 0) with short fields has most pixels within 2 spikes of the
+        # median. Fall back to the paper's one-field ratio (Eq. 13) on the middle field.
+        mid = len(fields) // 2
+        log.warning("calibration of camera %s (fpn_seed %d) by lsq failed (%s); using the "
+                    "one-field ratio (Eq. 13) at %.4g lux", profile.name, fpn_seed, exc,
+                    lux[mid])
+        calib = calibrate([fields[mid]], levels=[lux[mid]], method="ratio", dead_time=1.0)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        calib.save(path, overwrite=True)
+    return calib
+
+
+def features_for(stream, calib, model: ModelConfig, key_step=None) -> tuple[np.ndarray, list]:
+    """Network input ``(n, H, W) float32``: every window's charge per step ``λ̂``.
+
+    With a calibration and ``use_calibration`` (default):
+
+    - ``correction: full`` (default): the IF rate of each window goes through the
+      calibration module's full inverse (:func:`calibration.correct.full_inverse`,
+      ``output="charge"``): the ideal pixel's charge per step, exact at every light
+      level (gain, dark offset and dead time corrected);
+    - ``correction: weight``: the paper's Eq. 14, ``V += w S`` with the calibration's
+      spike weight, then the dead-time inversion (exact at the operating level only).
+
+    Without calibration (``calib=None`` or the w/o NC ablation) the plain rate is
+    inverted with the calibrated dead time when known, else 1 step.
+    """
+    dead_time = 1.0 if calib is None else calib.dead_time
+    use = calib is not None and model.use_calibration
+    if use and model.correction == "full":
+        from calibration.correct import full_inverse
+
+        feats = if_features(stream, None, model.used_windows, key_step)
+        x = full_inverse(feats.features, calib, output="charge")
+    else:
+        feats = if_features(stream, calib.weight if use else None, model.used_windows, key_step)
+        x = feats.features
+        if model.linearize:
+            x = linearize_rate(x, dead_time)
+    return np.ascontiguousarray(x, np.float32), feats.clipped
+
+
+def augment(x: np.ndarray, target: np.ndarray, rng: np.random.Generator):
+    """The paper's augmentation: random flips and transpose (same for input and target)."""
+    if rng.random() < 0.5:
+        x, target = x[..., ::-1], target[..., ::-1]
+    if rng.random() < 0.5:
+        x, target = x[..., ::-1, :], target[..., ::-1, :]
+    if x.shape[-1] == x.shape[-2] and rng.random() < 0.5:
+        x, target = np.swapaxes(x, -1, -2), np.swapaxes(target, -1, -2)
+    return np.ascontiguousarray(x), np.ascontiguousarray(target)
+
+
+def make_example(sample, calib, model: ModelConfig, crop: int | None = None,
+                 rng: np.random.Generator | None = None, do_augment: bool = False,
+                 short_prob: float = 0.0, short_lengths=()) -> dict:
+    """One training example from a :class:`spikesim.dataset.Sample`-like object.
+
+    ``sample`` needs ``stream``, ``sharp``, ``params`` (``illuminance``, ``camera.k``,
+    ``key_step``). A ``crop`` (px, square) is cut at a random place (``rng``) before the
+    features are computed. With probability ``short_prob`` only ``L`` steps (drawn from
+    ``short_lengths``) around the key step are kept, so the windows are clipped as in the
+    evaluation with short streams.
+    """
+    params = sample.params
+    k = float(params["camera"]["k"])
+    illum = float(params["illuminance"])
+    stream, sharp = sample.stream, np.asarray(sample.sharp, np.float32)
+    h, w = sharp.shape
+    if crop is not None and (crop < h or crop < w):
+        rng = rng if rng is not None else np.random.default_rng(0)
+        ch, cw = min(crop, h), min(crop, w)
+        y0 = int(rng.integers(0, h - ch + 1))
+        x0 = int(rng.integers(0, w - cw + 1))
+        dense = stream.window(0, len(stream))[:, y0:y0 + ch, x0:x0 + cw]
+        stream = dense
+        sharp = sharp[y0:y0 + ch, x0:x0 + cw]
+        if calib is not None:
+            calib = _crop_calibration(calib, y0, x0, ch, cw)
+    key = int(params.get("key_step", len(stream) // 2))
+    rng = rng if rng is not None else np.random.default_rng(0)
+    if short_prob > 0 and short_lengths and rng.random() < short_prob:
+        length = min(int(rng.choice(list(short_lengths))), len(stream))
+        start = min(max(key - length // 2, 0), len(stream) - length)
+        stream = (stream[start:start + length] if isinstance(stream, np.ndarray)
+                  else stream.window(start, start + length))
+        key -= start
+    x, _ = features_for(stream, calib, model, key)
+    target = (sharp * np.float32(k * illum)).astype(np.float32)
+    if do_augment:
+        x, target = augment(x, target, rng if rng is not None else np.random.default_rng(0))
+    return {"x": torch.from_numpy(x), "target": torch.from_numpy(target),
+            "to_value": torch.tensor(1.0 / (k * illum), dtype=torch.float32)}
+
+
+def _crop_calibration(calib, y0, x0, h, w):
+    """The calibration of a crop of the sensor (maps sliced, resolution updated)."""
+    from calibration.calfile import MAP_KEYS, Calibration
+
+    maps = {k: np.ascontiguousarray(getattr(calib, k)[y0:y0 + h, x0:x0 + w]) for k in MAP_KEYS}
+    meta = dict(calib.meta, resolution={"width": int(w), "height": int(h)})
+    return Calibration(**maps, meta=meta)
+
+
+def _seed_for(*keys) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([int(k) % (2**63) for k in keys]))
+
+
+class ProceduralDataset(torch.utils.data.Dataset):
+    """Examples made on the fly; item ``i`` depends only on ``(data, model, seed, i)``.
+
+    ``size`` is the square side of the samples (the training crop, or the validation
+    size); ``length`` the virtual length (indices are unbounded in practice).
+    """
+
+    def __init__(self, data: DataConfig, model: ModelConfig, seed: int, size: int,
+                 length: int = 10**9, augment: bool | None = None, cache_dir=None,
+                 cameras: int | None = None):
+        self.data = data
+        self.model = model
+        self.seed = int(seed)
+        self.size = int(size)
+        self.length = int(length)
+        self.augment = data.augment if augment is None else augment
+        self.short_prob = data.short_prob if self.augment else 0.0
+        self.cache_dir = cache_dir
+        self.cameras = int(cameras or data.cameras)
+        self.gen = generator_config(data, self.size, self.size, self.seed)
+        self._calibs: dict = {}
+
+    def __len__(self):
+        return self.length
+
+    def calibration(self, camera_index: int):
+        """(profile, fpn_seed, calibration) of pool camera ``camera_index`` (cached)."""
+        if camera_index not in self._calibs:
+            profile, fpn_seed = pool_camera(self.gen, camera_index)
+            calib = calibrate_camera(profile, fpn_seed, self.data.calib_levels,
+                                     self.data.calib_steps, seed=self.seed,
+                                     cache_dir=self.cache_dir)
+            self._calibs[camera_index] = (profile, fpn_seed, calib)
+        return self._calibs[camera_index]
+
+    def sample(self, index: int):
+        """The raw :class:`spikesim.dataset.Sample` of item ``index`` (built in a temp dir)."""
+        from spikesim.dataset import build_sample, load_sample
+
+        profile, fpn_seed, calib = self.calibration(index % self.cameras)
+        cfg = dataclasses.replace(self.gen, camera_mode="fixed", camera=profile,
+                                  fpn_seed=int(fpn_seed))
+        tmp = Path(tempfile.mkdtemp(prefix="despike-sample-"))
+        try:
+            build_sample(cfg, int(index), tmp)
+            sample = load_sample(tmp)
+            sample.stream = sample.stream.window(0, len(sample.stream))   # into memory
+            sample.stream = np.ascontiguousarray(sample.stream)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return sample, calib
+
+    def __getitem__(self, index: int) -> dict:
+        sample, calib = self.sample(int(index))
+        rng = _seed_for(self.seed, index, 0xA06)
+        ex = make_example(sample, calib, self.model, None, rng, self.augment,
+                          self.short_prob, self.data.short_lengths)
+        ex["index"] = int(index)
+        return ex
+
+
+class GeneratedDirDataset(torch.utils.data.Dataset):
+    """Examples from a ``spikesim generate`` directory (random crops when ``crop``).
+
+    Each sample's camera (``camera`` profile and ``fpn_seed`` in ``sample.yaml``) is
+    calibrated by :func:`calibrate_camera` from simulated uniform fields, once per camera.
+    """
+
+    def __init__(self, directory, data: DataConfig, model: ModelConfig, seed: int,
+                 crop: int | None = None, augment: bool | None = None, cache_dir=None):
+        from spikesim.dataset import read_manifest, sample_name, SAMPLES
+
+        self.dir = Path(directory)
+        if not (self.dir / "manifest.yaml").is_file():
+            raise InputError("data.train_dir", str(directory),
+                             "a directory written by `spikesim generate`",
+                             "generate one first or fix the path")
+        self.paths = [self.dir / SAMPLES / sample_name(e["id"])
+                      for e in read_manifest(self.dir)["samples"]]
+        if not self.paths:
+            raise InputError("data.train_dir", str(directory), "at least one sample",
+                             "the manifest lists no samples")
+        self.data, self.model, self.seed = data, model, int(seed)
+        self.crop = crop
+        self.augment = data.augment if augment is None else augment
+        self.cache_dir = cache_dir
+        self._calibs: dict = {}
+
+    def __len__(self):
+        return len(self.paths)
+
+    def _calibration(self, params):
+        from spikesim.config import CameraProfile, from_mapping
+
+        key = (json.dumps(params["camera"], sort_keys=True), int(params["fpn_seed"]))
+        if key not in self._calibs:
+            profile = from_mapping(CameraProfile, params["camera"], "camera")
+            self._calibs[key] = calibrate_camera(profile, int(params["fpn_seed"]),
+                                                 self.data.calib_levels, self.data.calib_steps,
+                                                 seed=self.seed, cache_dir=self.cache_dir)
+        return self._calibs[key]
+
+    def __getitem__(self, index: int) -> dict:
+        from spikesim.dataset import load_sample
+
+        sample = load_sample(self.paths[int(index) % len(self.paths)])
+        calib = self._calibration(sample.params)
+        rng = _seed_for(self.seed, index, 0xD1)
+        ex = make_example(sample, calib, self.model, self.crop, rng, self.augment,
+                          self.data.short_prob if self.augment else 0.0, self.data.short_lengths)
+        ex["index"] = int(index)
+        return ex
+
+
+def collate(batch: list[dict]) -> dict:
+    """Stack examples of one size into a batch."""
+    return {"x": torch.stack([b["x"] for b in batch]),
+            "target": torch.stack([b["target"] for b in batch]),
+            "to_value": torch.stack([b["to_value"] for b in batch]),
+            "index": torch.tensor([b["index"] for b in batch])}

@@ -1,0 +1,202 @@
+"""Inference with a trained DeSpike network: ``restore_despike(stream, calib)``.
+
+The output is the network's estimate of ``λ``: the charge per step (thresholds/step) an
+ideal, FPN-free pixel would integrate if the scene were in focus (despike.md), an
+``(H, W) float32`` map, upright. Intensity and display images follow from it through
+the camera response, one shared step for every method (``restore.exposure``).
+
+Weights files are ``torch.save`` dicts read with ``torch.load(weights_only=True)``
+(no pickled code): ``{"format", "kind": "despike-weights", "config", "state_dict",
+"meta"}``. The bundled ``despike-small`` weights live in ``restore/despike/weights/``.
+
+Frames of any size: sides are replicate-padded to multiples of 4; frames larger than
+``tile`` px are cut into overlapping tiles blended with linear ramps, with the
+normalisation scale of the whole frame so the tiles agree.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spikesim.errors import InputError
+
+from restore import settings
+
+from .configs import config_to_dict, model_config
+from .data import features_for
+from .model import DeSpikeNet, pad_to_multiple
+from .train import resolve_device
+
+log = logging.getLogger("spikes")
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+def bundled_weights_path() -> Path:
+    """Path of the bundled ``despike-small`` weights."""
+    return WEIGHTS_DIR / settings.DESPIKE_WEIGHTS_FILE
+
+
+def read_weights(path) -> dict:
+    """Read and check a weights file; clear :class:`InputError` for every failure."""
+    path = Path(path)
+    if not path.is_file():
+        if path == bundled_weights_path():
+            raise InputError("weights", str(path), "the bundled DeSpike weights",
+                             "they are not installed in this checkout; train them with "
+                             "`spikerestore train --config examples/configs/train_small.yaml` "
+                             "or pass --weights")
+        raise InputError("weights", str(path), "an existing weights file", "check the path")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # zip/pickle errors, truncated files, foreign objects
+        raise InputError("weights", str(path),
+                         "a DeSpike weights file (torch.save, loadable with weights_only=True)",
+                         f"the file is corrupt or not a weights file ({type(exc).__name__}); "
+                         "re-copy it or use RUN_DIR/best.pt of a training run") from None
+    if not isinstance(payload, dict) or payload.get("kind") != "despike-weights":
+        hint = ("this is a training checkpoint; use RUN_DIR/best.pt or final.pt"
+                if isinstance(payload, dict) and "optim" in payload
+                else "use RUN_DIR/best.pt of a training run")
+        raise InputError("weights", str(path), "a DeSpike weights file", hint)
+    if int(payload.get("format", -1)) != settings.DESPIKE_WEIGHTS_FORMAT:
+        raise InputError("weights", str(path),
+                         f"weights format {settings.DESPIKE_WEIGHTS_FORMAT}",
+                         f"the file has format {payload.get('format')}; retrain or convert it")
+    return payload
+
+
+def load_model(weights=None, config=None, device="cpu") -> DeSpikeNet:
+    """A :class:`DeSpikeNet` with trained weights, in eval mode on ``device``.
+
+    Parameters
+    ----------
+    weights : path of a weights file; ``None`` is the bundled ``despike-small``
+    config : the configuration the caller expects (preset name, YAML, mapping); weights
+        of another configuration are refused with a clear error. ``None`` accepts the
+        configuration stored in the file.
+    device : ``"cpu"`` or ``"cuda"``
+    """
+    dev = resolve_device(device)
+    path = Path(weights) if weights is not None else bundled_weights_path()
+    payload = read_weights(path)
+    try:
+        stored = model_config(payload["config"])
+    except InputError as exc:
+        raise InputError("weights", str(path), "a valid stored configuration",
+                         f"its config does not validate ({exc})") from None
+    if config is not None:
+        wanted = model_config(config)
+        a, b = config_to_dict(wanted), config_to_dict(stored)
+        if a != b:
+            keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+            raise InputError("weights", str(path), f"weights of configuration {wanted.name!r}",
+                             f"the file holds {stored.name!r} (differs in {', '.join(keys)}); "
+                             "pass the matching --config or other weights")
+    model = DeSpikeNet(stored)
+    try:
+        model.load_state_dict(payload["state_dict"], strict=True)
+    except (RuntimeError, KeyError, TypeError) as exc:
+        first = str(exc).splitlines()[0][:200]
+        raise InputError("weights", str(path), f"parameters of configuration {stored.name!r}",
+                         f"the tensors do not match the stored config ({first})") from None
+    model.eval()
+    model.meta = dict(payload.get("meta") or {})
+    return model.to(dev)
+
+
+def _ramp(n: int, overlap: int, first: bool, last: bool) -> np.ndarray:
+    w = np.ones(n, np.float32)
+    if overlap > 0:
+        r = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
+        if not first:
+            w[:overlap] = r
+        if not last:
+            w[-overlap:] = r[::-1]
+    return w
+
+
+def _starts(size: int, tile: int, overlap: int) -> list[int]:
+    if size <= tile:
+        return [0]
+    step = tile - overlap
+    out = list(range(0, size - tile, step)) + [size - tile]
+    return sorted(set(out))
+
+
+@torch.no_grad()
+def predict(model: DeSpikeNet, x, device="cpu", tile: int | None = None,
+            overlap: int | None = None) -> np.ndarray:
+    """Run the network on features ``x (B, n, H, W)`` (any H, W); returns ``(B, H, W)`` λ.
+
+    Frames with a side above ``tile`` px are processed in overlapping tiles.
+    """
+    dev = resolve_device(device) if not isinstance(device, torch.device) else device
+    tile = int(tile or settings.DESPIKE_TILE)
+    overlap = int(settings.DESPIKE_TILE_OVERLAP if overlap is None else overlap)
+    if tile % 4 or tile <= 2 * overlap:
+        raise InputError("tile", tile, f"a multiple of 4 larger than twice the overlap "
+                         f"({overlap})", "use the default")
+    x = torch.as_tensor(np.asarray(x, np.float32) if not torch.is_tensor(x) else x)
+    b, n, h, w = x.shape
+    model = model.to(dev)
+    scale = model.image_scale(x)
+    out = np.zeros((b, h, w), np.float32)
+    norm = np.zeros((h, w), np.float32)
+    ys, xs = _starts(h, tile, overlap), _starts(w, tile, overlap)
+    for y0 in ys:
+        for x0 in xs:
+            th, tw = min(tile, h), min(tile, w)
+            sub = x[:, :, y0:y0 + th, x0:x0 + tw]
+            sub, (sh, sw) = pad_to_multiple(sub, 4)
+            res = model(sub.to(dev), scale.to(dev))["out"][:, :sh, :sw].float().cpu().numpy()
+            wy = _ramp(th, overlap, y0 == 0, y0 + th >= h)
+            wx = _ramp(tw, overlap, x0 == 0, x0 + tw >= w)
+            wt = wy[:, None] * wx[None, :]
+            out[:, y0:y0 + th, x0:x0 + tw] += res * wt
+            norm[y0:y0 + th, x0:x0 + tw] += wt
+    return out / norm
+
+
+_MODEL_CACHE: dict = {}
+
+
+def restore_despike(stream, calib=None, center=None, device="cpu", config=None, weights=None,
+                    model: DeSpikeNet | None = None, tile: int | None = None) -> np.ndarray:
+    """Restore one capture with DeSpike.
+
+    Parameters
+    ----------
+    stream : SpikeStream ``(T, H, W)`` or a ``(T, H, W)`` 0/1 array
+    calib : :class:`calibration.calfile.Calibration` of the camera (its spike weight
+        ``w`` and dead time are used), or ``None`` for an uncalibrated camera
+        (weight 1, dead time 1 step)
+    center : key step (default the middle); windows are clipped to the stream
+    device : ``"cpu"`` or ``"cuda"``
+    config, weights : see :func:`load_model` (default: the bundled ``despike-small``)
+    model : an already loaded model (overrides ``config``/``weights``)
+
+    Returns
+    -------
+    (H, W) float32: estimated in-focus charge per step ``λ`` (thresholds/step).
+    """
+    if model is None:
+        key = (str(weights), str(config), str(device))
+        if key not in _MODEL_CACHE:
+            _MODEL_CACHE.clear()
+            _MODEL_CACHE[key] = load_model(weights, config, device)
+        model = _MODEL_CACHE[key]
+    if calib is not None:
+        h, w = (stream.shape[1:] if len(stream.shape) == 3 else stream.shape)
+        if tuple(calib.weight.shape) != (int(h), int(w)):
+            raise InputError("calibration", f"{calib.weight.shape[1]}x{calib.weight.shape[0]}",
+                             f"the stream's resolution {w}x{h}",
+                             "use the calibration of the camera that recorded the stream")
+    x, notes = features_for(stream, calib, model.config, center)
+    for note in notes:
+        log.warning("despike: %s", note)
+    return predict(model, torch.from_numpy(x)[None], device, tile)[0]

@@ -1,0 +1,109 @@
+"""The DeSpike network (despike.md; paper Sec. "Key Designs").
+
+Input: the linearised IF features ``x (B, n, H, W)`` (charge per step of each window,
+:mod:`.encoding`), ``H`` and ``W`` multiples of 4 (:func:`pad_to_multiple`).
+The network works in normalised units: each image is divided by a scale ``s`` (the
+mean of its longest-window feature, floored) and every prediction multiplied back, so
+one model serves every light level. Output: predictions of ``λ`` (thresholds/step, the
+in-focus response of an ideal FPN-free pixel) for every (level, window) pair, and the
+final ``(B, H, W)`` estimate.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from restore import settings
+
+from .configs import ModelConfig, model_config
+from .psf_bank import PSFBank
+from .refine import Level
+
+
+class Encoder(nn.Module):
+    """Shared shallow encoder: one window's feature ``(B, 1, H, W) -> (B, Ce, H, W)``."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, channels, 3, padding=1, padding_mode="replicate")
+        self.c2 = nn.Conv2d(channels, channels, 3, padding=1, padding_mode="replicate")
+
+    def forward(self, x):
+        return self.c2(F.gelu(self.c1(x)))
+
+
+class DeSpikeNet(nn.Module):
+    """DeSpike restoration network for one :class:`ModelConfig`."""
+
+    def __init__(self, config: ModelConfig | str | None = None):
+        super().__init__()
+        cfg = model_config(config)
+        self.config = cfg
+        n = len(cfg.used_windows)
+        ce = cfg.encoder_channels
+        self.encoder = Encoder(ce)
+        self.bank = PSFBank(ce, cfg.num_kernels, cfg.kernel_size, cfg.sigma_min,
+                            cfg.sigma_max, cfg.physical_kernels)
+        idx = (0, 1, 2) if cfg.multi_scale else (2,)
+        self.factors = tuple(4 // (2 ** i) for i in idx)        # (4, 2, 1) or (1,)
+        levels, prev = [], None
+        for i in idx:
+            levels.append(Level(ce, cfg.widths[i], cfg.depths[i], cfg.heads[i],
+                                cfg.fusion_heads, n, cfg.num_kernels, cfg.ffn_expansion,
+                                cfg.attention, prev, cfg.fusion_key_dim))
+            prev = cfg.widths[i]
+        self.levels = nn.ModuleList(levels)
+
+    @property
+    def n_windows(self) -> int:
+        return len(self.config.used_windows)
+
+    def image_scale(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-image normalisation ``(B,)``: mean of the longest window, floored."""
+        return x[:, -1].mean(dim=(-2, -1)).clamp(min=settings.DESPIKE_SCALE_EPS)
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None) -> dict:
+        """``x (B, n, H, W)`` -> ``{"out": (B, H, W), "grid": [(B, n, h_s, w_s)], "scale": (B,)}``.
+
+        ``grid`` lists the levels coarse to fine; all values are in thresholds/step.
+        """
+        b, n, h, w = x.shape
+        if n != self.n_windows:
+            raise ValueError(f"expected {self.n_windows} windows, got {n}")
+        if h % 4 or w % 4:
+            raise ValueError(f"frame sides must be multiples of 4, got {h}x{w}; pad first")
+        if scale is None:
+            scale = self.image_scale(x)
+        xn = x / scale.view(b, 1, 1, 1)
+        grid, prev = [], None
+        for f, level in zip(self.factors, self.levels):
+            xs = F.avg_pool2d(xn, f) if f > 1 else xn
+            hs, ws = xs.shape[-2:]
+            enc = self.encoder(xs.reshape(b * n, 1, hs, ws))
+            ce = enc.shape[1]
+            cands = self.bank(enc).view(b, n, -1, ce, hs, ws)
+            cands = cands.reshape(b, -1, ce, hs, ws)
+            prev, res = level(enc.view(b, n, ce, hs, ws), cands, prev)
+            grid.append((xs + res) * scale.view(b, 1, 1, 1))
+        return {"out": grid[-1][:, -1], "grid": grid, "scale": scale}
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def build_model(config=None) -> DeSpikeNet:
+    """A freshly initialised :class:`DeSpikeNet` (``config``: preset name, path, mapping)."""
+    return DeSpikeNet(model_config(config))
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int = 4):
+    """Replicate-pad the last two axes up to multiples of ``multiple``; returns (x, (h, w))."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    return x, (h, w)

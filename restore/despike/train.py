@@ -1,0 +1,417 @@
+"""Training of DeSpike: ``spikerestore train --config CFG.yaml -o RUN_DIR [--resume]``.
+
+Run directory::
+
+    RUN_DIR/config.yaml        the full resolved config (resume refuses a different one)
+    RUN_DIR/checkpoint.pt      latest state: model, optimiser, step (atomic, every ckpt_every)
+    RUN_DIR/best.pt            weights of the best validation PSNR (the weights format)
+    RUN_DIR/final.pt           weights at the last step
+    RUN_DIR/log.csv            one row per log_every steps: step, lr, loss terms, time
+    RUN_DIR/val.csv            one row per validation: step, loss, PSNR/SSIM of model and TFP
+    RUN_DIR/summary.json       the run so far: steps, wall time, best, last validation
+    RUN_DIR/cache/             calibrations of the simulated cameras
+
+Reproducibility: the model is initialised from ``seed`` (inside a forked RNG, no global
+seeding); every example is a pure function of (data config, seed, index), and the
+indices of step ``s`` on rank ``r`` are ``(s·world + r)·B + b``; the learning rate is a
+pure function of the step (warm-up, cosine). A run stopped after a checkpoint and
+resumed therefore continues to the same parameters, bit for bit on CPU.
+
+Multi-process: started by ``torchrun --nproc_per_node N``, each process reads
+``RANK``/``WORLD_SIZE`` and joins a process group (gloo on CPU, NCCL on CUDA); the model
+is wrapped in ``DistributedDataParallel`` (gradients averaged). Rank 0 validates and
+writes every file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spikesim.atomic import atomic_path, write_json, write_yaml
+from spikesim.errors import InputError
+
+from restore import settings
+
+from .configs import TrainConfig, config_to_dict, train_config
+from .data import GeneratedDirDataset, ProceduralDataset, collate
+from .loss import DeSpikeLoss
+from .model import DeSpikeNet, count_parameters
+
+log = logging.getLogger("spikes")
+
+LOG_FIELDS = ["step", "lr", "loss", "mse_grid", "mse_final", "fft", "perc", "grad_norm",
+              "examples", "wall_s"]
+VAL_FIELDS = ["step", "loss", "psnr", "ssim", "psnr_tfp", "ssim_tfp", "wall_s"]
+
+
+def resolve_device(device: str) -> torch.device:
+    """``cpu`` or ``cuda[:i]``; a clear error when CUDA is asked for and absent."""
+    device = str(device or "cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise InputError("--device", device, "cpu (this torch build or machine has no CUDA)",
+                             "use --device cpu, or install a CUDA build of torch on a GPU machine")
+        return torch.device(device)
+    if device != "cpu":
+        raise InputError("--device", device, "cpu or cuda", "use --device cpu or --device cuda")
+    return torch.device("cpu")
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    """Learning rate of ``step`` (0-based): linear warm-up then cosine to ``min_lr_ratio``."""
+    if cfg.warmup and step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    span = max(1, cfg.steps - cfg.warmup)
+    t = min(1.0, (step - cfg.warmup) / span)
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def weights_payload(model: DeSpikeNet, meta: dict) -> dict:
+    """What a weights file holds (loadable with ``torch.load(weights_only=True)``)."""
+    return {"format": settings.DESPIKE_WEIGHTS_FORMAT, "kind": "despike-weights",
+            "config": config_to_dict(model.config),
+            "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+            "meta": meta}
+
+
+def save_torch(obj, path: Path) -> None:
+    """``torch.save`` atomically (temporary file + rename)."""
+    with atomic_path(path, overwrite=True, what=str(path)) as tmp:
+        torch.save(obj, tmp)
+
+
+def _append_csv(path: Path, fields: list[str], row: dict) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        if new:
+            w.writeheader()
+        w.writerow({k: row.get(k, "") for k in fields})
+
+
+def _truncate_csv(path: Path, step: int) -> None:
+    """Drop rows logged after ``step`` (work lost by an interruption is redone on resume)."""
+    if not path.exists():
+        return
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+        fields = list(rows[0].keys()) if rows else None
+    if fields is None:
+        return
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields)
+    w.writeheader()
+    for r in rows:
+        if int(r["step"]) <= step:
+            w.writerow(r)
+    with atomic_path(path, overwrite=True) as tmp:
+        tmp.write_text(buf.getvalue(), encoding="utf-8")
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = float(((a - b) ** 2).mean())
+    return 10.0 * math.log10(1.0 / max(mse, 1e-12))
+
+
+def srgb(x: torch.Tensor) -> torch.Tensor:
+    """sRGB encoding of linear values clipped to [0, 1]."""
+    x = x.clamp(0.0, 1.0)
+    return torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x.clamp(min=1e-12) ** (1 / 2.4) - 0.055)
+
+
+class Validator:
+    """The fixed validation set (procedural, its own seed and cameras), made once."""
+
+    def __init__(self, cfg: TrainConfig, cache_dir):
+        ds = ProceduralDataset(cfg.data, cfg.model, seed=cfg.data.val_seed,
+                               size=cfg.data.val_size, augment=False, cache_dir=cache_dir,
+                               cameras=cfg.data.val_cameras)
+        self.batch = collate([ds[i] for i in range(cfg.data.val_samples)])
+
+    @torch.no_grad()
+    def __call__(self, model, loss_fn, device, bf16=False) -> dict:
+        from .loss import ssim
+
+        model.eval()
+        losses, ps, ss, pt, st = [], [], [], [], []
+        for i in range(self.batch["x"].shape[0]):
+            x = self.batch["x"][i:i + 1].to(device)
+            tgt = self.batch["target"][i:i + 1].to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                out = model(x)
+                loss, _ = loss_fn(out, tgt)
+            tv = self.batch["to_value"][i].to(device)
+            ref = srgb(tgt.float() * tv)
+            est = srgb(out["out"].float() * tv)
+            tfp = srgb(x[:, -1].float() * tv)
+            losses.append(float(loss))
+            ps.append(_psnr(est, ref))
+            ss.append(float(ssim(est, ref)))
+            pt.append(_psnr(tfp, ref))
+            st.append(float(ssim(tfp, ref)))
+        model.train()
+        return {"loss": float(np.mean(losses)), "psnr": float(np.mean(ps)),
+                "ssim": float(np.mean(ss)), "psnr_tfp": float(np.mean(pt)),
+                "ssim_tfp": float(np.mean(st))}
+
+
+def _dist_env():
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    return world, rank
+
+
+def train(config, run_dir, resume: bool = False, device: str = "cpu", bf16: bool = False,
+          seed: int | None = None, stop_after: int | None = None, overwrite: bool = False,
+          progress=None, workers: int = 0) -> dict:
+    """Train a DeSpike model; returns the summary (also written to ``summary.json``).
+
+    See :func:`train_model` for the parameters (it also returns the model).
+    """
+    return train_model(config, run_dir, resume, device, bf16, seed, stop_after, overwrite,
+                       progress, workers)[0]
+
+
+def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16: bool = False,
+                seed: int | None = None, stop_after: int | None = None,
+                overwrite: bool = False, progress=None, workers: int = 0):
+    """Train a DeSpike model; returns ``(summary, model)`` (this process's replica).
+
+    Parameters
+    ----------
+    config : TrainConfig, mapping or YAML path
+    run_dir : output directory (created; must be empty unless ``resume``/``overwrite``)
+    resume : continue from ``run_dir/checkpoint.pt`` (the config must match)
+    device : ``"cpu"`` or ``"cuda"``; bf16 : autocast in bfloat16
+    seed : overrides ``config.seed``
+    stop_after : stop after this step (a checkpoint is written there), e.g. to split a
+        run; the schedule still follows ``config.steps``
+    progress : optional callable ``(step, total, row)`` called at every log row
+    workers : DataLoader worker processes making the examples (0: in this process;
+        started with ``spawn``: numba's OpenMP layer must not be forked); the examples
+        are pure functions of their index, so results do not depend on it
+    """
+    import torch.distributed as dist
+
+    cfg = train_config(config)
+    if seed is not None:
+        from .configs import _merge
+        from spikesim.config import from_mapping
+
+        cfg = from_mapping(TrainConfig, _merge(config_to_dict(cfg), {"seed": int(seed)}), "")
+    dev = resolve_device(device)
+    if bf16 and dev.type == "cpu" and not hasattr(torch, "bfloat16"):
+        raise InputError("--bf16", True, "a torch with bfloat16", "drop --bf16")
+    world, rank = _dist_env()
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    if dev.type == "cuda" and world > 1:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(dev)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+
+    run = Path(run_dir)
+    cfg_dict = config_to_dict(cfg)
+    ckpt_path = run / "checkpoint.pt"
+    if rank == 0:
+        if resume:
+            if not (run / "config.yaml").is_file():
+                raise InputError("--resume", str(run), "a run directory with config.yaml",
+                                 "start a new run without --resume")
+            import yaml
+
+            old = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+            if old != cfg_dict:
+                diff = [k for k in set(old) | set(cfg_dict) if old.get(k) != cfg_dict.get(k)]
+                raise InputError("--config", f"differs from {run / 'config.yaml'} in "
+                                 f"{', '.join(sorted(diff))}", "the run's own config",
+                                 "resume with the same config, or start a new run directory")
+        else:
+            if run.exists() and any(run.iterdir()) and not overwrite:
+                raise InputError("-o", str(run), "an empty or new run directory",
+                                 "pass --resume to continue it, --overwrite to start over, "
+                                 "or choose another directory")
+            run.mkdir(parents=True, exist_ok=True)
+            for name in ("checkpoint.pt", "log.csv", "val.csv", "best.pt", "final.pt",
+                         "summary.json"):
+                (run / name).unlink(missing_ok=True)
+            write_yaml(run / "config.yaml", cfg_dict)
+    if world > 1:
+        dist.barrier()
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = DeSpikeNet(cfg.model)
+    model.to(dev)
+    loss_fn = DeSpikeLoss(cfg.loss, cfg.model)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    start, best, wall0 = 0, {"psnr": -1e9, "step": -1}, 0.0
+    if resume and ckpt_path.is_file():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optim"])
+        start = int(state["step"])
+        best = dict(state.get("best", best))
+        wall0 = float(state.get("wall_s", 0.0))
+        if rank == 0:
+            _truncate_csv(run / "log.csv", start)
+            _truncate_csv(run / "val.csv", start)
+            log.info("resumed %s at step %d", run, start)
+    ddp = model
+    if world > 1:
+        ddp = torch.nn.parallel.DistributedDataParallel(model)
+    cache = run / "cache"
+    if cfg.data.source == "procedural":
+        ds = ProceduralDataset(cfg.data, cfg.model, seed=cfg.seed, size=cfg.data.crop,
+                               cache_dir=cache)
+    else:
+        ds = GeneratedDirDataset(cfg.data.train_dir, cfg.data, cfg.model, seed=cfg.seed,
+                                 crop=cfg.data.crop, cache_dir=cache)
+    validator = Validator(cfg, cache) if rank == 0 else None
+    if rank == 0:
+        log.info("training %s (%d parameters) on %s, %d process(es), steps %d..%d",
+                 cfg.model.name, count_parameters(model), dev, world, start, cfg.steps)
+    last = min(cfg.steps, stop_after) if stop_after is not None else cfg.steps
+    t0 = time.perf_counter()
+    model.train()
+    val = None
+    def indices(step):
+        return [(step * world + rank) * cfg.batch_size + b for b in range(cfg.batch_size)]
+
+    if workers > 0:
+        loader = iter(torch.utils.data.DataLoader(
+            ds, batch_sampler=[indices(s) for s in range(start, last)], num_workers=workers,
+            collate_fn=collate, multiprocessing_context="spawn"))   # numba's OpenMP: no fork
+    for step in range(start, last):
+        batch = next(loader) if workers > 0 else collate([ds[i] for i in indices(step)])
+        lr = lr_at(cfg, step)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, tgt = batch["x"].to(dev), batch["target"].to(dev)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+            out = ddp(x)
+            loss, terms = loss_fn(out, tgt)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = float(torch.nn.utils.clip_grad_norm_(model.parameters(),
+                                                   cfg.grad_clip if cfg.grad_clip else 1e30))
+        opt.step()
+        done = step + 1
+        wall = wall0 + time.perf_counter() - t0
+        if rank == 0 and (done % cfg.log_every == 0 or done == last):
+            row = {"step": done, "lr": f"{lr:.6g}", "loss": f"{float(loss.detach()):.6g}",
+                   "grad_norm": f"{gn:.4g}", "examples": done * world * cfg.batch_size,
+                   "wall_s": f"{wall:.1f}", **{k: f"{v:.6g}" for k, v in terms.items()}}
+            _append_csv(run / "log.csv", LOG_FIELDS, row)
+            log.info("step %d/%d loss %.5f lr %.2e (%.0f s)", done, cfg.steps, float(loss.detach()),
+                     lr, wall)
+            if progress:
+                progress(done, cfg.steps, row)
+        if rank == 0 and (done % cfg.val_every == 0 or done == cfg.steps):
+            val = validator(model, loss_fn, dev, bf16)
+            _append_csv(run / "val.csv", VAL_FIELDS,
+                        {"step": done, "wall_s": f"{wall:.1f}",
+                         **{k: f"{v:.6g}" for k, v in val.items()}})
+            log.info("validation at %d: PSNR %.2f dB (TFP %.2f), SSIM %.4f (TFP %.4f)", done,
+                     val["psnr"], val["psnr_tfp"], val["ssim"], val["ssim_tfp"])
+            if val["psnr"] > best["psnr"]:
+                best = {"step": done, **val}
+                save_torch(weights_payload(model, _meta(cfg, done, wall, val, world)),
+                           run / "best.pt")
+        if rank == 0 and (done % cfg.ckpt_every == 0 or done == last):
+            save_torch({"model": model.state_dict(), "optim": opt.state_dict(), "step": done,
+                        "best": best, "wall_s": wall}, ckpt_path)
+            write_json(run / "summary.json", _summary(cfg, model, done, wall, best, val, world,
+                                                      dev))
+        if world > 1 and done % cfg.ckpt_every == 0:
+            dist.barrier()
+    wall = wall0 + time.perf_counter() - t0
+    summary = _summary(cfg, model, last, wall, best, val, world, dev)
+    if rank == 0:
+        if last == cfg.steps:
+            save_torch(weights_payload(model, _meta(cfg, last, wall, val, world)),
+                       run / "final.pt")
+        write_json(run / "summary.json", summary)
+    if world > 1:
+        dist.barrier()
+    return summary, model
+
+
+def _meta(cfg, step, wall, val, world) -> dict:
+    import platform
+
+    return {"steps": int(step), "wall_s": round(float(wall), 1), "processes": int(world),
+            "batch_size": int(cfg.batch_size), "seed": int(cfg.seed),
+            "machine": f"{platform.machine()} {platform.processor() or ''}".strip()
+            + f", {os.cpu_count()} cpu(s)", "torch": str(torch.__version__),
+            "validation": val or {}, "train_config": config_to_dict(cfg)}
+
+
+def _summary(cfg, model, step, wall, best, val, world, dev) -> dict:
+    return {"model": cfg.model.name, "parameters": count_parameters(model), "step": int(step),
+            "steps": int(cfg.steps), "wall_s": round(float(wall), 1), "processes": int(world),
+            "device": str(dev), "best": best, "last_validation": val}
+
+
+def model_card(run_dir, weights: str = "best.pt", machine_note: str = "") -> str:
+    """A Markdown model card of a run's weights: config, data, steps, time, validation."""
+    import csv as _csv
+    import json as _json
+
+    import yaml
+
+    run = Path(run_dir)
+    payload = torch.load(run / weights, map_location="cpu", weights_only=True)
+    meta = payload.get("meta") or {}
+    cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+    summary = _json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    model = DeSpikeNet(payload["config"])
+    val_rows = []
+    if (run / "val.csv").is_file():
+        with open(run / "val.csv", newline="", encoding="utf-8") as fh:
+            val_rows = list(_csv.DictReader(fh))
+    v = meta.get("validation") or {}
+    lines = [
+        f"# Model card: {payload['config']['name']} ({weights})",
+        "",
+        f"- parameters: {count_parameters(model)}",
+        f"- optimiser steps: {meta.get('steps')} of {summary.get('steps')} planned "
+        f"(batch {meta.get('batch_size')} per process, {meta.get('processes')} process(es))",
+        f"- wall time to these weights: {meta.get('wall_s')} s; whole run so far: "
+        f"{summary.get('wall_s')} s at step {summary.get('step')}",
+        f"- machine: {meta.get('machine')}{(' — ' + machine_note) if machine_note else ''}; "
+        f"torch {meta.get('torch')}",
+        f"- seed: {meta.get('seed')}",
+        "",
+        "## Validation (fixed procedural set: its own seed and cameras, never trained on)",
+        "",
+        "PSNR / SSIM on sRGB-encoded scene values in [0, 1] (the estimate λ mapped back with "
+        "the oracle exposure 1/(k·illuminance)); TFP is the longest window's calibrated "
+        "rate (the network's own input feature) through the same mapping (no deblurring).",
+        "",
+        f"- these weights: PSNR {v.get('psnr', float('nan')):.2f} dB, SSIM "
+        f"{v.get('ssim', float('nan')):.4f}",
+        f"- TFP (192 steps, calibrated): PSNR {v.get('psnr_tfp', float('nan')):.2f} dB, SSIM "
+        f"{v.get('ssim_tfp', float('nan')):.4f}",
+        "",
+        "| step | loss | PSNR | SSIM | PSNR TFP | SSIM TFP | wall s |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in val_rows:
+        lines.append(f"| {r['step']} | {float(r['loss']):.4f} | {float(r['psnr']):.2f} | "
+                     f"{float(r['ssim']):.4f} | {float(r['psnr_tfp']):.2f} | "
+                     f"{float(r['ssim_tfp']):.4f} | {r['wall_s']} |")
+    lines += ["", "## Training config (exact)", "", "```yaml",
+              yaml.safe_dump(cfg, sort_keys=False).rstrip(), "```", ""]
+    return "\n".join(lines)

@@ -1,0 +1,266 @@
+"""DeSpike network: encoding, kernel bank, attention, architecture switches, loss, inference."""
+
+import numpy as np
+import pytest
+import torch
+
+from spikesim.errors import InputError
+from tests.tolerances import tol
+
+from restore.despike.configs import PRESETS, LossConfig, ModelConfig, model_config, replace
+from restore.despike.encoding import (if_features, if_features_reference, linearize_rate,
+                                      window_bounds)
+from restore.despike.loss import DeSpikeLoss
+from restore.despike.model import DeSpikeNet, count_parameters
+from restore.despike.psf_bank import PSFBank, gaussian_kernels, psf_bank_conv
+from restore.despike.attention import CandidateFusion, candidate_attention
+
+TINY = ModelConfig(name="tiny", encoder_channels=2, num_kernels=2, kernel_size=5,
+                   widths=[8, 4, 4], depths=[1, 1, 0], heads=[2, 1, 1], fusion_key_dim=2)
+
+
+def _spikes(t=40, h=8, w=12, seed=0, p=0.3):
+    return (np.random.default_rng(seed).random((t, h, w)) < p).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- windows and encoding
+def test_windows_centred_on_key_step():
+    bounds, notes = window_bounds(400, (64, 96, 192), key_step=200)
+    assert bounds == [(168, 232), (152, 248), (104, 296)]
+    assert notes == []
+
+
+def test_short_stream_clips_windows_and_says_so():
+    bounds, notes = window_bounds(64, (64, 96, 128, 160, 192))
+    assert [b - a for a, b in bounds] == [64, 64, 64, 64, 64]
+    assert all(0 <= a and b <= 64 for a, b in bounds)
+    assert len(notes) == 4 and "clipped to 64" in notes[0]
+
+
+def test_window_near_the_end_is_shifted_inside():
+    bounds, notes = window_bounds(200, (64, 192), key_step=190)
+    assert bounds == [(136, 200), (8, 200)]
+    assert len(notes) == 2 and "shifted" in notes[0]
+
+
+def test_stream_too_short_for_any_window():
+    with pytest.raises(InputError, match="at least 8 steps"):
+        window_bounds(4, (64, 96))
+    with pytest.raises(InputError, match="center"):
+        window_bounds(100, (64,), key_step=100)
+
+
+def test_if_features_match_step_by_step_integration():
+    s = _spikes()
+    w = np.random.default_rng(1).uniform(0.9, 1.1, s.shape[1:])
+    fast = if_features(s, w, (8, 16, 32), key_step=20).features
+    ref = if_features_reference(s, w, (8, 16, 32), key_step=20)
+    np.testing.assert_allclose(fast, ref, **tol(np.float32))
+    # unweighted features are exact spike rates
+    plain = if_features(s, None, (8,), key_step=20).features[0]
+    np.testing.assert_array_equal(plain, s[16:24].sum(0).astype(np.float32) / np.float32(8))
+
+
+def test_if_features_of_a_packed_stream_equal_the_dense_ones():
+    from spikesim.stream import SpikeStream
+
+    s = _spikes(h=8, w=16)
+    w = np.random.default_rng(2).uniform(0.9, 1.1, s.shape[1:])
+    a = if_features(SpikeStream.from_dense(s), w, (8, 16, 32)).features
+    b = if_features(s, w, (8, 16, 32)).features
+    np.testing.assert_array_equal(a, b)
+
+
+def test_weight_map_shape_is_checked():
+    with pytest.raises(InputError, match="calibration weight"):
+        if_features(_spikes(), np.ones((3, 3)), (8,))
+
+
+@pytest.mark.parametrize("dead_time", [0, 1])
+def test_linearize_inverts_the_dead_time_law(dead_time):
+    lam = np.linspace(0.01, 1.5, 50)
+    rate = 1.0 / (dead_time + 1.0 / lam)       # physics.md §4
+    np.testing.assert_allclose(linearize_rate(rate, dead_time), lam, rtol=1e-12)
+
+
+# ---------------------------------------------------------------- kernel bank, attention
+def test_gaussian_bank_is_normalised_and_symmetric():
+    k = gaussian_kernels([0.5, 1.0, 2.0], 9, torch.float64)
+    np.testing.assert_allclose(k.sum((1, 2)).numpy(), 1.0, rtol=1e-12)
+    assert torch.equal(k, k.flip(-1)) and torch.equal(k, k.transpose(-1, -2))
+    # wider sigma -> lower peak
+    assert k[0, 4, 4] > k[1, 4, 4] > k[2, 4, 4]
+
+
+def test_bank_keeps_constants_and_applies_each_kernel_to_each_channel():
+    bank = PSFBank(3, 4, 7, 0.5, 3.0, physical=True)
+    x = torch.full((2, 3, 10, 12), 0.7)
+    y = bank(x)
+    assert y.shape == (2, 4, 3, 10, 12)
+    torch.testing.assert_close(y, torch.full_like(y, 0.7), rtol=1e-6, atol=1e-6)
+    z = torch.zeros(1, 2, 9, 9, dtype=torch.float64)
+    z[0, 1, 4, 4] = 1.0                        # an impulse in channel 1
+    k = gaussian_kernels([1.0, 2.0], 5, torch.float64)
+    out = psf_bank_conv(z, k)
+    torch.testing.assert_close(out[0, 1, 1, 2:7, 2:7], k[1])
+    assert float(out[0, :, 0].abs().sum()) == 0.0
+
+
+def test_bank_and_attention_gradcheck_float64():
+    x = torch.rand(1, 2, 6, 6, dtype=torch.float64, requires_grad=True)
+    k = gaussian_kernels([0.8, 1.5], 3, torch.float64).requires_grad_(True)
+    assert torch.autograd.gradcheck(psf_bank_conv, (x, k))
+    q = torch.rand(1, 2, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    kk = torch.rand(1, 5, 2, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    v = torch.rand(1, 5, 2, 4, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b, c: candidate_attention(a, b, c)[0], (q, kk, v))
+
+
+def test_candidate_attention_weights_are_a_distribution():
+    fusion = CandidateFusion(3, 8, 2, 6, attention=True, key_dim=4)
+    out, a = fusion(torch.rand(2, 6, 3, 5, 7), torch.rand(2, 8, 5, 7), return_weights=True)
+    assert out.shape == (2, 8, 5, 7) and a.shape == (2, 6, 2, 5, 7)
+    torch.testing.assert_close(a.sum(1), torch.ones(2, 2, 5, 7))
+
+
+# ---------------------------------------------------------------- architecture
+def test_paper_config_has_the_papers_parameter_count():
+    """The paper reports 9.498 M parameters (supplementary Table 3)."""
+    n = count_parameters(DeSpikeNet("despike-paper"))
+    assert abs(n - 9.498e6) / 9.498e6 < 0.05, n
+
+
+def test_small_config_is_much_smaller():
+    assert count_parameters(DeSpikeNet("despike-small")) < 200_000
+
+
+def test_shapes_of_the_prediction_grid():
+    net = DeSpikeNet(TINY)
+    x = torch.rand(2, 5, 16, 24)
+    out = net(x)
+    assert [g.shape for g in out["grid"]] == [(2, 5, 4, 6), (2, 5, 8, 12), (2, 5, 16, 24)]
+    assert torch.equal(out["out"], out["grid"][-1][:, -1])
+    with pytest.raises(ValueError, match="multiples of 4"):
+        net(torch.rand(1, 5, 10, 12))
+
+
+def test_network_is_equivariant_to_the_light_level():
+    """Normalising by the image scale makes λ-predictions scale with the input."""
+    torch.manual_seed(0)
+    net = DeSpikeNet(TINY).double()
+    for level in net.levels:                  # heads start at zero: make the test non-trivial
+        torch.nn.init.normal_(level.head.weight, std=0.2)
+    x = torch.rand(1, 5, 16, 16, dtype=torch.float64) + 0.1
+    a, b = net(x)["out"], net(3.0 * x)["out"]
+    assert not torch.allclose(a, x[:, -1])
+    torch.testing.assert_close(b, 3.0 * a, rtol=1e-10, atol=1e-12)
+
+
+def test_untrained_network_returns_each_windows_rate():
+    """Zero-initialised residual heads: training starts from the TFP estimate."""
+    net = DeSpikeNet(TINY)
+    x = torch.rand(2, 5, 16, 16) + 0.1
+    out = net(x)
+    torch.testing.assert_close(out["grid"][-1], x)
+    torch.testing.assert_close(out["grid"][0], torch.nn.functional.avg_pool2d(x, 4))
+
+
+def test_ablation_switches_change_the_architecture():
+    full = DeSpikeNet(TINY)
+    names = {n for n, _ in full.named_parameters()}
+    assert "bank.kernels" in names and any("temperature" in n for n in names)
+    assert any(n.endswith("fusion.embed") for n in names)
+
+    no_kernel = DeSpikeNet(replace(TINY, physical_kernels=False))
+    assert not hasattr(no_kernel.bank, "kernels") and hasattr(no_kernel.bank, "conv")
+
+    no_attn = DeSpikeNet(replace(TINY, attention=False))
+    n2 = {n for n, _ in no_attn.named_parameters()}
+    assert not any("temperature" in n or "embed" in n for n in n2)
+    assert any("fusion.mix" in n for n in n2)
+
+    no_mss = DeSpikeNet(replace(TINY, multi_scale=False))
+    assert len(no_mss.levels) == 1
+    assert len(no_mss(torch.rand(1, 5, 8, 8))["grid"]) == 1
+
+    no_mts = DeSpikeNet(replace(TINY, multi_temporal=False))
+    assert no_mts.n_windows == 1 and no_mts.config.used_windows == (192,)
+    assert no_mts(torch.rand(1, 1, 8, 8))["out"].shape == (1, 8, 8)
+
+
+def test_without_calibration_the_weight_is_ignored():
+    from restore.despike.data import features_for
+
+    class Cal:
+        weight = np.full((8, 12), 1.1)
+        dead_time = 1.0
+
+    s = _spikes(t=200)
+    weighted = replace(TINY, correction="weight")        # the paper's Eq. 14 input
+    with_nc, _ = features_for(s, Cal(), weighted)
+    without, _ = features_for(s, Cal(), replace(weighted, use_calibration=False))
+    plain, _ = features_for(s, None, weighted)
+    assert np.array_equal(without, plain)
+    assert not np.allclose(with_nc, plain)
+
+
+# ---------------------------------------------------------------- loss
+def test_loss_weights_follow_beta():
+    """Error in one (window, level) cell costs β_window · β_level times its MSE."""
+    loss = DeSpikeLoss(LossConfig(scale_beta=[0.25, 0.5, 1.0], lambda_fft=0.0, lambda_perc=0.0),
+                       TINY)
+    target = torch.ones(1, 8, 8)
+    for level, (h, bs) in enumerate([(2, 0.25), (4, 0.5), (8, 1.0)]):
+        for i, bw in enumerate([0.1, 0.3, 0.5, 0.7, 1.0]):
+            grid = [torch.ones(1, 5, s, s) for s in (2, 4, 8)]
+            grid[level][0, i] += 0.5                 # squared error 0.25 everywhere
+            out = {"grid": grid, "out": grid[-1][:, -1], "scale": torch.ones(1)}
+            total, _ = loss(out, target)
+            assert float(total) == pytest.approx(bs * bw * 0.25, rel=1e-6)
+    w = DeSpikeLoss(LossConfig(), replace(TINY, multi_temporal=False)).weights()
+    assert w.tolist() == [[1.0], [1.0], [1.0]]
+
+
+def test_fft_and_perceptual_terms_vanish_at_the_target():
+    loss = DeSpikeLoss(LossConfig(), TINY)
+    t = torch.rand(2, 16, 16) + 0.2
+    grid = [torch.nn.functional.avg_pool2d(t[:, None], f).expand(-1, 5, -1, -1)
+            for f in (4, 2, 1)]
+    total, terms = loss({"grid": grid, "out": t, "scale": torch.ones(2)}, t)
+    assert terms["fft"] == pytest.approx(0.0, abs=1e-6)
+    assert terms["perc"] == pytest.approx(0.0, abs=1e-5)
+    _, worse = loss({"grid": grid, "out": t.flip(-1), "scale": torch.ones(2)}, t)
+    assert worse["fft"] > 0.01 and worse["perc"] > 0.01
+
+
+# ---------------------------------------------------------------- configs
+def test_config_errors_name_the_key():
+    from spikesim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="model.kernel_size"):
+        model_config({"preset": "despike-small", "kernel_size": 8})
+    with pytest.raises(ConfigError, match="widths"):
+        model_config({"widths": [8, 8]})
+    assert model_config("despike-paper") is PRESETS["despike-paper"]
+
+
+def test_bf16_autocast_forward_and_loss_are_finite():
+    net = DeSpikeNet(TINY)
+    loss = DeSpikeLoss(LossConfig(), TINY)
+    x = torch.rand(1, 5, 16, 16) + 0.1
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(x)
+        total, terms = loss(out, x[:, -1])
+    assert torch.isfinite(total) and all(np.isfinite(v) for v in terms.values())
+
+
+def test_example_configs_are_the_presets_and_the_training_config_loads():
+    from pathlib import Path
+
+    from restore.despike.configs import train_config
+
+    root = Path(__file__).resolve().parents[1] / "examples" / "configs"
+    assert model_config(root / "despike_small.yaml") == PRESETS["despike-small"]
+    assert model_config(root / "despike_paper.yaml") == PRESETS["despike-paper"]
+    cfg = train_config(root / "train_small.yaml")
+    assert cfg.model == PRESETS["despike-small"] and cfg.data.source == "procedural"

@@ -1,0 +1,285 @@
+"""DeSpike training: resume equivalence, DDP on loopback, weights loading and its errors."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from spikesim.errors import InputError
+
+from restore.despike.train import train, weights_payload, save_torch
+from restore.despike.infer import load_model, predict, read_weights, restore_despike
+from restore.despike.model import DeSpikeNet
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY_TRAIN = {
+    "model": {"name": "tiny", "encoder_channels": 2, "num_kernels": 2, "kernel_size": 3,
+              "widths": [8, 4, 4], "depths": [1, 0, 0], "heads": [1, 1, 1],
+              "fusion_key_dim": 2, "windows": [16, 32, 64]},
+    "loss": {"window_beta": [0.3, 0.6, 1.0]},
+    "steps": 4, "batch_size": 1, "warmup": 1, "val_every": 2, "ckpt_every": 2, "log_every": 1,
+    "data": {"crop": 16, "steps": 192, "cameras": 2, "calib_steps": 200, "val_samples": 1,
+             "val_size": 16, "val_cameras": 1},
+}
+
+
+def _state(path):
+    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("straight")
+    summary = train(TINY_TRAIN, run)
+    return run, summary
+
+
+def test_run_directory_contents(straight_run):
+    run, summary = straight_run
+    for name in ("config.yaml", "checkpoint.pt", "best.pt", "final.pt", "log.csv", "val.csv",
+                 "summary.json"):
+        assert (run / name).is_file(), name
+    rows = (run / "log.csv").read_text().splitlines()
+    assert rows[0].startswith("step,lr,loss") and len(rows) == 1 + 4
+    assert summary["step"] == 4 and np.isfinite(summary["best"]["psnr"])
+
+
+def test_resume_continues_to_the_same_parameters(straight_run, tmp_path):
+    """N steps straight == N/2, interruption, resume, N/2 (bit for bit on CPU)."""
+    run, _ = straight_run
+    train(TINY_TRAIN, tmp_path, stop_after=2)
+    assert not (tmp_path / "final.pt").exists()
+    train(TINY_TRAIN, tmp_path, resume=True)
+    a, b = _state(run / "final.pt"), _state(tmp_path / "final.pt")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert (tmp_path / "log.csv").read_text().count("\n") == 5     # no duplicated rows
+
+
+def test_dataloader_workers_give_the_same_run(straight_run, tmp_path):
+    """Examples are pure functions of their index: a worker process changes nothing."""
+    run, _ = straight_run
+    train(TINY_TRAIN, tmp_path, workers=1)
+    a, b = _state(run / "final.pt"), _state(tmp_path / "final.pt")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_new_run_refuses_a_used_directory_and_resume_a_changed_config(straight_run):
+    run, _ = straight_run
+    with pytest.raises(InputError, match="--resume"):
+        train(TINY_TRAIN, run)
+    changed = dict(TINY_TRAIN, lr=0.5)
+    with pytest.raises(InputError, match="lr"):
+        train(changed, run, resume=True)
+
+
+def test_ddp_two_processes_keep_identical_parameters(tmp_path):
+    """torchrun, 2 processes, gloo on loopback: after the steps all replicas agree."""
+    import yaml
+
+    cfg = dict(TINY_TRAIN, steps=2, val_every=100, ckpt_every=100)
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    script = tmp_path / "ddp.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, sys, torch
+        sys.path.insert(0, {str(ROOT)!r})
+        from restore.despike.train import train_model
+        summary, model = train_model({str(tmp_path / 'cfg.yaml')!r}, {str(tmp_path / 'run')!r})
+        rank = int(os.environ["RANK"])
+        torch.save(model.state_dict(), {str(tmp_path)!r} + f"/rank{{rank}}.pt")
+    """))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                           "--master_addr", "127.0.0.1", "--master_port", "29531",
+                           str(script)], env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    b = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    init = DeSpikeNet(TINY_TRAIN["model"]).state_dict()
+    moved = False
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+        moved |= not torch.equal(a[k], init[k])
+    assert moved      # the steps did change the parameters
+
+
+# ---------------------------------------------------------------- weights and inference
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    d = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(0)
+    model = DeSpikeNet(TINY_TRAIN["model"])
+    for level in model.levels:        # non-zero residual heads (they start at zero)
+        torch.nn.init.normal_(level.head.weight, std=0.2)
+    save_torch(weights_payload(model, {"steps": 0}), d / "tiny.pt")
+    return d / "tiny.pt", model
+
+
+def test_weights_round_trip(tiny_weights):
+    path, model = tiny_weights
+    loaded = load_model(path, config=TINY_TRAIN["model"])
+    for k, v in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v)
+
+
+def test_weights_of_another_config_are_refused(tiny_weights):
+    path, _ = tiny_weights
+    with pytest.raises(InputError, match="despike-small"):
+        load_model(path, config="despike-small")
+
+
+def test_corrupt_or_foreign_weights_are_refused(tiny_weights, tmp_path):
+    path, _ = tiny_weights
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(InputError, match="corrupt"):
+        read_weights(bad)
+    torch.save({"model": {}, "optim": {}, "step": 3}, tmp_path / "ckpt.pt")
+    with pytest.raises(InputError, match="checkpoint"):
+        read_weights(tmp_path / "ckpt.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"].pop(next(iter(payload["state_dict"])))
+    torch.save(payload, tmp_path / "missing.pt")
+    with pytest.raises(InputError, match="do not match"):
+        load_model(tmp_path / "missing.pt")
+
+
+def test_cuda_request_without_cuda(tiny_weights):
+    path, _ = tiny_weights
+    if torch.cuda.is_available():
+        assert next(load_model(path, device="cuda").parameters()).is_cuda
+    else:
+        with pytest.raises(InputError, match="--device"):
+            load_model(path, device="cuda")
+
+
+def test_inference_any_size_batches_and_tiles(tiny_weights):
+    path, _ = tiny_weights
+    model = load_model(path)
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.uniform(0.1, 0.5, (2, 3, 37, 53)).astype(np.float32))
+    whole = predict(model, x)
+    assert whole.shape == (2, 37, 53) and np.isfinite(whole).all()
+    one = predict(model, x[1:])
+    np.testing.assert_allclose(one[0], whole[1], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(whole[:, :, :], x[:, -1].numpy(), atol=1e-3)
+    tiled = predict(model, x, tile=24, overlap=4)
+    assert tiled.shape == whole.shape and np.isfinite(tiled).all()
+    # tiles share the frame's normalisation: the tiled estimate stays close to the whole one
+    assert np.median(np.abs(tiled - whole)) < 0.1 * np.median(np.abs(whole))
+
+
+def test_restore_despike_on_short_and_too_short_streams(tiny_weights):
+    path, _ = tiny_weights
+    s = (np.random.default_rng(0).random((40, 8, 16)) < 0.3).astype(np.uint8)
+    lam = restore_despike(s, None, weights=path)       # windows 16/32/64 clipped to 40
+    assert lam.shape == (8, 16) and lam.dtype == np.float32
+    with pytest.raises(InputError, match="at least 8 steps"):
+        restore_despike(s[:5], None, weights=path)
+    from calibration.calfile import Calibration
+
+    with pytest.raises(InputError, match="calibration"):
+        restore_despike(s, Calibration.identity(4, 4), weights=path)
+    same = restore_despike(s, Calibration.identity(8, 16), weights=path)
+    np.testing.assert_allclose(same, lam, rtol=1e-5, atol=1e-6)   # identity == uncalibrated
+
+
+# ---------------------------------------------------------------- data
+def test_procedural_examples_are_deterministic_and_target_lambda(tmp_path):
+    from restore.despike.configs import train_config
+    from restore.despike.data import ProceduralDataset
+
+    cfg = train_config(TINY_TRAIN)
+    a = ProceduralDataset(cfg.data, cfg.model, seed=3, size=16, cache_dir=tmp_path)
+    b = ProceduralDataset(cfg.data, cfg.model, seed=3, size=16, cache_dir=tmp_path,
+                          augment=False)
+    e1, e2 = a[5], a[5]
+    assert torch.equal(e1["x"], e2["x"]) and torch.equal(e1["target"], e2["target"])
+    assert e1["x"].shape == (3, 16, 16) and e1["target"].shape == (16, 16)
+    sample, _ = b.sample(5)
+    lam = sample.sharp * sample.params["camera"]["k"] * sample.params["illuminance"]
+    ex = b[5]
+    np.testing.assert_allclose(ex["target"].numpy(), lam, rtol=1e-6)
+    np.testing.assert_allclose(float(ex["to_value"]) * ex["target"].numpy(), sample.sharp,
+                               rtol=1e-5, atol=1e-6)
+    assert not torch.equal(a[6]["x"], e1["x"])
+
+
+def test_directory_dataset_streams_a_generated_directory(tmp_path):
+    from spikesim.dataset import generate_dataset, load_dataset_config
+    from restore.despike.configs import train_config
+    from restore.despike.data import GeneratedDirDataset
+
+    gen = load_dataset_config({"width": 24, "height": 24, "steps": 192, "num": 2, "seed": 1})
+    generate_dataset(gen, tmp_path / "ds")
+    cfg = train_config(TINY_TRAIN)
+    ds = GeneratedDirDataset(tmp_path / "ds", cfg.data, cfg.model, seed=0, crop=16,
+                             cache_dir=tmp_path / "cache")
+    assert len(ds) == 2
+    ex = ds[1]
+    assert ex["x"].shape == (3, 16, 16) and ex["target"].shape == (16, 16)
+    assert torch.isfinite(ex["x"]).all() and float(ex["target"].mean()) > 0
+    assert len(list((tmp_path / "cache").glob("calib-*.npz"))) == 1   # the camera, calibrated
+
+
+def test_calibrated_features_flatten_a_uniform_field(tmp_path):
+    """The toolkit's calibration (Eq. 14 weight) removes most FPN from the IF features."""
+    import dataclasses
+
+    from spikesim.config import CameraProfile
+    from spikesim.sensor import capture
+    from restore.despike.configs import model_config
+    from restore.despike.data import calibrate_camera, features_for
+
+    cam = dataclasses.replace(CameraProfile(), width=32, height=32, gain_sd=0.08,
+                              hot_fraction=0.0, dead_fraction=0.0, theta_sd=0.0)
+    calib = calibrate_camera(cam, 7, [0.0, 0.2, 0.45], 4000, seed=1, cache_dir=tmp_path)
+    stream = capture(np.full((32, 32), 0.3 / cam.k, np.float32), cam, 7, 2000, seed=5)
+    cfg = model_config({"preset": "despike-small", "windows": [1000, 2000]})
+    raw, _ = features_for(stream, None, cfg)
+    cor, _ = features_for(stream, calib, cfg)
+    nu_raw = raw[-1].std() / raw[-1].mean()
+    nu_cor = cor[-1].std() / cor[-1].mean()
+    assert nu_raw > 0.05            # gain s.d. 8 % shows up
+    assert nu_cor < 0.3 * nu_raw    # and is mostly corrected
+    # the full inverse gives the ideal pixel's charge per step, λ = k E = 0.3 (no dark signal)
+    assert abs(float(np.median(cor[-1])) - 0.3) < 0.01
+    w = model_config({"preset": "despike-small", "windows": [1000, 2000], "correction": "weight"})
+    cw, _ = features_for(stream, calib, w)
+    assert cw[-1].std() / cw[-1].mean() < 0.3 * nu_raw
+
+
+def test_short_stream_augmentation_clips_the_windows(tmp_path):
+    """short_prob 1, L = 32: windows 32 and 64 both become the same 32 steps."""
+    from restore.despike.configs import train_config
+    from restore.despike.data import ProceduralDataset
+
+    cfg = train_config(dict(TINY_TRAIN, data=dict(TINY_TRAIN["data"], short_prob=1.0,
+                                                  short_lengths=[32])))
+    ex = ProceduralDataset(cfg.data, cfg.model, seed=3, size=16, cache_dir=tmp_path)[0]
+    assert torch.equal(ex["x"][1], ex["x"][2]) and not torch.equal(ex["x"][0], ex["x"][1])
+    full = train_config(TINY_TRAIN)
+    ex2 = ProceduralDataset(full.data, full.model, seed=3, size=16, cache_dir=tmp_path,
+                            augment=False)[0]
+    assert not torch.equal(ex2["x"][0], ex2["x"][2])
+
+
+def test_bundled_weights_load_safely_and_are_the_small_preset():
+    from restore.despike.configs import PRESETS
+    from restore.despike.infer import bundled_weights_path
+
+    path = bundled_weights_path()
+    assert path.stat().st_size < 25 * 2**20
+    payload = read_weights(path)                  # torch.load(weights_only=True)
+    assert payload["meta"]["steps"] > 0
+    model = load_model(None, config="despike-small")
+    assert model.config == PRESETS["despike-small"]
+    assert (path.parent / "MODEL_CARD.md").is_file()
