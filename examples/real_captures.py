@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from restore.exposure import expose, to_display
-from restore.methods import restore
+from restore.methods import despike_available, restore
 from restore.realdata import consecutive_spike_fraction, no_reference_figures
 from spikesim.images import montage, write_png
 from spikesim.stream import SpikeStream
 
 CAPTURES = (("outdoor_fence.npz", "HWT", "fence"), ("uhsr_helicopter.npz", "THW", "helicopter"))
-METHODS = ("tfp", "tfi", "tfp+wiener", "tfp+rl", "tfi+wiener", "tfi+rl")
+BASELINES = ("tfp", "tfi", "tfp+wiener", "tfp+rl", "tfi+wiener", "tfi+rl")
 CONSECUTIVE_LIMIT = 0.01
 
 
@@ -35,6 +35,7 @@ def main():
     args = ap.parse_args()
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
+    methods = (("despike",) if despike_available() else ()) + BASELINES
     lines = ["| capture | method | σ (px) | mean gradient | RMS contrast |",
              "|---|---|---|---|---|"]
     for fname, axes, short in CAPTURES:
@@ -44,7 +45,7 @@ def main():
         print(f"{fname}: {stream.shape}, consecutive-spike intervals {100 * frac:.2f} % "
               f"-> dead time {dead_time}")
         tiles, labels = [], []
-        for m in METHODS:
+        for m in methods:
             res = restore(stream, m, dead_time=dead_time)
             disp = to_display(expose(res.lam, "auto")[0])
             fig = no_reference_figures(disp)
@@ -54,7 +55,7 @@ def main():
             tiles.append(disp)
             labels.append(m + (f" s={sig}" if sig else ""))
         path = out / f"real_{short}.png"
-        write_png(path, montage(tiles, labels, ncols=3))
+        write_png(path, montage(tiles, labels, ncols=4 if len(tiles) > 6 else 3))
         print(f"wrote {path}")
     print("\n".join(lines))
 

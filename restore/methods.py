@@ -35,7 +35,7 @@ from .deconv import deconvolve, sigma_map_blend
 from .sigma_estimate import estimate_sigma
 
 METHODS = settings.METHOD_NAMES
-DEFAULT_METHOD = settings.DEFAULT_METHOD   # becomes "despike" once the network lands
+DEFAULT_METHOD = settings.DEFAULT_METHOD
 DESPIKE_MODULE = "restore.despike.infer"
 DESCRIPTIONS = {
     "despike": "the bundled DeSpike-style network",

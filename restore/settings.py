@@ -3,7 +3,7 @@
 # --- baselines and evaluation (helper: baselines) ------------------------------
 # method names (despike.md "spikerestore run: the contract"); restore.methods is the registry
 METHOD_NAMES = ("despike", "tfp", "tfi", "tfp+wiener", "tfp+rl", "tfi+wiener", "tfi+rl")
-DEFAULT_METHOD = "tfp"            # the lead switches this to "despike" once the network lands
+DEFAULT_METHOD = "despike"        # the bundled network (despike.md: the default once it exists)
 # TFP / TFI (restore.baselines)
 DEFAULT_WINDOW = 192              # steps; the network's longest window (despike.md)
 DEFAULT_DEAD_TIME = 1             # steps; the reference camera's (physics.md §4b)

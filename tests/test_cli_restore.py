@@ -109,14 +109,17 @@ def test_key_step_outside_the_stream(capture_npz, tmp_path):
     assert res.exit_code == 2 and "center" in res.output and "0..99" in res.output
 
 
-def test_calibration_of_the_wrong_resolution(capture_npz, tmp_path):
+@pytest.mark.parametrize("method", ["despike", "tfp", "tfi+rl"])
+def test_calibration_of_the_wrong_resolution(capture_npz, tmp_path, method):
     from calibration.calfile import Calibration
 
     cal = tmp_path / "cal.npz"
     Calibration.identity(250, 400).save(cal)
-    res = _run(["run", str(capture_npz), "--calib", str(cal), "-o", str(tmp_path / "a.png")])
+    res = _run(["run", str(capture_npz), "--method", method, "--calib", str(cal),
+                "-o", str(tmp_path / "a.png")])
     assert res.exit_code == 2
-    assert "400x250 calibration" in res.output and "32x24" in res.output
+    assert "calibration" in res.output and "400x250" in res.output and "32x24" in res.output
+    assert not (tmp_path / "a.png").exists()
 
 
 def test_unknown_method_lists_the_valid_ones(capture_npz, tmp_path):
