@@ -167,9 +167,10 @@ def _noisy_pass(v, blind, theta, count, tkey, lam, sd, dt, zero_reset, acc):
 
 
 @njit(cache=settings.NUMBA_CACHE, parallel=True, fastmath=FASTMATH)
-def _simulate_packed(lanes, f0, w0, w1, nbytes, dead_time, zero_reset, theta_sd, noisy,
+def _simulate_packed(lanes, f0, w0, w1, nbytes, dead_time, zero_reset, theta_sd,
                      phase_key, threshold_key, out):
-    """Simulate all steps of every pixel block and write packed frames into ``out``.
+    """Simulate all steps of every pixel block with per-spike threshold noise and write
+    packed frames into ``out`` (the noise-free case is :func:`_simulate_packed_clean`).
 
     lanes : (F, nblocks, 8, B) float32, charge per step of key frame ``f`` for the
         pixel of packed bit index ``8 * (blk * B + b) + i`` at ``[f, blk, i, b]``
@@ -204,11 +205,10 @@ def _simulate_packed(lanes, f0, w0, w1, nbytes, dead_time, zero_reset, theta_sd,
         for i in range(8):
             for b in range(bb):
                 pix = np.uint32(8 * (b0 + b) + i)
-                if noisy:
-                    tk = rng.pixel_key(threshold_key, pix)
-                    tkey[i, b] = tk
-                    z = rng.bits_to_normal(rng.draw_bits(tk, np.uint32(0)))
-                    theta[i, b] = threshold_from_normal(z, sd)
+                tk = rng.pixel_key(threshold_key, pix)
+                tkey[i, b] = tk
+                z = rng.bits_to_normal(rng.draw_bits(tk, np.uint32(0)))
+                theta[i, b] = threshold_from_normal(z, sd)
                 u = rng.bits_to_uniform(rng.draw_bits(rng.pixel_key(phase_key, pix),
                                                       np.uint32(0)))
                 v[i, b] = initial_potential(u, theta[i, b])
@@ -224,23 +224,18 @@ def _simulate_packed(lanes, f0, w0, w1, nbytes, dead_time, zero_reset, theta_sd,
             for b in range(bb):
                 acc[b] = 0
             # literal reset modes so that the branch in if_step folds away
-            if noisy:
-                if zero_reset:
-                    _noisy_pass(v, blind, theta, count, tkey, lam, sd, dt, True, acc)
-                else:
-                    _noisy_pass(v, blind, theta, count, tkey, lam, sd, dt, False, acc)
-            elif zero_reset:
-                _clean_pass(v, blind, lam, dt, True, acc)
+            if zero_reset:
+                _noisy_pass(v, blind, theta, count, tkey, lam, sd, dt, True, acc)
             else:
-                _clean_pass(v, blind, lam, dt, False, acc)
+                _noisy_pass(v, blind, theta, count, tkey, lam, sd, dt, False, acc)
             for b in range(nb):
                 out[t, b0 + b] = np.uint8(acc[b])
 
 
 @njit(cache=settings.NUMBA_CACHE, parallel=True, fastmath=FASTMATH)
 def _simulate_packed_clean(lanes, f0, w0, w1, nbytes, dead_time, zero_reset, phase_key, out):
-    """The noise-free kernel (θ = 1 for every spike): same arguments and result as
-    :func:`_simulate_packed` with ``theta_sd = 0``.
+    """The noise-free kernel (θ = 1 for every spike): the arguments of
+    :func:`_simulate_packed` without the noise parameters.
 
     Loop order in a full block: bytes outer, the 8 bits of a byte inner, so that the
     bit loop unrolls, the byte loop vectorises (16 bytes per AVX-512 iteration) and

@@ -202,7 +202,7 @@ def simulate_packed(charge, steps: int, *, dead_time: int = 1, theta_sd: float =
     phase_key, threshold_key = _keys(seed)
     if theta_sd > 0:
         _simulate_packed(lanes, f0, w0, w1, nbytes, dead_time, reset == "zero", theta_sd,
-                         True, np.uint32(phase_key), np.uint32(threshold_key), out)
+                         np.uint32(phase_key), np.uint32(threshold_key), out)
     else:
         _simulate_packed_clean(lanes, f0, w0, w1, nbytes, dead_time, reset == "zero",
                                np.uint32(phase_key), out)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from spikesim.config import from_mapping, spec, to_mapping
+from spikesim.config import from_mapping, read_yaml_mapping, spec, to_mapping
 from spikesim.errors import ConfigError, InputError
 
 from restore import settings
@@ -210,9 +210,7 @@ def model_config(source=None) -> ModelConfig:
             raise InputError("config", str(source),
                              "a preset (" + ", ".join(PRESETS) + ") or a YAML file",
                              "check the name or path")
-        import yaml
-
-        source = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        source = read_yaml_mapping(path)
         if "model" in source and isinstance(source["model"], dict):
             source = dict(source["model"], **({"preset": source["preset"]}
                                               if "preset" in source else {}))
@@ -232,19 +230,10 @@ def model_config(source=None) -> ModelConfig:
 
 def train_config(source) -> TrainConfig:
     """A :class:`TrainConfig` from a YAML path or a mapping (``preset`` fills ``model``)."""
-    import yaml
-
     if isinstance(source, TrainConfig):
         return source
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise ConfigError("config", str(path), "an existing YAML file", "check the path")
-        try:
-            source = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(str(path), "invalid YAML", "a YAML mapping",
-                              f"fix the syntax: {str(exc).splitlines()[0]}") from None
+        source = read_yaml_mapping(source)
     if not isinstance(source, dict):
         raise ConfigError("config", repr(source), "a mapping", "write key: value pairs")
     source = dict(source)
