@@ -144,25 +144,35 @@ def _clean_pass(v, blind, lam, dt, zero_reset, acc):
 
 
 @register_jitable
-def _noisy_pass(v, blind, theta, count, tkey, lam, sd, dt, zero_reset, acc):
-    """One step of a block with per-spike threshold noise.
+def _draw_next_thresholds(theta_next, count, tkey, sd):
+    """``θ_next`` of every pixel of a block: the threshold of event ``count + 1``.
 
-    The next threshold (event ``count + 1``) is drawn for every pixel and kept only
-    where a spike fires: branch-free, so the loop vectorises.
+    Recomputing it for a pixel that has not fired since gives the same value (the draw
+    is keyed by pixel and event index), so this pass need not run every step: a
+    pixel that fires is blind for ``δ`` steps, so refreshing every ``δ + 1`` steps
+    makes the new threshold ready before the pixel can fire again.
     """
+    for i in range(8):
+        for b in range(theta_next.shape[1]):
+            z = rng.bits_to_normal(rng.draw_bits(tkey[i, b], count[i, b] + np.uint32(1)))
+            theta_next[i, b] = threshold_from_normal(z, sd)
+
+
+@register_jitable
+def _noisy_pass(v, blind, theta, theta_next, count, lam, dt, zero_reset, acc):
+    """One step of a block with per-spike threshold noise (thresholds drawn beforehand
+    by :func:`_draw_next_thresholds`); branch-free, so the loop vectorises."""
     bb = acc.shape[0]
     for i in range(8):
         for b in range(bb):
-            n = count[i, b]
             th = theta[i, b]
-            z = rng.bits_to_normal(rng.draw_bits(tkey[i, b], n + np.uint32(1)))
-            th_next = threshold_from_normal(z, sd)
+            th_next = theta_next[i, b]
             vv, bl, spike = if_step(v[i, b], blind[i, b], lam[i, b], th, th_next, dt,
                                     zero_reset)
             v[i, b] = vv
             blind[i, b] = bl
             theta[i, b] = select(spike, th_next, th)
-            count[i, b] = n + np.uint32(spike)
+            count[i, b] = count[i, b] + np.uint32(spike)
             acc[b] |= np.int32(spike) << i
 
 
@@ -183,8 +193,9 @@ def _simulate_packed(lanes, f0, w0, w1, nbytes, dead_time, zero_reset, theta_sd,
 
     Each block of ``B`` output bytes (8 B pixels) runs over all steps with its state
     in small local arrays; the loops over ``b`` are branch-free so they vectorise.
-    With noise the next threshold of every pixel is drawn every step and kept only
-    where a spike fires (cheaper than a branch per spike once vectorised). Blocks
+    The next threshold of every pixel is drawn every ``δ + 1`` steps, whether or not
+    it fired (cheaper than a branch per spike once vectorised; the dead time makes it
+    ready in time, :func:`_draw_next_thresholds`). Blocks
     are independent and all randomness is keyed by pixel and event index, so the
     result does not depend on the thread count.
     """
@@ -198,6 +209,7 @@ def _simulate_packed(lanes, f0, w0, w1, nbytes, dead_time, zero_reset, theta_sd,
         v = np.empty((8, bb), dtype=np.float32)
         blind = np.zeros((8, bb), dtype=np.int32)
         theta = np.ones((8, bb), dtype=np.float32)
+        theta_next = np.ones((8, bb), dtype=np.float32)
         count = np.zeros((8, bb), dtype=np.uint32)
         tkey = np.zeros((8, bb), dtype=np.uint32)
         lam = np.empty((8, bb), dtype=np.float32)
@@ -223,11 +235,13 @@ def _simulate_packed(lanes, f0, w0, w1, nbytes, dead_time, zero_reset, theta_sd,
                         lam[i, b] = wa * lanes[fa, blk, i, b] + wb * lanes[fa + 1, blk, i, b]
             for b in range(bb):
                 acc[b] = 0
+            if t % (dt + 1) == 0:
+                _draw_next_thresholds(theta_next, count, tkey, sd)
             # literal reset modes so that the branch in if_step folds away
             if zero_reset:
-                _noisy_pass(v, blind, theta, count, tkey, lam, sd, dt, True, acc)
+                _noisy_pass(v, blind, theta, theta_next, count, lam, dt, True, acc)
             else:
-                _noisy_pass(v, blind, theta, count, tkey, lam, sd, dt, False, acc)
+                _noisy_pass(v, blind, theta, theta_next, count, lam, dt, False, acc)
             for b in range(nb):
                 out[t, b0 + b] = np.uint8(acc[b])
 
