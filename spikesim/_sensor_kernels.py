@@ -199,21 +199,22 @@ def _simulate_packed(lanes, f0, w0, w1, nbytes, dead_time, zero_reset, theta_sd,
     are independent and all randomness is keyed by pixel and event index, so the
     result does not depend on the thread count.
     """
-    nframes, nblocks, _, bb = lanes.shape
+    nframes, nblocks = lanes.shape[0], lanes.shape[1]
     steps = out.shape[0]
     dt = np.int32(dead_time)
     sd = np.float32(theta_sd)
+    bb = BLOCK_BYTES
     for blk in prange(nblocks):
         b0 = blk * bb
         nb = min(bb, nbytes - b0)
-        v = np.empty((8, bb), dtype=np.float32)
-        blind = np.zeros((8, bb), dtype=np.int32)
-        theta = np.ones((8, bb), dtype=np.float32)
-        theta_next = np.ones((8, bb), dtype=np.float32)
-        count = np.zeros((8, bb), dtype=np.uint32)
-        tkey = np.zeros((8, bb), dtype=np.uint32)
-        lam = np.empty((8, bb), dtype=np.float32)
-        acc = np.zeros(bb, dtype=np.int32)
+        v = np.empty((8, BLOCK_BYTES), dtype=np.float32)
+        blind = np.zeros((8, BLOCK_BYTES), dtype=np.int32)
+        theta = np.ones((8, BLOCK_BYTES), dtype=np.float32)
+        theta_next = np.ones((8, BLOCK_BYTES), dtype=np.float32)
+        count = np.zeros((8, BLOCK_BYTES), dtype=np.uint32)
+        tkey = np.zeros((8, BLOCK_BYTES), dtype=np.uint32)
+        lam = np.empty((8, BLOCK_BYTES), dtype=np.float32)
+        acc = np.zeros(BLOCK_BYTES, dtype=np.int32)
         for i in range(8):
             for b in range(bb):
                 pix = np.uint32(8 * (b0 + b) + i)
@@ -225,6 +226,7 @@ def _simulate_packed(lanes, f0, w0, w1, nbytes, dead_time, zero_reset, theta_sd,
                                                       np.uint32(0)))
                 v[i, b] = initial_potential(u, theta[i, b])
                 lam[i, b] = lanes[0, blk, i, b]
+        full = nb == BLOCK_BYTES
         for t in range(steps):
             if nframes > 1:
                 fa = f0[t]
@@ -233,17 +235,53 @@ def _simulate_packed(lanes, f0, w0, w1, nbytes, dead_time, zero_reset, theta_sd,
                 for i in range(8):
                     for b in range(bb):
                         lam[i, b] = wa * lanes[fa, blk, i, b] + wb * lanes[fa + 1, blk, i, b]
-            for b in range(bb):
-                acc[b] = 0
             if t % (dt + 1) == 0:
-                _draw_next_thresholds(theta_next, count, tkey, sd)
-            # literal reset modes so that the branch in if_step folds away
-            if zero_reset:
-                _noisy_pass(v, blind, theta, theta_next, count, lam, dt, True, acc)
+                for i in range(8):
+                    for b in range(BLOCK_BYTES):
+                        z = rng.bits_to_normal(rng.draw_bits(tkey[i, b],
+                                                             count[i, b] + np.uint32(1)))
+                        theta_next[i, b] = threshold_from_normal(z, sd)
+            # literal reset modes so that the branch in if_step folds away; a full
+            # block in the byte-outer order of _simulate_packed_clean (see there)
+            if full:
+                orow = out[t]
+                if zero_reset:
+                    for b in range(BLOCK_BYTES):
+                        byte = np.int32(0)
+                        for i in range(8):
+                            th = theta[i, b]
+                            thn = theta_next[i, b]
+                            vv, bl, spike = if_step(v[i, b], blind[i, b], lam[i, b], th, thn,
+                                                    dt, True)
+                            v[i, b] = vv
+                            blind[i, b] = bl
+                            theta[i, b] = select(spike, thn, th)
+                            count[i, b] = count[i, b] + np.uint32(spike)
+                            byte |= np.int32(spike) << i
+                        orow[np.uint64(b0 + b)] = np.uint8(byte)
+                else:
+                    for b in range(BLOCK_BYTES):
+                        byte = np.int32(0)
+                        for i in range(8):
+                            th = theta[i, b]
+                            thn = theta_next[i, b]
+                            vv, bl, spike = if_step(v[i, b], blind[i, b], lam[i, b], th, thn,
+                                                    dt, False)
+                            v[i, b] = vv
+                            blind[i, b] = bl
+                            theta[i, b] = select(spike, thn, th)
+                            count[i, b] = count[i, b] + np.uint32(spike)
+                            byte |= np.int32(spike) << i
+                        orow[np.uint64(b0 + b)] = np.uint8(byte)
             else:
-                _noisy_pass(v, blind, theta, theta_next, count, lam, dt, False, acc)
-            for b in range(nb):
-                out[t, b0 + b] = np.uint8(acc[b])
+                for b in range(bb):
+                    acc[b] = 0
+                if zero_reset:
+                    _noisy_pass(v, blind, theta, theta_next, count, lam, dt, True, acc)
+                else:
+                    _noisy_pass(v, blind, theta, theta_next, count, lam, dt, False, acc)
+                for b in range(nb):
+                    out[t, b0 + b] = np.uint8(acc[b])
 
 
 @njit(cache=settings.NUMBA_CACHE, parallel=True, fastmath=FASTMATH)

@@ -88,6 +88,12 @@ CASES = [
     ((2, 16, 40), 0.0, 1, "subtract"),   # 80 bytes, key frames
     ((3, 16, 40), 0.0, 2, "zero"),
     ((32, 40), 0.0, 0, "zero"),          # 160 bytes: two full blocks, one partial
+    # noisy kernel: full blocks (bytes-outer loop, thresholds drawn every δ + 1 steps)
+    ((2, 16, 40), 0.01, 1, "subtract"),  # key frames
+    ((3, 16, 40), 0.03, 2, "zero"),
+    ((32, 40), 0.02, 0, "zero"),         # δ = 0: thresholds drawn every step
+    ((13, 40), 0.02, 2, "subtract"),     # δ = 2: drawn every third step
+    ((3, 10, 24), 0.02, 3, "zero"),      # δ = 3, key frames, partial block
 ]
 
 
@@ -110,11 +116,25 @@ def test_fast_path_ran(theta_sd, kernel):
     """The numba backend really runs the compiled kernel of its case (noise-free or
     noisy), not a silent fallback: the dispatcher holds a compiled signature and has
     compiled or loaded it from the cache."""
-    sensor.simulate_spikes(np.full((2, 8), 0.3, np.float32), 5, theta_sd=theta_sd,
-                           backend="numba")
-    assert len(kernel.signatures) >= 1
-    stats = kernel.stats
-    assert stats.cache_hits or stats.cache_misses or kernel.signatures
+    from spikesim import _sensor_kernels
+
+    calls = []
+    name = kernel.__name__
+    real = getattr(_sensor_kernels, name)
+
+    class Counting:
+        def __call__(self, *args):
+            calls.append(1)
+            return real(*args)
+
+    try:
+        setattr(_sensor_kernels, name, Counting())
+        sensor.simulate_spikes(np.full((2, 8), 0.3, np.float32), 5, theta_sd=theta_sd,
+                               backend="numba")
+    finally:
+        setattr(_sensor_kernels, name, real)
+    assert calls == [1], f"{name} was not called exactly once"
+    assert len(kernel.signatures) >= 1, "the kernel has no compiled signature"
 
 
 def test_backend_is_explicit():
