@@ -487,7 +487,7 @@ def calibrate(fields: list[FieldRates], levels="auto", method: str = settings.DE
     bad = ~good
     gain = np.where(bad, 1.0, gain)
     offset = np.where(bad, med_offset, sol["offset"])
-    q = np.where(bad, q_ref, sol["q"]) if method != "ratio" else np.where(bad, q_ref, q_ref / gain)
+    q = np.where(bad, q_ref, sol["q"])
 
     # -- operating level: gamma (interval) and weight (rate) ---------------------------
     if operating_level is None:

@@ -328,3 +328,22 @@ def test_dead_time_estimate_needs_three_fields():
     gain, dark = synth_camera()
     fields = synth_fields(gain, dark, 1.0)
     assert rate_noise(fields[2]) > 0
+
+
+def test_ratio_full_inverse_is_exact_on_its_own_field_without_dark_offset():
+    """Eq. 13's own assumption (no dark offset): the one-field calibration's full inverse
+    must return the field's level at every pixel, whatever the gain (dead time 1)."""
+    from calibration.correct import full_inverse
+    from calibration.fit import calibrate, rate_from_charge
+    from calibration.rates import FieldRates
+
+    rng = np.random.default_rng(3)
+    gain = rng.normal(1.0, 0.06, (16, 16))
+    level, k = 335.0, 1 / 800
+    rate = rate_from_charge(k * gain * level, 1.0)
+    steps = 1_000_000
+    counts = np.rint(rate * steps).astype(np.int64)
+    field = FieldRates.from_counts(counts, steps)
+    calib = calibrate([field], levels=[level], method="ratio", dead_time=1.0)
+    recovered = full_inverse(field.rate, calib)
+    assert np.abs(recovered / level - 1).max() < 1e-4
