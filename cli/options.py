@@ -5,7 +5,6 @@ Nothing here imports numpy, numba or torch: ``--help`` must stay instant.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import logging
 import sys
@@ -176,18 +175,3 @@ def progress(iterable=None, length=None, label=""):
     return click.progressbar(iterable, length=length, label=label, file=sys.stderr,
                              show_pos=True, show_eta=True,
                              hidden=not (show_progress() and sys.stderr.isatty()))
-
-
-def command_defaults(f):
-    """Shared decorators of every leaf command (verbosity)."""
-    return verbosity_options(f)
-
-
-def wraps_errors(f):
-    """Decorator for leaf commands run outside a LazyGroup (kept for symmetry)."""
-
-    @functools.wraps(f)
-    def inner(*args, **kwargs):
-        return f(*args, **kwargs)
-
-    return inner

@@ -49,8 +49,8 @@ def preview(file, center, window, scale, output, size, axes, strict, readout_hz,
     """Write the window-mean image of a spike file (PNG) or an animation (GIF)."""
     from spikesim.atomic import check_writable
     from spikesim.errors import InputError
-    from spikesim.images import normalise, srgb_encode, write_gif, write_png
-    from spikesim.inspect import animation_frames, window_mean
+    from spikesim.images import write_gif, write_png
+    from spikesim.inspect import preview_animation, preview_image
 
     suffix = output.suffix.lower()
     if suffix not in (".png", ".gif"):
@@ -58,15 +58,10 @@ def preview(file, center, window, scale, output, size, axes, strict, readout_hz,
                          "end the name in .png for an image or .gif for an animation")
     check_writable(output, overwrite)
     stream = open_stream(file, size, axes, strict, readout_hz)
-    encode = srgb_encode if scale == "srgb" else (lambda x: x)
     if suffix == ".png":
-        image = window_mean(stream, center, window)
-        write_png(output, encode(normalise(image)), overwrite=True)
+        write_png(output, preview_image(stream, center, window, scale), overwrite=True)
     else:
-        frames = animation_frames(stream, window)
-        top = float(max(frames.max(), 1e-9)) if not frames.size else float(
-            max(__import__("numpy").percentile(frames, 99.5), 1e-9))
-        write_gif(output, encode(frames / top), overwrite=True)
+        write_gif(output, preview_animation(stream, window, scale), overwrite=True)
     click.echo(f"wrote {output}")
 
 

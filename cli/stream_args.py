@@ -9,7 +9,7 @@ AXES = click.Choice(["THW", "HWT", "TWH", "WHT", "HTW", "WTH"], case_sensitive=F
 
 def stream_options(f):
     """``--size``, ``--axes``, ``--strict`` and ``--readout-hz`` for reading a capture."""
-    f = click.option("--readout-hz", type=float, default=None,
+    f = click.option("--readout-hz", type=click.FloatRange(min=0, min_open=True), default=None,
                      help="Readout steps per second (default: sidecar, else 20000).")(f)
     f = click.option("--strict", is_flag=True,
                      help="A trailing partial frame is an error (default: warn and drop it).")(f)

@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spikesim.errors import InputError
+from spikesim.errors import InputError, ToolkitError
 
 from . import settings
 from .exposure import expose, to_display
@@ -367,6 +367,12 @@ def machine_info() -> dict:
 
 # ------------------------------------------------------------------------ tables
 def _stats(values) -> tuple[float, float]:
+    """Mean and population s.d. of a metric; +inf (a restoration identical to the
+    target) is left out, a NaN (a failed restoration) is an error, never hidden."""
+    values = list(values)
+    if any(math.isnan(x) for x in values):
+        raise ToolkitError("a restoration gave a NaN metric; run the method on its own "
+                           "(spikerestore run) to see why")
     v = np.asarray([x for x in values if math.isfinite(x)], dtype=np.float64)
     if v.size == 0:
         return float("nan"), float("nan")

@@ -87,7 +87,7 @@ def despike_available() -> bool:
     return infer.bundled_weights_path().is_file()
 
 
-def _despike(stream, calib, center, device):
+def _despike(stream, calib, center, device, dead_time):
     try:
         infer = importlib.import_module(DESPIKE_MODULE)
     except ImportError as exc:
@@ -96,8 +96,8 @@ def _despike(stream, calib, center, device):
                          f"({DESPIKE_MODULE}) is not available ({exc})",
                          "use one of " + ", ".join(m for m in METHODS if m != "despike")
                          ) from None
-    return np.asarray(infer.restore_despike(stream, calib, center, device=device),
-                      dtype=np.float32)
+    return np.asarray(infer.restore_despike(stream, calib, center, device=device,
+                                            dead_time=dead_time), dtype=np.float32)
 
 
 def restore(stream, method: str = DEFAULT_METHOD, *, center: int | None = None,
@@ -121,7 +121,7 @@ def restore(stream, method: str = DEFAULT_METHOD, *, center: int | None = None,
         win = resolve_window(len(stream), center, window)
         sub = stream if window is None else stream[win.start:win.stop]
         c = win.center if window is None else win.center - win.start
-        return Restored(_despike(sub, calib, c, device), method, win.length)
+        return Restored(_despike(sub, calib, c, device, dead_time), method, win.length)
     win = resolve_window(len(stream), center, window, minimum=2 if base == "tfi" else 1)
     fn = tfp if base == "tfp" else tfi
     lam = fn(stream, win.center, win.length, dead_time=dead_time, calib=calib)

@@ -42,8 +42,6 @@ SSIM_K1 = 0.01
 SSIM_K2 = 0.03
 # evaluation (restore.evaluate)
 BLUR_BINS = (0.0, 1.0, 2.0, 4.0, float("inf"))   # px, bins of the sample's median sigma
-ON_FOCUS_SIGMA = 1.0              # px: median sigma below this is "on" focus
-EVAL_WINDOWS = ("full", "64", "32")
 MONTAGE_SAMPLES = 4
 
 

@@ -72,3 +72,27 @@ def animation_frames(stream: SpikeStream, window: int = 41, max_frames: int = 10
     n = max(1, min(max_frames, last - first + 1))
     centers = np.linspace(first, last, n).round().astype(int)
     return np.stack([window_mean(stream, int(c), window) for c in centers])
+
+
+def _display(values: np.ndarray, scale: str) -> np.ndarray:
+    """Window means -> display values in [0, 1]: divided by their 99.5th percentile
+    (one scale, zero stays zero), sRGB-encoded when ``scale == "srgb"``."""
+    from .images import normalise, srgb_encode
+
+    if scale not in ("linear", "srgb"):
+        raise InputError("scale", scale, "linear or srgb", "pick one")
+    out = np.clip(normalise(values), 0.0, 1.0)
+    return srgb_encode(out) if scale == "srgb" else out
+
+
+def preview_image(stream: SpikeStream, center: int | None = None, window: int = 41,
+                  scale: str = "linear") -> np.ndarray:
+    """The display image of ``spikesim preview``: ``(H, W)`` float32 in [0, 1]."""
+    return _display(window_mean(stream, center, window), scale)
+
+
+def preview_animation(stream: SpikeStream, window: int = 41, scale: str = "linear",
+                      max_frames: int = 100) -> np.ndarray:
+    """The display frames of ``spikesim preview -o X.gif``: ``(N, H, W)`` in [0, 1],
+    one scale for all frames."""
+    return _display(animation_frames(stream, window, max_frames), scale)

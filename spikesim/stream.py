@@ -231,6 +231,9 @@ class SpikeStream:
         self.width = int(width)
         self.file_width = int(file_width or width)
         self.readout_hz = float(readout_hz)
+        if not (np.isfinite(self.readout_hz) and self.readout_hz > 0):
+            raise InputError("readout_hz", readout_hz, "a positive number of steps per second",
+                             "give the camera's readout rate, e.g. 20000")
         self.flipped = bool(flipped)
         self.source = source
         nbytes = frame_bytes(self.file_width, self.height, allow_padding=True)

@@ -102,6 +102,9 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     res = run("convert", tmp_path / "bad.npz", tmp_path / "bad.dat")
     assert res.exit_code == 2 and "binary" in res.output and not (tmp_path / "bad.dat").exists()
 
+    res = run("info", ok, "--readout-hz", 0)
+    assert res.exit_code == 2 and "--readout-hz" in res.output
+
     res = run("info", ok, "--size", "401x3")
     assert res.exit_code == 2 and "multiple of 8" in res.output
 

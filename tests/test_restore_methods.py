@@ -71,3 +71,20 @@ def test_no_reference_figures():
     dense = np.zeros((10, 1, 8), np.uint8)
     dense[[2, 3, 6], 0, 0] = 1                                  # intervals 1 and 3
     assert consecutive_spike_fraction(SpikeStream.from_dense(dense)) == pytest.approx(0.5)
+
+
+def test_despike_uses_the_given_dead_time_without_calibration():
+    """--dead-time reaches the network's rate inversion (it was once silently ignored):
+    for a bare stream, δ = 0 and δ = 1 must give different inputs, hence outputs."""
+    from restore.methods import despike_available, restore
+
+    if not despike_available():
+        pytest.skip("no bundled DeSpike weights in this checkout")
+    rng = np.random.default_rng(0)
+    dense = (rng.random((64, 16, 24)) < 0.4).astype(np.uint8)
+    stream = SpikeStream.from_dense(dense)
+    a = restore(stream, "despike", dead_time=0).lam
+    b = restore(stream, "despike", dead_time=1).lam
+    assert a.shape == b.shape == (16, 24)
+    assert np.all(np.isfinite(a)) and np.all(np.isfinite(b))
+    assert not np.allclose(a, b)

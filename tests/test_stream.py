@@ -196,6 +196,11 @@ def test_non_binary_values_are_refused_on_write():
         SpikeStream.from_dense(dense)
 
 
+def test_readout_rate_must_be_positive():
+    with pytest.raises(InputError, match="readout_hz"):
+        SpikeStream(np.zeros((2, 2), np.uint8), 2, 8, readout_hz=0)
+
+
 def test_packed_npz_round_trip(tmp_path):
     dense = np.random.default_rng(5).integers(0, 2, (9, 6, 4), dtype=np.uint8)
     s = SpikeStream.from_dense(dense.transpose(1, 2, 0), axes="HWT", readout_hz=40000)

@@ -122,7 +122,8 @@ def calibrate_camera(profile, fpn_seed: int, levels, steps: int, seed: int = 0,
     return calib
 
 
-def features_for(stream, calib, model: ModelConfig, key_step=None) -> tuple[np.ndarray, list]:
+def features_for(stream, calib, model: ModelConfig, key_step=None,
+                 dead_time: float | None = None) -> tuple[np.ndarray, list]:
     """Network input ``(n, H, W) float32``: every window's charge per step ``λ̂``.
 
     With a calibration and ``use_calibration`` (default):
@@ -135,9 +136,11 @@ def features_for(stream, calib, model: ModelConfig, key_step=None) -> tuple[np.n
       spike weight, then the dead-time inversion (exact at the operating level only).
 
     Without calibration (``calib=None`` or the w/o NC ablation) the plain rate is
-    inverted with the calibrated dead time when known, else 1 step.
+    inverted with ``dead_time`` (steps) when given, else the calibrated dead time when
+    known, else 1 step.
     """
-    dead_time = 1.0 if calib is None else calib.dead_time
+    if dead_time is None:
+        dead_time = 1.0 if calib is None else calib.dead_time
     use = calib is not None and model.use_calibration
     if use and model.correction == "full":
         from calibration.correct import full_inverse

@@ -166,7 +166,8 @@ _MODEL_CACHE: dict = {}
 
 
 def restore_despike(stream, calib=None, center=None, device="cpu", config=None, weights=None,
-                    model: DeSpikeNet | None = None, tile: int | None = None) -> np.ndarray:
+                    model: DeSpikeNet | None = None, tile: int | None = None,
+                    dead_time: float | None = None) -> np.ndarray:
     """Restore one capture with DeSpike.
 
     Parameters
@@ -179,6 +180,9 @@ def restore_despike(stream, calib=None, center=None, device="cpu", config=None, 
     device : ``"cpu"`` or ``"cuda"``
     config, weights : see :func:`load_model` (default: the bundled ``despike-small``)
     model : an already loaded model (overrides ``config``/``weights``)
+    tile : tile size in pixels for large frames (overlapping tiles), None: whole frame
+    dead_time : steps, the rate inversion's δ when no calibration corrects the rate
+        (default: the calibration's, else 1)
 
     Returns
     -------
@@ -196,7 +200,7 @@ def restore_despike(stream, calib=None, center=None, device="cpu", config=None, 
             raise InputError("calibration", f"{calib.weight.shape[1]}x{calib.weight.shape[0]}",
                              f"the stream's resolution {w}x{h}",
                              "use the calibration of the camera that recorded the stream")
-    x, notes = features_for(stream, calib, model.config, center)
+    x, notes = features_for(stream, calib, model.config, center, dead_time)
     for note in notes:
         log.warning("despike: %s", note)
     return predict(model, torch.from_numpy(x)[None], device, tile)[0]
