@@ -109,14 +109,26 @@ def resolve_window(length: int, center: int | None = None, window: int | None = 
     return Window(start, start + w, center, clipped)
 
 
+def linearize_rate(rate, dead_time: float = settings.DEFAULT_DEAD_TIME):
+    """Charge per step from a spike rate: ``λ = r / max(1 − δ r, MIN_DENOM)``, the
+    inverse of ``r = 1 / (δ + 1/λ)`` (physics.md §4); ``δ`` the dead time in steps.
+
+    The one rate inversion of reconstruction (TFP, TFI and the network's inputs). Works
+    on numpy arrays and torch tensors alike (same dtype out).
+    """
+    denom = 1.0 - float(dead_time) * rate
+    floor = settings.RATE_INVERSION_MIN_DENOM
+    if hasattr(denom, "clamp"):
+        return rate / denom.clamp(min=floor)
+    return (rate / np.maximum(denom, floor)).astype(np.asarray(rate).dtype, copy=False)
+
+
 def rate_to_lambda(rate, dead_time: float = settings.DEFAULT_DEAD_TIME) -> np.ndarray:
-    """Invert ``r = 1 / (δ + 1/λ)``: ``λ = r / max(1 − δ r, MIN_DENOM)`` (float32, (H, W))."""
-    r = np.asarray(rate, dtype=np.float64)
+    """:func:`linearize_rate` of a rate map, with ``dead_time`` validated: float32 (H, W)."""
     d = float(dead_time)
     if not (np.isfinite(d) and d >= 0):
         raise InputError("dead_time", dead_time, "a number of steps >= 0", "use 1 (or 0)")
-    denom = np.maximum(1.0 - d * r, settings.RATE_INVERSION_MIN_DENOM)
-    return (r / denom).astype(np.float32)
+    return linearize_rate(np.asarray(rate, dtype=np.float64), d).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------- TFP

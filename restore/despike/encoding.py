@@ -28,6 +28,7 @@ import numpy as np
 from spikesim.errors import InputError
 
 from restore import settings
+from restore.baselines import linearize_rate  # noqa: F401  (re-exported: the one rate inversion)
 
 log = logging.getLogger("spikes")
 
@@ -145,19 +146,6 @@ def if_features(spikes, weight=None, windows=settings.DESPIKE_WINDOWS,
         count = cum[index[b]] - cum[index[a]]
         feats[i] = (w * count / float(b - a)).astype(np.float32)
     return IFFeatures(feats, bounds, tuple(int(x) for x in windows), notes)
-
-
-def linearize_rate(rate, dead_time: float = settings.DEFAULT_DEAD_TIME):
-    """Charge per step from a spike rate: ``λ = r / max(1 - δ r, floor)`` (physics.md §4).
-
-    ``rate`` is any array (spikes per step); ``δ`` the dead time in steps. Works on
-    numpy arrays and torch tensors alike (same dtype out).
-    """
-    denom = 1.0 - float(dead_time) * rate
-    floor = settings.RATE_INVERSION_MIN_DENOM
-    if hasattr(denom, "clamp"):
-        return rate / denom.clamp(min=floor)
-    return (rate / np.maximum(denom, floor)).astype(np.asarray(rate).dtype, copy=False)
 
 
 def if_features_reference(spikes, weight, windows, key_step=None):
