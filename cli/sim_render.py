@@ -6,9 +6,6 @@ import click
 
 from cli.options import overwrite_option, seed_option, verbosity_options
 
-OUTPUTS = ("capture.dat", "capture.dat.yaml", "sharp_srgb.png", "defocused_srgb.png",
-           "sigma.png", "maps.npz", "preview.png", "render.yaml")
-
 
 @click.command()
 @click.argument("image")
@@ -57,17 +54,9 @@ def render(image, depth_file, depth_m, depth_scale, disparity, focal_px, baselin
     sigma.png (per-pixel blur s.d. map), maps.npz (depth m, sigma px, signed coc px,
     irradiance lux, sharp), preview.png (window mean of the spikes) and render.yaml.
     """
-    import dataclasses
-
-    import numpy as np
-
-    from spikesim.atomic import check_writable, save_npz, write_yaml
+    from spikesim.atomic import check_writable
+    from spikesim.capture import CAPTURE_FILES, load_scene, render_capture, write_capture
     from spikesim.config import CameraProfile, Lens, load_yaml_config, to_mapping
-    from spikesim.errors import InputError
-    from spikesim.images import colormap, normalise, write_png, write_png_srgb
-    from spikesim.inspect import window_mean
-    from spikesim.render import exposure_illuminance, render_scene
-    from spikesim.sensor import capture
 
     profile = load_yaml_config(camera, CameraProfile, "camera") if camera else CameraProfile()
     lens = load_yaml_config(lens_file, Lens, "lens") if lens_file else Lens()
@@ -75,67 +64,16 @@ def render(image, depth_file, depth_m, depth_scale, disparity, focal_px, baselin
                                    ("psf", psf)) if v is not None}
     if overrides:
         lens = load_yaml_config({**to_mapping(lens), **overrides}, Lens, "lens")
-    for name in OUTPUTS:
+    for name in CAPTURE_FILES:
         check_writable(output / name, overwrite, "--output")
-
-    if image.startswith("scene:"):
-        from spikesim.scenes import make_scene
-
-        if depth_file is not None or depth_m is not None:
-            raise InputError("--depth", "given with a procedural scene",
-                             "no depth option (scenes carry their own depth)",
-                             "drop --depth/--depth-m")
-        scene = make_scene(image.split(":", 1)[1], profile.height, profile.width,
-                           np.random.default_rng([seed, 1]))
-    else:
-        from spikesim.inputs import load_user_scene
-
-        if depth_file is None and depth_m is None:
-            depth_m = lens.focus_distance
-        opts = {}
-        if depth_file is not None:
-            opts = {"kind": "disparity" if disparity else "depth", "scale": depth_scale,
-                    "focal_length_px": focal_px, "baseline_m": baseline_m}
-        scene = load_user_scene(Path(image), depth=depth_file, depth_m=depth_m,
-                                encoding=encoding, **opts)
-        if scene.image.shape != (profile.height, profile.width):
-            h, w = scene.image.shape
-            raise InputError("IMAGE", f"{image} ({w}x{h})",
-                             f"the camera's size {profile.width}x{profile.height}",
-                             "crop/resize the image, or give --camera with a profile of "
-                             f"width {w} and height {h}")
-    if illuminance is None:
-        illuminance = exposure_illuminance(scene.image, profile.k)
-    defocused = render_scene(scene.image, scene.depth, lens, profile.pixel_pitch, illuminance)
-    stream = capture(defocused.irradiance, profile, fpn_seed, steps, seed)
-
+    scene = load_scene(image, profile, lens, seed, depth_file, depth_m, encoding,
+                       kind="disparity" if disparity else "depth", scale=depth_scale,
+                       focal_length_px=focal_px, baseline_m=baseline_m)
+    cap = render_capture(scene, profile, lens, steps, fpn_seed, seed, illuminance)
     provenance = {"command": "spikesim render", "image": image, "fpn_seed": fpn_seed,
                   "seed": seed, "steps": steps}
-    output.mkdir(parents=True, exist_ok=True)
-    stream.write_dat(output / "capture.dat", overwrite=overwrite, provenance=provenance)
-    write_png_srgb(output / "sharp_srgb.png", scene.image, overwrite)
-    write_png_srgb(output / "defocused_srgb.png", defocused.irradiance / illuminance, overwrite)
-    write_png(output / "sigma.png", colormap(defocused.sigma, 0.0,
-                                             max(float(defocused.sigma.max()), 1e-6)), overwrite)
-    save_npz(output / "maps.npz", overwrite, depth=scene.depth, sigma=defocused.sigma,
-             coc=defocused.coc, irradiance=defocused.irradiance, sharp=scene.image)
-    mean = window_mean(stream, None, min(window, steps))
-    write_png_srgb(output / "preview.png", normalise(mean), overwrite)
-    lam_p99 = float(np.percentile(defocused.irradiance, 99)) * profile.k
-    s = defocused.sigma
-    summary = {
-        "image": image, "scene_kind": scene.kind,
-        "size": f"{profile.width}x{profile.height}",
-        "illuminance_lux": float(illuminance), "lambda_p99_ideal": lam_p99,
-        "steps": steps, "fpn_seed": fpn_seed, "seed": seed,
-        "layers": int(defocused.layers),
-        "sigma_px": {"min": float(s.min()), "median": float(np.median(s)),
-                     "max": float(s.max())},
-        "coc_px_median": float(np.median(defocused.coc)),
-        "spike_density": float(stream.counts().sum() / (steps * s.size)),
-        "lens": to_mapping(lens), "camera": to_mapping(dataclasses.replace(profile)),
-    }
-    write_yaml(output / "render.yaml", summary, overwrite)
-    click.echo(f"{output}: {steps} steps of {profile.width}x{profile.height}, "
-               f"{illuminance:.1f} lux, sigma {s.min():.2f}-{s.max():.2f} px "
-               f"({defocused.layers} layers), density {summary['spike_density']:.3f}")
+    summary = write_capture(cap, output, window, overwrite, provenance)
+    s = summary["sigma_px"]
+    click.echo(f"{output}: {steps} steps of {summary['size']}, "
+               f"{summary['illuminance_lux']:.1f} lux, sigma {s['min']:.2f}-{s['max']:.2f} px "
+               f"({summary['layers']} layers), density {summary['spike_density']:.3f}")

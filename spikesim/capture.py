@@ -1,0 +1,136 @@
+"""One simulated capture end to end: scene -> defocus -> sensor -> files.
+
+What ``spikesim render`` does, as a library: :func:`load_scene` (a procedural scene or a
+user image with depth), :func:`render_capture` (defocus through the lens, the camera's
+spikes) and :func:`write_capture` (the output directory).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import CameraProfile, Lens, to_mapping
+from .errors import InputError
+from .render import Defocused, exposure_illuminance, render_scene
+from .scenes import Scene
+from .stream import SpikeStream
+
+CAPTURE_FILES = ("capture.dat", "capture.dat.yaml", "sharp_srgb.png", "defocused_srgb.png",
+                 "sigma.png", "maps.npz", "preview.png", "render.yaml")
+
+
+@dataclass
+class Capture:
+    """A simulated capture: the scene, its defocused irradiance and the camera's spikes."""
+
+    scene: Scene
+    defocused: Defocused
+    stream: SpikeStream
+    illuminance: float          # lux of a scene value of 1
+    profile: CameraProfile
+    lens: Lens
+    fpn_seed: int
+    seed: int
+
+    def summary(self) -> dict:
+        """Plain-data record of the capture (``render.yaml``)."""
+        s = self.defocused.sigma
+        steps = len(self.stream)
+        return {
+            "scene_kind": self.scene.kind,
+            "size": f"{self.profile.width}x{self.profile.height}",
+            "illuminance_lux": float(self.illuminance),
+            "lambda_p99_ideal": float(np.percentile(self.defocused.irradiance, 99))
+            * self.profile.k,
+            "steps": steps, "fpn_seed": self.fpn_seed, "seed": self.seed,
+            "layers": int(self.defocused.layers),
+            "sigma_px": {"min": float(s.min()), "median": float(np.median(s)),
+                         "max": float(s.max())},
+            "coc_px_median": float(np.median(self.defocused.coc)),
+            "spike_density": float(self.stream.counts().sum() / (steps * s.size)),
+            "lens": to_mapping(self.lens), "camera": to_mapping(self.profile),
+        }
+
+
+def load_scene(image: str, profile: CameraProfile, lens: Lens, seed: int = 0,
+               depth_file=None, depth_m: float | None = None, encoding: str = "srgb",
+               **depth_options) -> Scene:
+    """``scene:KIND`` (a procedural scene drawn from ``seed``) or an image file with depth.
+
+    An image without depth is placed at the focus distance; its size must be the
+    camera's (no silent resizing).
+    """
+    if image.startswith("scene:"):
+        from .scenes import make_scene
+
+        if depth_file is not None or depth_m is not None:
+            raise InputError("--depth", "given with a procedural scene",
+                             "no depth option (scenes carry their own depth)",
+                             "drop --depth/--depth-m")
+        return make_scene(image.split(":", 1)[1], profile.height, profile.width,
+                          np.random.default_rng([seed, 1]))
+    from .inputs import load_user_scene
+
+    if depth_file is None and depth_m is None:
+        depth_m = lens.focus_distance
+    opts = depth_options if depth_file is not None else {}
+    scene = load_user_scene(Path(image), depth=depth_file, depth_m=depth_m,
+                            encoding=encoding, **opts)
+    if scene.image.shape != (profile.height, profile.width):
+        h, w = scene.image.shape
+        raise InputError("IMAGE", f"{image} ({w}x{h})",
+                         f"the camera's size {profile.width}x{profile.height}",
+                         "crop/resize the image, or give --camera with a profile of "
+                         f"width {w} and height {h}")
+    return scene
+
+
+def render_capture(scene: Scene, profile: CameraProfile, lens: Lens, steps: int,
+                   fpn_seed: int = 0, seed: int = 0,
+                   illuminance: float | None = None) -> Capture:
+    """Defocus ``scene`` through ``lens`` and capture ``steps`` readout steps.
+
+    ``illuminance`` (lux of a scene value of 1) defaults to the exposure that puts the
+    scene's 99th percentile at λ ≈ 0.6 (physics.md §4b).
+    """
+    from .sensor import capture
+
+    if illuminance is None:
+        illuminance = exposure_illuminance(scene.image, profile.k)
+    defocused = render_scene(scene.image, scene.depth, lens, profile.pixel_pitch, illuminance)
+    stream = capture(defocused.irradiance, profile, fpn_seed, steps, seed)
+    return Capture(scene, defocused, stream, float(illuminance), profile, lens, fpn_seed, seed)
+
+
+def write_capture(cap: Capture, output, window: int = 41, overwrite: bool = False,
+                  provenance: dict | None = None) -> dict:
+    """Write :data:`CAPTURE_FILES` into ``output``; returns the summary.
+
+    Every file is written atomically; existing files are refused without ``overwrite``
+    (all are checked before anything is written).
+    """
+    from .atomic import check_writable, save_npz, write_yaml
+    from .images import colormap, normalise, write_png, write_png_srgb
+    from .inspect import window_mean
+
+    output = Path(output)
+    for name in CAPTURE_FILES:
+        check_writable(output / name, overwrite, "--output")
+    output.mkdir(parents=True, exist_ok=True)
+    d = cap.defocused
+    cap.stream.write_dat(output / "capture.dat", overwrite=overwrite, provenance=provenance)
+    write_png_srgb(output / "sharp_srgb.png", cap.scene.image, overwrite)
+    write_png_srgb(output / "defocused_srgb.png", d.irradiance / cap.illuminance, overwrite)
+    write_png(output / "sigma.png", colormap(d.sigma, 0.0, max(float(d.sigma.max()), 1e-6)),
+              overwrite)
+    save_npz(output / "maps.npz", overwrite, depth=cap.scene.depth, sigma=d.sigma, coc=d.coc,
+             irradiance=d.irradiance, sharp=cap.scene.image)
+    mean = window_mean(cap.stream, None, min(window, len(cap.stream)))
+    write_png_srgb(output / "preview.png", normalise(mean), overwrite)
+    summary = dict(provenance or {}) | cap.summary()
+    write_yaml(output / "render.yaml", summary, overwrite)
+    return summary
