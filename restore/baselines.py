@@ -46,6 +46,7 @@ import numpy as np
 from numba import njit
 
 from spikesim.errors import InputError
+from spikesim.inspect import shifted_window
 from spikesim.settings import NUMBA_CACHE
 
 from . import settings
@@ -104,9 +105,8 @@ def resolve_window(length: int, center: int | None = None, window: int | None = 
             raise InputError("window", w, f"at most the stream length ({length} steps)",
                              f"the stream is shorter than the window: use --window {length} "
                              "or less, or a longer capture")
-    start = center - w // 2
-    start = min(max(start, 0), length - w)
-    return Window(start, start + w, center, clipped)
+    start, stop = shifted_window(length, center, w)
+    return Window(start, stop, center, clipped)
 
 
 def linearize_rate(rate, dead_time: float = settings.DEFAULT_DEAD_TIME):

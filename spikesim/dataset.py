@@ -72,6 +72,7 @@ import numpy as np
 from . import settings
 from .config import CameraProfile, Lens, from_mapping, read_yaml_mapping, spec, to_mapping
 from .errors import ConfigError, InputError
+from .inspect import shifted_window
 
 log = logging.getLogger(__name__)
 
@@ -584,10 +585,7 @@ def build_sample(config: DatasetConfig, index: int, out: Path, fpn_cache: dict |
     save_npz(out / "maps.npz", compressed=False, depth=content.depth, sigma=content.sigma,
              coc=content.coc, irradiance=irradiance)
     save_truth(out / "camera.npz", fpn, profile, overwrite=True, fpn_seed=fpn_seed)
-    key_step = config.key
-    half = settings.DATASET_PREVIEW_WINDOW // 2
-    w0 = max(0, key_step - half)
-    w1 = min(config.steps, w0 + settings.DATASET_PREVIEW_WINDOW)
+    w0, w1 = shifted_window(config.steps, config.key, settings.DATASET_PREVIEW_WINDOW)
     rate = stream.counts(w0, w1).astype(np.float32) / float(w1 - w0)
     rate_p99 = 1.0 / (profile.dead_time + 1.0 / min(lam_target, 1.0))
     images.write_png_srgb(out / "preview.png", rate / np.float32(rate_p99))
@@ -600,7 +598,7 @@ def build_sample(config: DatasetConfig, index: int, out: Path, fpn_cache: dict |
         "source": config.source,
         "scene_kind": content.params.pop("scene_kind"),
         "width": config.width, "height": config.height,
-        "steps": config.steps, "key_step": key_step, "readout_hz": profile.readout_hz,
+        "steps": config.steps, "key_step": config.key, "readout_hz": profile.readout_hz,
         **{k: content.params.pop(k) for k in ("lens",)},
         "pixel_pitch": profile.pixel_pitch,
         "illuminance": float(illuminance),

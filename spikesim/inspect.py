@@ -34,6 +34,17 @@ def stream_info(stream: SpikeStream) -> dict:
     }
 
 
+def shifted_window(length: int, center: int, window: int) -> tuple[int, int]:
+    """Steps ``[start, stop)`` of ``min(window, length)`` steps centred on ``center``
+    (``start = center − w//2``), shifted to lie inside ``[0, length)``, length kept.
+
+    The one window convention of the toolkit (despike.md); callers validate ``center``.
+    """
+    w = min(int(window), int(length))
+    start = min(max(int(center) - w // 2, 0), int(length) - w)
+    return start, start + w
+
+
 def window_bounds(length: int, center: int | None, window: int) -> tuple[int, int]:
     """Frames ``[c - w//2, c - w//2 + w)`` of a window centred on step ``center``.
 

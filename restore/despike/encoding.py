@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from spikesim.errors import InputError
+from spikesim.inspect import shifted_window
 
 from restore import settings
 from restore.baselines import linearize_rate  # noqa: F401  (re-exported: the one rate inversion)
@@ -74,9 +75,9 @@ def window_bounds(length: int, windows, key_step: int | None = None):
         w = int(w)
         if w < 1:
             raise InputError("windows", w, "positive window lengths", "use e.g. 64, 96, 128")
-        wc = min(w, length)
-        start = min(max(key - wc // 2, 0), length - wc)
-        bounds.append((start, start + wc))
+        start, stop = shifted_window(length, key, w)
+        wc = stop - start
+        bounds.append((start, stop))
         if wc < w:
             notes.append(f"window {w} clipped to {wc} steps (stream has {length})")
         elif start != key - wc // 2:
