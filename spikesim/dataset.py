@@ -55,6 +55,7 @@ CoC are unknown (NaN maps; ``focus_side``/``blur_bin`` ``unknown``, sigma stats 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -659,19 +660,26 @@ def _init_worker(threads: int) -> None:
         pass
 
 
-def _sample_into_dataset(config: DatasetConfig, index: int, out_dir: str) -> dict:
-    """Build sample ``index`` in ``out_dir/.partial`` and rename it into ``samples/`` (atomic)."""
-    out_dir = Path(out_dir)
-    tmp = out_dir / PARTIAL / f"{sample_name(index)}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+@contextlib.contextmanager
+def _staged_sample(out_dir: Path, index: int, tag: str):
+    """Yield a fresh directory in ``out_dir/.partial``; on success rename it to
+    ``samples/NNNNNN`` (atomic), on any error remove it."""
+    tmp = out_dir / PARTIAL / f"{sample_name(index)}.{tag}.{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
     try:
-        entry = build_sample(config, index, tmp, _WORKER_FPN_CACHE)
+        yield tmp
         _fsync_dir(tmp)
         os.rename(tmp, out_dir / SAMPLES / sample_name(index))
         _fsync_dir(out_dir / SAMPLES)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _sample_into_dataset(config: DatasetConfig, index: int, out_dir: str) -> dict:
+    """Build sample ``index`` in ``out_dir/.partial`` and rename it into ``samples/`` (atomic)."""
+    with _staged_sample(Path(out_dir), index, str(os.getpid())) as tmp:
+        entry = build_sample(config, index, tmp, _WORKER_FPN_CACHE)
     return entry
 
 
@@ -690,9 +698,7 @@ def _sample_as_bytes(config: DatasetConfig, index: int) -> tuple[dict, dict]:
 
 def _write_sample_files(out_dir: Path, index: int, files: dict) -> None:
     """Write a sample's files (from a Dask worker) into ``.partial`` and rename into place."""
-    tmp = out_dir / PARTIAL / f"{sample_name(index)}.client.{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
+    with _staged_sample(out_dir, index, "client") as tmp:
         for name, data in files.items():
             if "/" in name or name.startswith("."):
                 raise InputError("sample file", name, "a plain file name", "worker error")
@@ -700,12 +706,6 @@ def _write_sample_files(out_dir: Path, index: int, files: dict) -> None:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-        _fsync_dir(tmp)
-        os.rename(tmp, out_dir / SAMPLES / sample_name(index))
-        _fsync_dir(out_dir / SAMPLES)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _fsync_dir(path: Path) -> None:
