@@ -38,6 +38,12 @@ from cli.options import overwrite_option, seed_option, verbosity_options
 @seed_option
 @click.option("--illuminance", type=float, default=None,
               help="Lux of a scene value of 1 (default: the 99th percentile gives λ≈0.6).")
+@click.option("--focus-sweep", default=None, metavar="D1,D2,...",
+              help="Sweep the focus over these distances (m) during the capture.")
+@click.option("--translate-m", default=None, metavar="TX,TY",
+              help="Move the camera sideways by (TX, TY) metres during the capture (parallax).")
+@click.option("--key-frames", type=click.IntRange(2, None), default=8, show_default=True,
+              help="Key frames of --translate-m (interpolated linearly in time).")
 @click.option("--window", type=click.IntRange(1, None), default=41, show_default=True,
               help="Steps in the preview's window mean.")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -46,7 +52,7 @@ from cli.options import overwrite_option, seed_option, verbosity_options
 @verbosity_options
 def render(image, depth_file, depth_m, depth_scale, disparity, focal_px, baseline_m, encoding,
            camera, lens_file, focus_m, f_number, psf, steps, fpn_seed, seed, illuminance,
-           window, output, overwrite):
+           focus_sweep, translate_m, key_frames, window, output, overwrite):
     """Render one defocused capture of IMAGE (a file, or scene:KIND for a procedural scene,
     KIND one of dead_leaves, tiled_plane, bricks, grille, text, smooth, random).
 
@@ -54,8 +60,10 @@ def render(image, depth_file, depth_m, depth_scale, disparity, focal_px, baselin
     sigma.png (per-pixel blur s.d. map), maps.npz (depth m, sigma px, signed coc px,
     irradiance lux, sharp), preview.png (window mean of the spikes) and render.yaml.
     """
+    from cli.options import parse_float_list
     from spikesim.atomic import check_writable
     from spikesim.capture import CAPTURE_FILES, load_scene, render_capture, write_capture
+    from spikesim.errors import InputError
     from spikesim.config import CameraProfile, Lens, load_yaml_config, to_mapping
 
     profile = load_yaml_config(camera, CameraProfile, "camera") if camera else CameraProfile()
@@ -69,9 +77,15 @@ def render(image, depth_file, depth_m, depth_scale, disparity, focal_px, baselin
     scene = load_scene(image, profile, lens, seed, depth_file, depth_m, encoding,
                        kind="disparity" if disparity else "depth", scale=depth_scale,
                        focal_length_px=focal_px, baseline_m=baseline_m)
-    cap = render_capture(scene, profile, lens, steps, fpn_seed, seed, illuminance)
+    sweep = parse_float_list(focus_sweep, "--focus-sweep") if focus_sweep else None
+    move = parse_float_list(translate_m, "--translate-m") if translate_m else None
+    if move is not None and len(move) != 2:
+        raise InputError("--translate-m", translate_m, "two numbers TX,TY in metres",
+                         "e.g. --translate-m 0.01,0")
+    cap = render_capture(scene, profile, lens, steps, fpn_seed, seed, illuminance,
+                         focus_sweep=sweep, translate_m=move, key_frames=key_frames)
     provenance = {"command": "spikesim render", "image": image, "fpn_seed": fpn_seed,
-                  "seed": seed, "steps": steps}
+                  "seed": seed, "steps": steps, "focus_sweep_m": sweep, "translate_m": move}
     summary = write_capture(cap, output, window, overwrite, provenance)
     s = summary["sigma_px"]
     click.echo(f"{output}: {steps} steps of {summary['size']}, "

@@ -8,6 +8,7 @@ spikes) and :func:`write_capture` (the output directory).
 from __future__ import annotations
 
 import dataclasses
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,20 +91,45 @@ def load_scene(image: str, profile: CameraProfile, lens: Lens, seed: int = 0,
 
 
 def render_capture(scene: Scene, profile: CameraProfile, lens: Lens, steps: int,
-                   fpn_seed: int = 0, seed: int = 0,
-                   illuminance: float | None = None) -> Capture:
+                   fpn_seed: int = 0, seed: int = 0, illuminance: float | None = None,
+                   focus_sweep=None, translate_m=None, key_frames: int = 8) -> Capture:
     """Defocus ``scene`` through ``lens`` and capture ``steps`` readout steps.
 
     ``illuminance`` (lux of a scene value of 1) defaults to the exposure that puts the
-    scene's 99th percentile at λ ≈ 0.6 (physics.md §4b).
+    scene's 99th percentile at λ ≈ 0.6 (physics.md §4b). A scene that changes over the
+    capture (:mod:`spikesim.timevary`, key frames interpolated linearly in time):
+    ``focus_sweep`` (focus distances in metres, one key frame each, the lens's own
+    focus distance ignored) or ``translate_m`` ((tx, ty) metres: the camera moves
+    sideways from 0 to there over ``key_frames`` key frames). The returned
+    ``defocused`` maps are those of the first key frame.
     """
     from .sensor import capture
 
+    if focus_sweep is not None and translate_m is not None:
+        raise InputError("--focus-sweep", "given with --translate-m",
+                         "one kind of time variation", "drop one of them")
     if illuminance is None:
         illuminance = exposure_illuminance(scene.image, profile.k)
-    defocused = render_scene(scene.image, scene.depth, lens, profile.pixel_pitch, illuminance)
-    stream = capture(defocused.irradiance, profile, fpn_seed, steps, seed)
-    return Capture(scene, defocused, stream, float(illuminance), profile, lens, fpn_seed, seed)
+    first_lens = lens
+    if focus_sweep is not None:
+        from .timevary import focus_sweep as sweep
+
+        irradiance = sweep(scene.image, scene.depth, lens, profile.pixel_pitch, illuminance,
+                           focus_sweep)
+        first_lens = dataclasses.replace(lens, focus_distance=float(focus_sweep[0]))
+    elif translate_m is not None:
+        from .timevary import camera_translation
+
+        irradiance = camera_translation(scene.image, scene.depth, lens, profile.pixel_pitch,
+                                        illuminance, translate_m, key_frames)
+    else:
+        irradiance = None
+    defocused = render_scene(scene.image, scene.depth, first_lens, profile.pixel_pitch,
+                             illuminance)
+    stream = capture(defocused.irradiance if irradiance is None else irradiance, profile,
+                     fpn_seed, steps, seed)
+    return Capture(scene, defocused, stream, float(illuminance), profile, first_lens, fpn_seed,
+                   seed)
 
 
 def write_capture(cap: Capture, output, window: int = 41, overwrite: bool = False,
