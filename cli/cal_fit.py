@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from cli.options import (echo_json, json_option, overwrite_option, parse_float_list,
-                         size_option, verbosity_options)
+                         size_option, verbosity, verbosity_options)
 
 
 @click.command()
@@ -75,5 +75,6 @@ def fit(fields, levels, method, size, reference, dead_time, operating_level, out
                     "q_ref", "summary")}})
         return
     click.echo(f"wrote {output}")
-    for line in summary_lines(calib):
-        click.echo("  " + line)
+    if verbosity() >= 0:                 # -q: only the file name
+        for line in summary_lines(calib):
+            click.echo("  " + line)

@@ -126,3 +126,27 @@ def test_show_refuses_other_resolution(uniform_dir, tmp_path):
     assert res.exit_code == 2 and "calibration" in res.output and "resolution" in res.output
     res = run("show", cam)
     assert res.exit_code == 0 and "PRNU" in res.output
+
+
+def test_fit_quiet_prints_only_the_file_name(tmp_path):
+    """-q silences the summary (the file is still written and named)."""
+    import numpy as np
+
+    from calibration.fit import rate_from_charge
+    from spikesim.stream import SpikeStream
+
+    rng = np.random.default_rng(1)
+    gain = rng.normal(1, 0.04, (8, 16))
+    paths = []
+    for level in (0.0, 153.0, 335.0):
+        lam = rate_from_charge(gain * (level + 3.0) / 800, 1.0)
+        spikes = (rng.random((2000, 8, 16)) < lam).astype(np.uint8)
+        p = tmp_path / f"field_{level:g}.dat"
+        SpikeStream.from_dense(spikes).write_dat(p)
+        paths.append(str(p))
+    out = tmp_path / "cam.npz"
+    res = CliRunner().invoke(main, ["-q", "fit", *paths, "--levels", "0,153,335",
+                                    "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert out.is_file()
+    assert res.output.strip() == f"wrote {out}"
