@@ -55,3 +55,26 @@ def test_integer_fields_refuse_fractions_and_sizes_must_pack(tmp_path):
         load_yaml_config(bad, CameraProfile)
     with pytest.raises(ConfigError, match="an existing YAML file"):
         load_yaml_config(tmp_path / "missing.yaml", CameraProfile)
+
+
+def _loader(name):
+    from restore.despike.configs import model_config, train_config
+    from spikesim.dataset import load_dataset_config
+
+    if name.startswith("camera"):
+        return lambda p: load_yaml_config(p, CameraProfile)
+    if name.startswith("lens"):
+        return lambda p: load_yaml_config(p, Lens)
+    if name.startswith(("testset", "trainset", "smoke")):
+        return load_dataset_config
+    if name.startswith(("train_", "ablation_")):
+        return train_config
+    if name.startswith("despike_"):
+        return model_config
+    raise AssertionError(f"no loader known for examples/configs/{name}")
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_validates(path):
+    """Every example config loads through its validating loader (none may rot)."""
+    assert _loader(path.name)(path) is not None
