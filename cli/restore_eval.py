@@ -27,13 +27,15 @@ DEFAULT_METHODS = "tfp,tfi,tfp+wiener,tfp+rl"
 @click.option("--montage", "montage_samples", type=click.IntRange(min=0), default=4,
               show_default=True, help="Samples shown in montage.png.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device of the network.")
+@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The network's weights file for despike (default: the bundled one).")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory for results.md, results.csv, results.json, montage.png.")
 @overwrite_option
 @json_option
 @verbosity_options
 def eval_(dataset, methods, windows, calib_mode, full_grid, limit, montage_samples, device,
-          output, overwrite, as_json):
+          weights, output, overwrite, as_json):
     """Evaluate methods on DATASET (a `spikesim generate` directory): PSNR and SSIM."""
     from restore import evaluate as ev
 
@@ -51,7 +53,7 @@ def eval_(dataset, methods, windows, calib_mode, full_grid, limit, montage_sampl
     n = len(read_manifest(dataset)["samples"]) if Path(dataset).is_dir() else 0
     n = min(n, limit) if limit else n
     with progress(length=max(n, 1), label="evaluating") as bar:
-        result = ev.evaluate(dataset, specs, wins, limit=limit, device=device,
+        result = ev.evaluate(dataset, specs, wins, limit=limit, device=device, weights=weights,
                              montage_samples=montage_samples,
                              progress=lambda i, total: bar.update(1))
     summary = ev.summarise(result)

@@ -35,13 +35,15 @@ from restore.settings import DEFAULT_METHOD, METHOD_NAMES
               "(default: calibration's, else the sample camera's, else 1).")
 @click.option("--linear", is_flag=True, help="Also write a 16-bit linear PNG (NAME_linear.png).")
 @click.option("--device", default="cpu", show_default=True, help="Torch device of the network.")
+@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The network's weights file (default: the bundled despike-small).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Output PNG (a directory when INPUT is a dataset).")
 @overwrite_option
 @json_option
 @verbosity_options
 def run(input_path, method, calib_path, center, window, size, axes, sigma, exposure, dead_time,
-        linear, device, output, overwrite, as_json):
+        linear, device, weights, output, overwrite, as_json):
     """Restore a sharp image from INPUT: a .dat, an .npz, a dataset sample or a dataset.
 
     The PNG is sRGB-encoded and linear in scene intensity up to one scale (zero
@@ -58,7 +60,8 @@ def run(input_path, method, calib_path, center, window, size, axes, sigma, expos
 
         calib = load_calibration(calib_path)
     common = dict(method=method, calib=calib, center=center, window=window, sigma=sigma,
-                  dead_time=dead_time, linear=linear, overwrite=overwrite, device=device)
+                  dead_time=dead_time, linear=linear, overwrite=overwrite, device=device,
+                  weights=weights)
     if kind == "dataset":
         from spikesim.dataset import read_manifest
 

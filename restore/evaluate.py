@@ -207,7 +207,7 @@ def _sample_meta(sample) -> tuple[str, str, float]:
 
 
 def run_on_sample(sample, spec: MethodSpec, window: int | None, calib_cache: dict | None = None,
-                  device: str = "cpu"):
+                  device: str = "cpu", weights=None):
     """Run ``spec`` on a dataset sample; return ``(Restored, seconds)``.
 
     The stream is cut to ``window`` steps around the key step when ``window`` is given.
@@ -244,7 +244,7 @@ def run_on_sample(sample, spec: MethodSpec, window: int | None, calib_cache: dic
     t0 = time.perf_counter()
     res = restore(stream, spec.method, center=key, window=given, calib=calib,
                   dead_time=dead_time,
-                  sigma=sigma, sigma_map=sigma_map, device=device)
+                  sigma=sigma, sigma_map=sigma_map, device=device, weights=weights)
     return res, time.perf_counter() - t0
 
 
@@ -256,7 +256,7 @@ def display_of(lam, sample) -> np.ndarray:
 
 
 def evaluate_sample(sample, specs, windows, calib_cache=None, device="cpu",
-                    keep_images: bool = False):
+                    keep_images: bool = False, weights=None):
     """All (method, window) rows of one sample; with ``keep_images`` also the full-window
     display images ``{label: (H, W)}`` plus ``"input mean"`` and ``"target"``."""
     target = to_display(sample.sharp)
@@ -264,7 +264,7 @@ def evaluate_sample(sample, specs, windows, calib_cache=None, device="cpu",
     rows, images = [], {}
     for window in windows:
         for spec in specs:
-            res, secs = run_on_sample(sample, spec, window, calib_cache, device)
+            res, secs = run_on_sample(sample, spec, window, calib_cache, device, weights)
             disp = display_of(res.lam, sample)
             rows.append(Row(sample.id, spec.label, window_label(window), psnr(disp, target),
                             ssim(disp, target), secs, res.sigma, bin_label, side, s_med))
@@ -293,10 +293,12 @@ class EvalResult:
 
 
 def evaluate(dataset_dir, specs, windows, *, limit: int | None = None, device: str = "cpu",
-             montage_samples: int = settings.MONTAGE_SAMPLES, progress=None) -> EvalResult:
+             montage_samples: int = settings.MONTAGE_SAMPLES, progress=None,
+             weights=None) -> EvalResult:
     """Evaluate ``specs`` × ``windows`` on every sample of a generated dataset.
 
-    ``progress(i, n)`` is called after each sample. A directory without
+    ``progress(i, n)`` is called after each sample; ``weights`` is the network's weights
+    file for ``despike`` (default: the bundled one). A directory without
     ``manifest.yaml`` is an :class:`InputError` (from ``read_manifest``).
     """
     from spikesim.dataset import load_sample, read_manifest, sample_name
@@ -319,7 +321,8 @@ def evaluate(dataset_dir, specs, windows, *, limit: int | None = None, device: s
     for i, entry in enumerate(entries):
         sample = load_sample(d / "samples" / sample_name(entry["id"]))
         keep = entry["id"] in show
-        sample_rows, images = evaluate_sample(sample, specs, windows, cache, device, keep)
+        sample_rows, images = evaluate_sample(sample, specs, windows, cache, device, keep,
+                                              weights)
         cache.clear()
         rows.extend(sample_rows)
         if keep:

@@ -87,7 +87,7 @@ def despike_available() -> bool:
     return infer.bundled_weights_path().is_file()
 
 
-def _despike(stream, calib, center, device, dead_time):
+def _despike(stream, calib, center, device, dead_time, weights):
     try:
         infer = importlib.import_module(DESPIKE_MODULE)
     except ImportError as exc:
@@ -97,13 +97,14 @@ def _despike(stream, calib, center, device, dead_time):
                          "use one of " + ", ".join(m for m in METHODS if m != "despike")
                          ) from None
     return np.asarray(infer.restore_despike(stream, calib, center, device=device,
-                                            dead_time=dead_time), dtype=np.float32)
+                                            dead_time=dead_time, weights=weights),
+                      dtype=np.float32)
 
 
 def restore(stream, method: str = DEFAULT_METHOD, *, center: int | None = None,
             window: int | None = None, calib=None,
             dead_time: float = settings.DEFAULT_DEAD_TIME, sigma: float | None = None,
-            sigma_map=None, device: str = "cpu") -> Restored:
+            sigma_map=None, device: str = "cpu", weights=None) -> Restored:
     """Run one method on ``stream`` (a :class:`spikesim.stream.SpikeStream`, (T, H, W)).
 
     Parameters
@@ -115,13 +116,15 @@ def restore(stream, method: str = DEFAULT_METHOD, *, center: int | None = None,
     sigma : px, one σ for the cascades (oracle or user); None: estimated.
     sigma_map : (H, W) px, per-pixel σ (upper-bound cascades); overrides ``sigma``.
     device : torch device of the network.
+    weights : the network's weights file (default: the bundled ``despike-small``).
     """
     base, deblur = split_method(method)
     if base == "despike":
         win = resolve_window(len(stream), center, window)
         sub = stream if window is None else stream[win.start:win.stop]
         c = win.center if window is None else win.center - win.start
-        return Restored(_despike(sub, calib, c, device, dead_time), method, win.length)
+        return Restored(_despike(sub, calib, c, device, dead_time, weights), method,
+                        win.length)
     win = resolve_window(len(stream), center, window, minimum=2 if base == "tfi" else 1)
     fn = tfp if base == "tfp" else tfi
     lam = fn(stream, win.center, win.length, dead_time=dead_time, calib=calib)

@@ -98,7 +98,7 @@ def check_outputs(out, linear: bool, overwrite: bool) -> None:
 def run_capture(stream, out, *, method: str = settings.DEFAULT_METHOD, calib=None,
                 center=None, window=None, sigma=None, exposure: str = "auto",
                 dead_time=None, linear: bool = False, overwrite: bool = False,
-                device: str = "cpu", source: str = "") -> RunResult:
+                device: str = "cpu", source: str = "", weights=None) -> RunResult:
     """Restore a bare capture (a SpikeStream) and write ``out`` (and its linear PNG)."""
     from .methods import restore
 
@@ -110,7 +110,7 @@ def run_capture(stream, out, *, method: str = settings.DEFAULT_METHOD, calib=Non
     if dead_time is None:
         dead_time = calib.dead_time if calib is not None else settings.DEFAULT_DEAD_TIME
     res = restore(stream, method, center=center, window=window, calib=calib,
-                  dead_time=dead_time, sigma=sigma, device=device)
+                  dead_time=dead_time, sigma=sigma, device=device, weights=weights)
     lin, scale = expose(res.lam, exposure)
     lp = _write(lin, out, linear, overwrite)
     return RunResult(source, str(out), str(lp) if lp else None, method, res.window, res.sigma,
@@ -120,7 +120,7 @@ def run_capture(stream, out, *, method: str = settings.DEFAULT_METHOD, calib=Non
 def run_sample(sample_dir, out, *, method: str = settings.DEFAULT_METHOD, calib=None,
                center=None, window=None, sigma=None, exposure: str | None = None,
                dead_time=None, linear: bool = False, overwrite: bool = False,
-               device: str = "cpu", sample=None) -> RunResult:
+               device: str = "cpu", sample=None, weights=None) -> RunResult:
     """Restore a dataset sample (oracle σ and camera exposure by default)."""
     from spikesim.dataset import load_sample
 
@@ -138,7 +138,8 @@ def run_sample(sample_dir, out, *, method: str = settings.DEFAULT_METHOD, calib=
         dead_time = (calib.dead_time if calib is not None
                      else float(sample.camera.get("dead_time", settings.DEFAULT_DEAD_TIME)))
     res = restore(sample.stream, method, center=sample.key_step if center is None else center,
-                  window=window, calib=calib, dead_time=dead_time, sigma=sigma, device=device)
+                  window=window, calib=calib, dead_time=dead_time, sigma=sigma, device=device,
+                  weights=weights)
     lin, scale = expose(res.lam, exposure, k=float(sample.params["camera"]["k"]),
                         illuminance=sample.illuminance)
     lp = _write(lin, out, linear, overwrite)

@@ -164,3 +164,28 @@ def test_dataset_directory_without_manifest(tmp_path):
 def test_camera_exposure_needs_a_sample(capture_npz, tmp_path):
     res = _run(["run", str(capture_npz), "--exposure", "camera", "-o", str(tmp_path / "a.png")])
     assert res.exit_code == 2 and "--exposure auto" in res.output
+
+
+def test_weights_option_of_run_and_eval(capture_npz, tiny_dataset, tmp_path):
+    """--weights picks the network's weights file: the bundled file named explicitly gives
+    the same image as the default; a file that is not weights is a clear error (exit 2);
+    eval accepts it too and reports the network's rows."""
+    from restore.despike.infer import bundled_weights_path
+
+    default = tmp_path / "default.png"
+    named = tmp_path / "named.png"
+    assert _run(["run", str(capture_npz), "-o", str(default)]).exit_code == 0
+    res = _run(["run", str(capture_npz), "--weights", str(bundled_weights_path()),
+                "-o", str(named)])
+    assert res.exit_code == 0, res.output
+    assert named.read_bytes() == default.read_bytes()
+
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a torch file")
+    res = _run(["run", str(capture_npz), "--weights", str(junk), "-o", str(tmp_path / "x.png")])
+    assert res.exit_code == 2 and "weights" in res.output and "junk.pt" in res.output
+
+    res = _run(["eval", str(tiny_dataset), "--methods", "despike,tfp", "--weights",
+                str(bundled_weights_path()), "--json"])
+    assert res.exit_code == 0, res.output
+    assert {r["method"] for r in json.loads(res.stdout)["overall"]} == {"despike", "tfp"}
