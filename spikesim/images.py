@@ -42,18 +42,26 @@ def luminance(rgb) -> np.ndarray:
                      "pass a grey or RGB image")
 
 
-def read_image(path) -> np.ndarray:
-    """Read an image file as stored, scaled to [0, 1] float32 (8- or 16-bit)."""
+def read_raw_image(path, what: str = "image") -> np.ndarray:
+    """An image file's pixels exactly as stored (uint8, uint16, float ...).
+
+    A missing or undecodable file is an :class:`InputError` naming ``what``.
+    """
     import imageio.v3 as iio
 
     path = Path(path)
     if not path.is_file():
-        raise InputError("image", str(path), "an existing image file", "check the path")
+        raise InputError(what, str(path), "an existing image file", "check the path")
     try:
-        img = iio.imread(path)
+        return iio.imread(path)
     except Exception as exc:  # imageio raises many types for unreadable files
-        raise InputError("image", str(path), "a readable PNG/JPEG/TIFF image",
+        raise InputError(what, str(path), "a readable PNG/JPEG/TIFF image",
                          f"the file could not be decoded ({exc.__class__.__name__})") from None
+
+
+def read_image(path) -> np.ndarray:
+    """Read an image file as stored, scaled to [0, 1] float32 (8- or 16-bit)."""
+    img = read_raw_image(path)
     if img.dtype == np.uint8:
         return img.astype(np.float32) / 255.0
     if img.dtype == np.uint16:

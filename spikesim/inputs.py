@@ -24,6 +24,7 @@ import numpy as np
 
 from . import settings
 from .errors import InputError
+from .images import read_raw_image
 from .scenes import Scene
 
 DEPTH_KINDS = ("depth", "disparity")
@@ -46,13 +47,7 @@ def _read_raw(path: Path) -> np.ndarray:
             raise InputError("depth", str(path), "a plain numeric .npy array",
                              f"could not load it ({exc})") from None
         return arr
-    import imageio.v3 as iio
-
-    try:
-        arr = iio.imread(path)
-    except Exception as exc:   # imageio raises many types for unreadable files
-        raise InputError("depth", str(path), "a readable .npy, PNG or TIFF depth map",
-                         f"the file could not be decoded ({exc.__class__.__name__})") from None
+    arr = read_raw_image(path, "depth")
     if arr.dtype == np.uint8:
         raise InputError("depth", f"{path} (8-bit)", "a 16-bit PNG/TIFF or a .npy depth map",
                          "8-bit maps hold relative depth only; save metric depth as 16-bit "
