@@ -1,6 +1,6 @@
 """Numerical settings of the calibration: thresholds, epsilons, defect rules."""
 
-# --- calibration (helper: calibration) ------------------------------------------
+# --- calibration ------------------------------------------------------------------
 # Everything numeric that decides a fit or a defect flag lives here.
 DEFAULT_METHOD = "lsq"
 METHODS = ("lsq", "paper", "ratio")

@@ -1,6 +1,6 @@
 """Numerical settings of restoration: windows, epsilons, defaults."""
 
-# --- baselines and evaluation (helper: baselines) ------------------------------
+# --- baselines and evaluation ---------------------------------------------------
 # method names (despike.md "spikerestore run: the contract"); restore.methods is the registry
 METHOD_NAMES = ("despike", "tfp", "tfi", "tfp+wiener", "tfp+rl", "tfi+wiener", "tfi+rl")
 DEFAULT_METHOD = "despike"        # the bundled network (despike.md: the default once it exists)
@@ -45,7 +45,7 @@ BLUR_BINS = (0.0, 1.0, 2.0, 4.0, float("inf"))   # px, bins of the sample's medi
 MONTAGE_SAMPLES = 4
 
 
-# --- DeSpike network (helper: network) -----------------------------------------
+# --- DeSpike network ------------------------------------------------------------
 DESPIKE_WINDOWS = (64, 96, 128, 160, 192)   # IF windows T_i around the key step (paper)
 DESPIKE_SCALE_EPS = 1e-3        # floor of the per-image normalisation scale (thresholds/step)
 DESPIKE_MIN_STEPS = 8           # a stream shorter than this is too short for any window

@@ -15,7 +15,7 @@ POPCOUNT_BLOCK_WORDS = 64      # 64-bit words per parallel popcount task (accumu
 POPCOUNT_PARALLEL_BYTES = 8 << 20   # chunks smaller than this are counted on one thread
 NUMBA_CACHE = True
 
-# --- sensor (helper: sensor) -------------------------------------------------
+# --- sensor -------------------------------------------------------------------
 # Counter-based random numbers (spikesim/rng.py): stream ids say what a draw is for.
 RNG_STREAM_PHASE = 1           # initial potential V ~ U(0, 1) (one draw per pixel)
 RNG_STREAM_THRESHOLD = 2       # per-spike threshold noise (event index = spike count)
@@ -30,7 +30,7 @@ SENSOR_FASTMATH = frozenset({"nnan", "ninf", "nsz"})
 RESET_MODES = ("subtract", "zero")
 SENSOR_BACKENDS = ("numba", "numpy")
 
-# --- optics and rendering (helper: optics) -----------------------------------
+# --- optics and rendering -----------------------------------------------------
 GAUSS_TRUNCATE = 4.0           # Gaussian PSF support: radius = ceil(GAUSS_TRUNCATE * sigma)
 DISK_SUPERSAMPLE = 8           # sub-samples per pixel side for the anti-aliased disk PSF
 LAYER_SIGMA_STEP = 0.25        # px of defocus sigma between depth layers (physics.md §3)
@@ -43,7 +43,7 @@ DEPTH_PNG_SCALE = 1e-3         # metres per unit of a 16-bit depth PNG (millimet
 EXPOSURE_LAMBDA_P99 = 0.6      # default exposure: the 99th-percentile irradiance gives this λ
 EXPOSURE_PERCENTILE = 99.0
 
-# --- datasets (helper: dataset) ------------------------------------------------
+# --- datasets -----------------------------------------------------------------
 DATASET_SAMPLE_DIGITS = 6          # samples/000000: zero-padded sample ids
 DATASET_ON_FOCUS_SIGMA = 1.0       # px: a sample is "on" focus when its median sigma is below
 DATASET_BLUR_BIN_EDGES = (1.0, 2.0, 4.0)   # px: median-sigma bins [0,1) [1,2) [2,4) [4,inf)
