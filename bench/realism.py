@@ -165,18 +165,14 @@ def main(argv=None) -> int:
         for _, res in rows:
             line += f"{res['sim_cv'][k]:>12.3f} (|err| {res['cv_rel_error'][k] * 100:4.1f} %)     "
         print(line)
-    line = f"{'Fano, 20-step counts':<26}{REAL_FANO:>8.3f}{rows[0][1]['real_fano']:>8.3f}"
-    for _, res in rows:
-        line += f"{res['sim_fano']:>26.3f}"
-    print(line)
-    line = f"{'density':<26}{'':>8}{rows[0][1]['real_density']:>8.3f}"
-    for _, res in rows:
-        line += f"{res['sim_density']:>26.3f}"
-    print(line)
-    line = f"{'pixels out of reach':<26}{'':>16}"
-    for _, res in rows:
-        line += f"{res['unreachable_pixels']:>26d}"
-    print(line)
+    for name, ref, key, fmt in (("Fano, 20-step counts", f"{REAL_FANO:>8.3f}", "sim_fano", ".3f"),
+                                ("density", f"{'':>8}", "sim_density", ".3f"),
+                                ("pixels out of reach", f"{'':>8}", "unreachable_pixels", "d")):
+        file_value = {"sim_fano": rows[0][1]["real_fano"],
+                      "sim_density": rows[0][1]["real_density"]}.get(key)
+        line = f"{name:<26}{ref}" + (f"{file_value:>8.3f}" if file_value is not None
+                                     else f"{'':>8}")
+        print(line + "".join(f"{res[key]:>26{fmt}}" for _, res in rows))
     print(f"\n(errors are relative to the README values; criteria: CV within "
           f"{CV_TOLERANCE * 100:.0f} %, Fano in {FANO_RANGE}; 'pixels out of reach' fire "
           f"faster than 1/(1+δ), e.g. on consecutive steps, which δ=1 forbids)")
