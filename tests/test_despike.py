@@ -195,6 +195,9 @@ def test_without_calibration_the_weight_is_ignored():
         weight = np.full((8, 12), 1.1)
         dead_time = 1.0
 
+        def check_resolution(self, height, width, what):
+            assert (height, width) == self.weight.shape
+
     s = _spikes(t=200)
     weighted = replace(TINY, correction="weight")        # the paper's Eq. 14 input
     with_nc, _ = features_for(s, Cal(), weighted)
@@ -207,8 +210,8 @@ def test_without_calibration_the_weight_is_ignored():
 # ---------------------------------------------------------------- loss
 def test_loss_weights_follow_beta():
     """Error in one (window, level) cell costs β_window · β_level times its MSE."""
-    loss = DeSpikeLoss(LossConfig(scale_beta=[0.25, 0.5, 1.0], lambda_fft=0.0, lambda_perc=0.0),
-                       TINY)
+    loss = DeSpikeLoss(LossConfig(scale_beta=[0.25, 0.5, 1.0], lambda_fft=0.0, lambda_perc=0.0,
+                                  space="linear"), TINY)
     target = torch.ones(1, 8, 8)
     for level, (h, bs) in enumerate([(2, 0.25), (4, 0.5), (8, 1.0)]):
         for i, bw in enumerate([0.1, 0.3, 0.5, 0.7, 1.0]):
@@ -221,8 +224,47 @@ def test_loss_weights_follow_beta():
     assert w.tolist() == [[1.0], [1.0], [1.0]]
 
 
+def test_display_space_loss_is_the_mse_of_srgb_values():
+    """space: display scores sRGB(λ · to_value), the space of the evaluation's PSNR: the
+    same λ error costs more in a dark image than in a bright one, and a prediction below
+    zero still gets a gradient back (the sRGB toe is continued)."""
+    from restore.despike.loss import srgb_continued
+    from restore.despike.train import srgb
+
+    loss = DeSpikeLoss(LossConfig(lambda_fft=0.0, lambda_perc=0.0), TINY)
+    x = torch.linspace(-0.2, 1.3, 301)
+    inside = (x >= 0) & (x <= 1)
+    assert torch.allclose(srgb_continued(x)[inside], srgb(x)[inside], atol=1e-6)
+    lo, hi = 0.0031308 - 1e-6, 0.0031308 + 1e-6        # continuous at the knee
+    assert abs(float(srgb_continued(torch.tensor(hi)) - srgb_continued(torch.tensor(lo)))) < 1e-4
+
+    def cost(level, err, to_value):
+        t = torch.full((1, 8, 8), level)
+        p = t + err
+        grid = [p[:, None].expand(-1, 5, -1, -1)[..., ::f, ::f].contiguous() for f in (4, 2, 1)]
+        total, terms = loss({"grid": grid, "out": p, "scale": torch.ones(1)}, t,
+                            torch.tensor([to_value]))
+        return terms["mse_final"]
+
+    # λ error 0.01 on a scene value of 0.05 vs 0.8 (to_value 1): sRGB slope ratio squared
+    dark, bright = cost(0.05, 0.01, 1.0), cost(0.8, 0.01, 1.0)
+    expect = float((srgb(torch.tensor(0.06)) - srgb(torch.tensor(0.05))) ** 2)
+    assert dark == pytest.approx(expect, rel=1e-4)
+    assert dark > 8 * bright
+    # to_value maps λ to the scene value: λ 0.5 with to_value 0.1 is a value of 0.05
+    assert cost(0.5, 0.1, 0.1) == pytest.approx(dark, rel=1e-4)
+    p = torch.full((1, 8, 8), -0.05, requires_grad=True)
+    grid = [p[:, None].expand(-1, 5, -1, -1)[..., ::f, ::f] for f in (4, 2, 1)]
+    total, _ = loss({"grid": grid, "out": p, "scale": torch.ones(1)},
+                    torch.full((1, 8, 8), 0.3), torch.ones(1))
+    total.backward()
+    assert float(p.grad.min()) < 0           # pushes the negative prediction up
+    with pytest.raises(ValueError, match="to_value"):
+        loss({"grid": grid, "out": p, "scale": torch.ones(1)}, torch.ones(1, 8, 8))
+
+
 def test_fft_and_perceptual_terms_vanish_at_the_target():
-    loss = DeSpikeLoss(LossConfig(), TINY)
+    loss = DeSpikeLoss(LossConfig(space="linear"), TINY)
     t = torch.rand(2, 16, 16) + 0.2
     grid = [torch.nn.functional.avg_pool2d(t[:, None], f).expand(-1, 5, -1, -1)
             for f in (4, 2, 1)]
@@ -250,7 +292,7 @@ def test_bf16_autocast_forward_and_loss_are_finite():
     x = torch.rand(1, 5, 16, 16) + 0.1
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = net(x)
-        total, terms = loss(out, x[:, -1])
+        total, terms = loss(out, x[:, -1], torch.ones(1))
     assert torch.isfinite(total) and all(np.isfinite(v) for v in terms.values())
 
 
@@ -264,3 +306,25 @@ def test_example_configs_are_the_presets_and_the_training_config_loads():
     assert model_config(root / "despike_paper.yaml") == PRESETS["despike-paper"]
     cfg = train_config(root / "train_small.yaml")
     assert cfg.model == PRESETS["despike-small"] and cfg.data.source == "procedural"
+    assert cfg.loss.space == "display" and cfg.data.pool > 0
+
+
+def test_v1_recipe_and_its_ablations_differ_by_one_switch():
+    """The ablation rows of docs/despike.md §4 are of v1 (33,340 parameters, linear loss):
+    each ablation config is train_small_v1.yaml with exactly one model switch flipped."""
+    from pathlib import Path
+
+    from restore.despike.configs import config_to_dict, train_config
+
+    root = Path(__file__).resolve().parents[1] / "examples" / "configs"
+    v1 = train_config(root / "train_small_v1.yaml")
+    assert count_parameters(DeSpikeNet(v1.model)) == 33_340
+    assert v1.loss.space == "linear" and v1.data.pool == 0
+    base = config_to_dict(v1)
+    for name, switch in (("no_nc", "use_calibration"), ("no_mts", "multi_temporal"),
+                         ("no_transformer", "attention")):
+        ab = config_to_dict(train_config(root / f"ablation_{name}.yaml"))
+        diff = {k for k in base["model"] if base["model"][k] != ab["model"][k]}
+        assert diff == {switch} and ab["model"][switch] is False
+        assert {k: v for k, v in ab.items() if k != "model"} == \
+            {k: v for k, v in base.items() if k != "model"}

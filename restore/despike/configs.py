@@ -46,16 +46,16 @@ class ModelConfig:
                            doc="calibrated input: the calibration's full inverse of every "
                                "window's rate (exact at every level) or the paper's Eq. 14 "
                                "spike weight w (exact at the operating level only)")
-    encoder_channels: int = spec(4, "", 1, 1024, doc="channels of the shared shallow encoder")
+    encoder_channels: int = spec(8, "", 1, 1024, doc="channels of the shared shallow encoder")
     num_kernels: int = spec(4, "", 1, 64, doc="m, kernels of the PSF bank")
     kernel_size: int = spec(7, "px", 1, 63, doc="side of each bank kernel (odd)")
     sigma_min: float = spec(0.5, "px", 0.0, 20.0, low_open=True, doc="smallest initial sigma")
     sigma_max: float = spec(3.0, "px", 0.0, 20.0, low_open=True, doc="largest initial sigma")
-    widths: list[int] = spec([32, 16, 8], "", 1, 4096, doc="channels per level, coarse to fine")
-    depths: list[int] = spec([2, 1, 0], "", 0, 64, doc="transformer blocks per level")
-    heads: list[int] = spec([2, 1, 1], "", 1, 64, doc="MDTA heads per level")
+    widths: list[int] = spec([64, 32, 16], "", 1, 4096, doc="channels per level, coarse to fine")
+    depths: list[int] = spec([3, 2, 1], "", 0, 64, doc="transformer blocks per level")
+    heads: list[int] = spec([2, 2, 1], "", 1, 64, doc="MDTA heads per level")
     fusion_heads: int = spec(1, "", 1, 64, doc="heads of the candidate attention")
-    fusion_key_dim: int = spec(4, "", 1, 256, doc="query/key channels per fusion head")
+    fusion_key_dim: int = spec(8, "", 1, 256, doc="query/key channels per fusion head")
     ffn_expansion: float = spec(2.0, "", 0.0, 16.0, low_open=True, doc="GDFN expansion factor")
 
     def validate(self, where: str = "model") -> None:
@@ -102,6 +102,9 @@ class LossConfig:
     lambda_fft: float = spec(0.2, "", 0.0, None, doc="λ2 (MIMO-UNet FFT L1)")
     lambda_perc: float = spec(0.2, "", 0.0, None,
                               doc="λ3 (perceptual substitute: 1-SSIM + gradient L1, multi-scale)")
+    space: str = spec("display", choices=("display", "linear"),
+                      doc="where every term is computed: display (the sRGB-encoded scene "
+                          "value the evaluation scores) or linear (λ over the image scale)")
 
     def validate(self, where: str = "loss") -> None:
         if len(self.scale_beta) != 3:
@@ -141,11 +144,19 @@ class DataConfig:
                                  "(windows clipped, as at evaluation with 64 or 32 steps)")
     short_lengths: list[int] = spec([32, 64, 96, 128], "steps", 8, 100_000,
                                     doc="stream lengths drawn for the short examples")
+    pool: int = spec(0, "", 0, 1_000_000,
+                     doc="0: every example is a new procedural sample; N: make N samples "
+                         "of pool_size once (cached in the run directory) and draw random "
+                         "crops, stream lengths and flips of them (much cheaper per step)")
+    pool_size: int = spec(128, "px", 16, 4096, doc="side of the pooled samples")
 
     def validate(self, where: str = "data") -> None:
         if self.crop % 4 or self.val_size % 4:
             raise ConfigError(f"{where}.crop", self.crop, "a multiple of 4",
                               "the three levels need sides divisible by 4")
+        if self.pool and self.pool_size < self.crop:
+            raise ConfigError(f"{where}.pool_size", self.pool_size, f">= crop ({self.crop})",
+                              "make the pooled samples at least as large as the crop")
         if self.source == "directory" and not self.train_dir:
             raise ConfigError(f"{where}.train_dir", self.train_dir, "a directory",
                               "set train_dir to a spikesim generate output")
@@ -188,7 +199,7 @@ PRESETS: dict[str, ModelConfig] = {
     "despike-paper": ModelConfig(
         name="despike-paper", encoder_channels=32, num_kernels=6, kernel_size=15,
         sigma_min=0.5, sigma_max=4.0, widths=[192, 96, 48], depths=[18, 8, 4],
-        heads=[8, 4, 2], fusion_heads=4, ffn_expansion=2.66),
+        heads=[8, 4, 2], fusion_heads=4, fusion_key_dim=4, ffn_expansion=2.66),
 }
 
 

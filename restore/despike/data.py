@@ -142,14 +142,17 @@ def features_for(stream, calib, model: ModelConfig, key_step=None,
     if dead_time is None:
         dead_time = 1.0 if calib is None else calib.dead_time
     use = calib is not None and model.use_calibration
+    feats = if_features(stream, None, model.used_windows, key_step)
     if use and model.correction == "full":
         from calibration.correct import full_inverse
 
-        feats = if_features(stream, None, model.used_windows, key_step)
         x = full_inverse(feats.features, calib, output="charge")
     else:
-        feats = if_features(stream, calib.weight if use else None, model.used_windows, key_step)
         x = feats.features
+        if use:        # Eq. 14: w constant in time, so weighting the rate = weighting V
+            from calibration.correct import weight_spikes
+
+            x = weight_spikes(x, calib)
         if model.linearize:
             x = linearize_rate(x, dead_time)
     return np.ascontiguousarray(x, np.float32), feats.clipped

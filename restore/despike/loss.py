@@ -12,8 +12,16 @@
   at full, 1/2 and 1/4 resolution, ``(1 - SSIM) + L1 of the image gradients`` (SSIM of
   Wang et al. 2004, Gaussian window 11, σ 1.5, on the normalised values).
 
-All terms are computed on values divided by the per-image scale the network uses, so
-every light level weighs the same.
+Where the terms are computed (``loss.space``):
+
+- ``display`` (default): on the sRGB-encoded scene value ``srgb(λ · to_value)``, the
+  space in which the evaluation scores PSNR and SSIM (``to_value = 1 / (k · E)``, the
+  oracle exposure; restore/exposure.py). sRGB weighs an error in a dark region up to
+  ~3x more than the same error in a bright one, which a linear loss ignores. The encoding
+  is continued outside [0, 1] (the linear toe below 0, the power law above 1) so a
+  prediction out of range still gets a gradient back;
+- ``linear``: on ``λ`` divided by the per-image scale the network uses (every light level
+  weighs the same), the first bundled model's choice.
 """
 
 from __future__ import annotations
@@ -60,6 +68,13 @@ def gradient_l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return dx.abs().mean() + dy.abs().mean()
 
 
+def srgb_continued(x: torch.Tensor) -> torch.Tensor:
+    """sRGB encoding (IEC 61966-2-1) continued outside [0, 1]: linear toe (slope 12.92)
+    for every value below 0.0031308, the power law above (also past 1)."""
+    return torch.where(x <= 0.0031308, 12.92 * x,
+                       1.055 * x.clamp(min=0.0031308) ** (1 / 2.4) - 0.055)
+
+
 def fft_l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """MIMO-UNet frequency loss: L1 of the real and imaginary FFT differences (ortho)."""
     d = torch.fft.rfft2(x.float(), norm="ortho") - torch.fft.rfft2(y.float(), norm="ortho")
@@ -77,7 +92,7 @@ def perceptual_substitute(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 class DeSpikeLoss(nn.Module):
-    """The loss of one configuration; ``forward(outputs, target) -> (total, terms)``."""
+    """The loss of one configuration; ``forward(outputs, target, to_value) -> (total, terms)``."""
 
     def __init__(self, loss: LossConfig, model: ModelConfig):
         super().__init__()
@@ -97,20 +112,33 @@ class DeSpikeLoss(nn.Module):
         """``(levels, windows)`` β products used for the MSE grid."""
         return torch.tensor([[bs * bw for bw in self.window_beta] for bs in self.scale_beta])
 
-    def forward(self, outputs: dict, target: torch.Tensor):
-        """``outputs`` from :class:`~.model.DeSpikeNet`; ``target (B, H, W)`` in λ units."""
-        scale = outputs["scale"].detach().view(-1, 1, 1)
-        t = target / scale
+    def forward(self, outputs: dict, target: torch.Tensor, to_value: torch.Tensor | None = None):
+        """``outputs`` from :class:`~.model.DeSpikeNet`; ``target (B, H, W)`` in λ units;
+        ``to_value (B,)`` maps λ to the scene value (needed by ``space: display``)."""
+        if self.cfg.space == "display":
+            if to_value is None:
+                raise ValueError("loss space 'display' needs to_value (1 / (k · E)) per image")
+            tv = to_value.detach().view(-1, 1, 1).to(target.dtype)
+
+            def to_space(v):
+                return srgb_continued(v * (tv.unsqueeze(1) if v.dim() == 4 else tv))
+        else:
+            scale = outputs["scale"].detach().view(-1, 1, 1)
+
+            def to_space(v):
+                return v / (scale.unsqueeze(1) if v.dim() == 4 else scale)
         mse = 0.0
         terms = {}
         for bs, pred in zip(self.scale_beta, outputs["grid"]):
             f = target.shape[-1] // pred.shape[-1]
-            ts = F.avg_pool2d(t.unsqueeze(1), f).squeeze(1) if f > 1 else t
-            p = pred / scale.unsqueeze(1)
+            tl = F.avg_pool2d(target.unsqueeze(1), f).squeeze(1) if f > 1 else target
+            ts = to_space(tl)
+            p = to_space(pred)
             per_window = ((p - ts.unsqueeze(1)) ** 2).mean(dim=(0, 2, 3))
             for bw, m in zip(self.window_beta, per_window):
                 mse = mse + bs * bw * m
-        out = outputs["out"] / scale
+        t = to_space(target)
+        out = to_space(outputs["out"])
         terms["mse_grid"] = mse
         terms["mse_final"] = ((out - t) ** 2).mean()
         terms["fft"] = fft_l1(out, t) if self.cfg.lambda_fft else out.new_zeros(())

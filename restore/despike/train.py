@@ -147,10 +147,10 @@ class Validator:
         for i in range(self.batch["x"].shape[0]):
             x = self.batch["x"][i:i + 1].to(device)
             tgt = self.batch["target"][i:i + 1].to(device)
+            tv = self.batch["to_value"][i].to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 out = model(x)
-                loss, _ = loss_fn(out, tgt)
-            tv = self.batch["to_value"][i].to(device)
+                loss, _ = loss_fn(out, tgt, tv.view(1))
             ref = srgb(tgt.float() * tv)
             est = srgb(out["out"].float() * tv)
             tfp = srgb(x[:, -1].float() * tv)
@@ -197,9 +197,10 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
     stop_after : stop after this step (a checkpoint is written there), e.g. to split a
         run; the schedule still follows ``config.steps``
     progress : optional callable ``(step, total, row)`` called at every log row
-    workers : DataLoader worker processes making the examples (0: in this process;
-        started with ``spawn``: numba's OpenMP layer must not be forked); the examples
-        are pure functions of their index, so results do not depend on it
+    workers : processes making the examples (0: in this process; started with
+        ``spawn``: numba's OpenMP layer must not be forked): DataLoader workers, or with
+        ``data.pool`` the processes that make the pool; the examples are pure functions of
+        their index, so results do not depend on it
     """
     import torch.distributed as dist
 
@@ -272,7 +273,12 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
     if world > 1:
         ddp = torch.nn.parallel.DistributedDataParallel(model)
     cache = run / "cache"
-    if cfg.data.source == "procedural":
+    if cfg.data.source == "procedural" and cfg.data.pool:
+        from .pool import PooledDataset
+
+        ds = PooledDataset(cfg.data, cfg.model, seed=cfg.seed, cache_dir=cache, workers=workers)
+        workers = 0                  # views of the pool are cheap: made in this process
+    elif cfg.data.source == "procedural":
         ds = ProceduralDataset(cfg.data, cfg.model, seed=cfg.seed, size=cfg.data.crop,
                                cache_dir=cache)
     else:
@@ -301,7 +307,7 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
         x, tgt = batch["x"].to(dev), batch["target"].to(dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
             out = ddp(x)
-            loss, terms = loss_fn(out, tgt)
+            loss, terms = loss_fn(out, tgt, batch["to_value"].to(dev))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = float(torch.nn.utils.clip_grad_norm_(model.parameters(),
