@@ -322,7 +322,8 @@ def test_v1_recipe_and_its_ablations_differ_by_one_switch():
     assert v1.loss.space == "linear" and v1.data.pool == 0
     base = config_to_dict(v1)
     for name, switch in (("no_nc", "use_calibration"), ("no_mts", "multi_temporal"),
-                         ("no_transformer", "attention")):
+                         ("no_transformer", "attention"), ("no_mss", "multi_scale"),
+                         ("no_physical_kernel", "physical_kernels")):
         ab = config_to_dict(train_config(root / f"ablation_{name}.yaml"))
         diff = {k for k in base["model"] if base["model"][k] != ab["model"][k]}
         assert diff == {switch} and ab["model"][switch] is False
