@@ -254,6 +254,11 @@ def test_pool_views_are_exact_crops_and_reload_identically(tmp_path):
         assert torch.equal(ea["x"], eb["x"]) and torch.equal(ea["target"], eb["target"])
         assert ea["x"].shape == (3, 16, 16)
     assert any(not torch.equal(a[i]["x"], a[0]["x"]) for i in range(1, 6))
+    # a smaller pool in the same cache loads its own chunks only (same samples, by index)
+    small = train_config(dict(mapping, data=dict(mapping["data"], pool=2)))
+    c = PooledDataset(small.data, small.model, seed=7, cache_dir=tmp_path / "c")
+    assert len(c.pool["x"]) == 2
+    np.testing.assert_array_equal(c.pool["x"][1], item["x"])
 
 
 def test_directory_dataset_streams_a_generated_directory(tmp_path):

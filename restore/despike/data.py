@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from spikesim.errors import InputError
+from spikesim.inspect import shifted_window
 
 from .configs import DataConfig, ModelConfig
 from .encoding import if_features, linearize_rate
@@ -169,6 +170,14 @@ def augment(x: np.ndarray, target: np.ndarray, rng: np.random.Generator):
     return np.ascontiguousarray(x), np.ascontiguousarray(target)
 
 
+def short_stream(stream, key: int, length: int):
+    """The ``length`` steps around ``key`` (shifted inside the stream, the toolkit's window
+    convention :func:`spikesim.inspect.shifted_window`): ``(stream, key within it)``."""
+    start, stop = shifted_window(len(stream), key, length)
+    part = stream[start:stop] if isinstance(stream, np.ndarray) else stream.window(start, stop)
+    return part, key - start
+
+
 def make_example(sample, calib, model: ModelConfig, crop: int | None = None,
                  rng: np.random.Generator | None = None, do_augment: bool = False,
                  short_prob: float = 0.0, short_lengths=()) -> dict:
@@ -198,15 +207,11 @@ def make_example(sample, calib, model: ModelConfig, crop: int | None = None,
     key = int(params.get("key_step", len(stream) // 2))
     rng = rng if rng is not None else np.random.default_rng(0)
     if short_prob > 0 and short_lengths and rng.random() < short_prob:
-        length = min(int(rng.choice(list(short_lengths))), len(stream))
-        start = min(max(key - length // 2, 0), len(stream) - length)
-        stream = (stream[start:start + length] if isinstance(stream, np.ndarray)
-                  else stream.window(start, start + length))
-        key -= start
+        stream, key = short_stream(stream, key, int(rng.choice(list(short_lengths))))
     x, _ = features_for(stream, calib, model, key)
     target = (sharp * np.float32(k * illum)).astype(np.float32)
     if do_augment:
-        x, target = augment(x, target, rng if rng is not None else np.random.default_rng(0))
+        x, target = augment(x, target, rng)
     return {"x": torch.from_numpy(x), "target": torch.from_numpy(target),
             "to_value": torch.tensor(1.0 / (k * illum), dtype=torch.float32)}
 

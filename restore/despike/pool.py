@@ -1,7 +1,8 @@
 """A pool of procedural samples made once and reused: cheap training examples on a CPU.
 
-Making a procedural sample (scene, defocus, 256 steps of the sensor, features) costs as
-much as a training step of the small network. With ``data.pool: N`` the first ``N``
+Making a procedural sample (scene, defocus, 256 steps of the sensor, features) took
+0.05 s per 96 px example on the 2-core CPU: 0.4 s for a batch of 8 beside a 1 s
+training step of the small network. With ``data.pool: N`` the first ``N``
 samples of :class:`.data.ProceduralDataset` (side ``pool_size``) are made once, and every
 training example is a random view of one of them: a crop of ``crop`` px, a stream length
 (all steps, or with probability ``short_prob`` one of ``short_lengths`` around the key
@@ -33,7 +34,7 @@ import torch
 from spikesim.atomic import atomic_path
 
 from .configs import DataConfig, ModelConfig, config_to_dict
-from .data import ProceduralDataset, _seed_for, augment, features_for
+from .data import ProceduralDataset, _seed_for, augment, features_for, short_stream
 
 log = logging.getLogger("spikes")
 
@@ -64,10 +65,8 @@ def pooled_sample(source: ProceduralDataset, index: int, lengths) -> dict:
     key = int(params.get("key_step", len(stream) // 2))
     feats = [features_for(stream, calib, source.model, key)[0]]
     for length in lengths:
-        length = min(int(length), len(stream))
-        start = min(max(key - length // 2, 0), len(stream) - length)
-        feats.append(features_for(stream[start:start + length], calib, source.model,
-                                  key - start)[0])
+        part, part_key = short_stream(stream, key, int(length))
+        feats.append(features_for(part, calib, source.model, part_key)[0])
     return {"x": np.stack(feats).astype(np.float16),
             "target": (np.asarray(sample.sharp, np.float32) * np.float32(k * illum)),
             "to_value": 1.0 / (k * illum)}
@@ -90,13 +89,16 @@ def _make_chunk(data: DataConfig, model: ModelConfig, seed: int, cache_dir: str,
 def build_pool(data: DataConfig, model: ModelConfig, seed: int, cache_dir,
                workers: int = 0) -> dict:
     """Make (or reload) the pool: ``{"x": (N, V, n, S, S) float16, "target": (N, S, S),
-    "to_value": (N,)}``. Chunks already on disk are reused."""
+    "to_value": (N,)}``. Chunks already on disk are reused; only the chunks of this
+    pool's partition (``CHUNK`` samples each) are loaded, so pools of other sizes may
+    share the cache directory."""
     root = Path(cache_dir) / f"pool-{_pool_digest(data, model, seed)}"
     root.mkdir(parents=True, exist_ok=True)
-    jobs = []
+    jobs, paths = [], []
     for first in range(0, data.pool, CHUNK):
         stop = min(first + CHUNK, data.pool)
         path = root / f"chunk-{first:07d}-{stop:07d}.npz"
+        paths.append(path)
         if not path.is_file():
             jobs.append((first, stop, str(path)))
     if jobs:
@@ -116,7 +118,7 @@ def build_pool(data: DataConfig, model: ModelConfig, seed: int, cache_dir,
             for done, a in enumerate(args, 1):
                 _make_chunk(*a)
                 log.info("pool chunk %d/%d (%.0f s)", done, len(jobs), time.perf_counter() - t0)
-    parts = [np.load(p) for p in sorted(root.glob("chunk-*.npz"))]
+    parts = [np.load(p) for p in paths]     # exactly this pool's chunks, in order
     return {"x": np.concatenate([p["x"] for p in parts]),
             "target": np.concatenate([p["target"] for p in parts]),
             "to_value": np.concatenate([p["to_value"] for p in parts])}
@@ -135,8 +137,6 @@ class PooledDataset(torch.utils.data.Dataset):
         self.data, self.model, self.seed = data, model, int(seed)
         self.length = int(length)
         self.pool = build_pool(data, model, seed, cache_dir, workers)
-        if len(self.pool["x"]) != data.pool:
-            raise RuntimeError(f"pool holds {len(self.pool['x'])} samples, expected {data.pool}")
 
     def __len__(self):
         return self.length

@@ -43,7 +43,7 @@ from restore import settings
 
 from .configs import TrainConfig, config_to_dict, train_config
 from .data import GeneratedDirDataset, ProceduralDataset, collate
-from .loss import DeSpikeLoss
+from .loss import DeSpikeLoss, srgb_continued
 from .model import DeSpikeNet, count_parameters
 
 log = logging.getLogger("spikes")
@@ -124,9 +124,8 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def srgb(x: torch.Tensor) -> torch.Tensor:
-    """sRGB encoding of linear values clipped to [0, 1]."""
-    x = x.clamp(0.0, 1.0)
-    return torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x.clamp(min=1e-12) ** (1 / 2.4) - 0.055)
+    """sRGB encoding of linear values clipped to [0, 1] (the evaluation's display)."""
+    return srgb_continued(x.clamp(0.0, 1.0))
 
 
 class Validator:
