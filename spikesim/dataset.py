@@ -546,9 +546,44 @@ def build_sample(config: DatasetConfig, index: int, out: Path, fpn_cache: dict |
     Returns the manifest summary of the sample (plain data). Deterministic: depends only
     on ``(config, index)``.
     """
-    from . import images
-    from .atomic import save_npz, write_yaml
-    from .fpn import draw_fixed_pattern, save_truth
+    made = _compute_sample(config, index, fpn_cache)
+    _write_sample(made, config, Path(out))
+    return manifest_entry(made.params)
+
+
+def compute_sample(config: DatasetConfig, index: int, fpn_cache: dict | None = None) -> "Sample":
+    """Sample ``index`` made in memory: equal, array for array, to what :func:`load_sample`
+    reads back from :func:`build_sample`'s files (the images quantised as their 16-bit
+    PNGs, ``params`` as its YAML), with ``path`` ``None`` and the stream in memory."""
+    import yaml
+
+    from .images import as_png16
+    from .fpn import truth_arrays
+
+    made = _compute_sample(config, index, fpn_cache)
+    params = yaml.safe_load(yaml.safe_dump(made.params, sort_keys=False))
+    return Sample(None, params, made.stream, as_png16(made.content.sharp),
+                  as_png16(made.content.value), depth=made.content.depth,
+                  sigma=made.content.sigma, coc=made.content.coc, irradiance=made.irradiance,
+                  camera=truth_arrays(made.fpn, made.profile, made.fpn_seed))
+
+
+@dataclass
+class _Made:
+    """Everything one sample is written from."""
+
+    content: "_Content"
+    irradiance: np.ndarray
+    stream: object
+    fpn: object
+    profile: CameraProfile
+    fpn_seed: int
+    lam_target: float
+    params: dict
+
+
+def _compute_sample(config: DatasetConfig, index: int, fpn_cache: dict | None) -> _Made:
+    from .fpn import draw_fixed_pattern
     from .sensor import capture
 
     rng = np.random.default_rng(sample_seed_sequence(config.seed, index, _PURPOSE_PARAMS))
@@ -575,32 +610,17 @@ def build_sample(config: DatasetConfig, index: int, out: Path, fpn_cache: dict |
             fpn_cache[key] = fpn
     stream = capture(irradiance, profile, fpn_seed, config.steps, sensor_seed, fpn=fpn)
 
-    out = Path(out)
-    stream.write_dat(out / "spikes.dat", overwrite=True,
-                     provenance={"dataset": config.name, "sample": int(index)})
-    images.write_png16(out / "sharp.png", content.sharp)
-    images.write_png_srgb(out / "sharp_srgb.png", content.sharp)
-    images.write_png16(out / "defocused.png", value)
-    images.write_png_srgb(out / "defocused_srgb.png", value)
-    # float32 maps barely compress (about 10 %); stored plainly, they load and save faster
-    save_npz(out / "maps.npz", compressed=False, depth=content.depth, sigma=content.sigma,
-             coc=content.coc, irradiance=irradiance)
-    save_truth(out / "camera.npz", fpn, profile, overwrite=True, fpn_seed=fpn_seed)
-    w0, w1 = shifted_window(config.steps, config.key, settings.DATASET_PREVIEW_WINDOW)
-    rate = stream.counts(w0, w1).astype(np.float32) / float(w1 - w0)
-    rate_p99 = 1.0 / (profile.dead_time + 1.0 / min(lam_target, 1.0))
-    images.write_png_srgb(out / "preview.png", rate / np.float32(rate_p99))
-
     s_med = _stat(content.sigma, np.median)
     c_med = _stat(content.coc, np.median)
     known = s_med is not None
+    extra = dict(content.params)
     params = {
         "id": int(index),
         "source": config.source,
-        "scene_kind": content.params.pop("scene_kind"),
+        "scene_kind": extra.pop("scene_kind"),
         "width": config.width, "height": config.height,
         "steps": config.steps, "key_step": config.key, "readout_hz": profile.readout_hz,
-        **{k: content.params.pop(k) for k in ("lens",)},
+        **{k: extra.pop(k) for k in ("lens",)},
         "pixel_pitch": profile.pixel_pitch,
         "illuminance": float(illuminance),
         "lambda_p99": float(lam_target),
@@ -613,15 +633,38 @@ def build_sample(config: DatasetConfig, index: int, out: Path, fpn_cache: dict |
         "focus_side": focus_side(float(np.median(content.sigma)), float(np.median(content.coc)))
         if known else "unknown",
         "blur_bin": blur_bin_label(blur_bin(float(np.median(content.sigma)))) if known else "unknown",
-        **content.params,
+        **extra,
         "camera_mode": config.camera_mode,
         "fpn_seed": int(fpn_seed),
         "sensor_seed": int(sensor_seed),
         "camera": to_mapping(profile),
         "spikes": {"total": int(stream.counts().sum())},
     }
-    write_yaml(out / "sample.yaml", params)
-    return manifest_entry(params)
+    return _Made(content, irradiance, stream, fpn, profile, int(fpn_seed), lam_target, params)
+
+
+def _write_sample(made: _Made, config: DatasetConfig, out: Path) -> None:
+    """Write a computed sample's files (formats.md's sample directory) into ``out``."""
+    from . import images
+    from .atomic import save_npz, write_yaml
+    from .fpn import save_truth
+
+    content, stream, profile = made.content, made.stream, made.profile
+    stream.write_dat(out / "spikes.dat", overwrite=True,
+                     provenance={"dataset": config.name, "sample": int(made.params["id"])})
+    images.write_png16(out / "sharp.png", content.sharp)
+    images.write_png_srgb(out / "sharp_srgb.png", content.sharp)
+    images.write_png16(out / "defocused.png", content.value)
+    images.write_png_srgb(out / "defocused_srgb.png", content.value)
+    # float32 maps barely compress (about 10 %); stored plainly, they load and save faster
+    save_npz(out / "maps.npz", compressed=False, depth=content.depth, sigma=content.sigma,
+             coc=content.coc, irradiance=made.irradiance)
+    save_truth(out / "camera.npz", made.fpn, profile, overwrite=True, fpn_seed=made.fpn_seed)
+    w0, w1 = shifted_window(config.steps, config.key, settings.DATASET_PREVIEW_WINDOW)
+    rate = stream.counts(w0, w1).astype(np.float32) / float(w1 - w0)
+    rate_p99 = 1.0 / (profile.dead_time + 1.0 / min(made.lam_target, 1.0))
+    images.write_png_srgb(out / "preview.png", rate / np.float32(rate_p99))
+    write_yaml(out / "sample.yaml", made.params)
 
 
 _ENTRY_KEYS = ("id", "scene_kind", "focus_side", "blur_bin", "sigma_min", "sigma_median",

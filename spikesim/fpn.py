@@ -117,16 +117,24 @@ def save_truth(path, fpn: FixedPattern, profile: CameraProfile, overwrite: bool 
     plus ``profile`` (the camera profile as a YAML string) and, when given,
     ``fpn_seed``. Loads with ``numpy.load(allow_pickle=False)``.
     """
+    return save_npz(path, overwrite=overwrite, what="truth",
+                    **truth_arrays(fpn, profile, fpn_seed))
+
+
+def truth_arrays(fpn: FixedPattern, profile: CameraProfile,
+                 fpn_seed: int | None = None) -> dict:
+    """The arrays of a ``truth.npz`` (see :func:`save_truth`), as it loads back."""
     import yaml
 
-    extra = {"profile": np.array(yaml.safe_dump(to_mapping(profile), sort_keys=False))}
+    arrays = {"gain": fpn.gain.astype(np.float32), "dark": fpn.dark.astype(np.float32),
+              "hot": fpn.hot.astype(bool), "dead": fpn.dead.astype(bool),
+              "k": np.array(profile.k, np.float64),
+              "dead_time": np.array(profile.dead_time, np.int64),
+              "theta_sd": np.array(profile.theta_sd, np.float64),
+              "profile": np.array(yaml.safe_dump(to_mapping(profile), sort_keys=False))}
     if fpn_seed is not None:
-        extra["fpn_seed"] = np.int64(fpn_seed)
-    return save_npz(path, overwrite=overwrite, what="truth",
-                    gain=fpn.gain.astype(np.float32), dark=fpn.dark.astype(np.float32),
-                    hot=fpn.hot.astype(bool), dead=fpn.dead.astype(bool),
-                    k=np.float64(profile.k), dead_time=np.int64(profile.dead_time),
-                    theta_sd=np.float64(profile.theta_sd), **extra)
+        arrays["fpn_seed"] = np.array(fpn_seed, np.int64)
+    return arrays
 
 
 def load_truth(path) -> tuple[FixedPattern, dict]:

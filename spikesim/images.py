@@ -106,6 +106,11 @@ def write_png_srgb(path, linear, overwrite: bool = True) -> Path:
     return write_png(path, srgb_encode(linear), overwrite, bits=8)
 
 
+def as_png16(linear) -> np.ndarray:
+    """The values a 16-bit PNG of ``linear`` reads back as (:func:`read_image`), float32."""
+    return _to_uint(np.asarray(linear, dtype=np.float32), 16).astype(np.float32) / 65535.0
+
+
 def write_png16(path, linear, overwrite: bool = True) -> Path:
     """Write a linear [0, 1] image as a 16-bit PNG of linear values."""
     return write_png(path, linear, overwrite, bits=16)

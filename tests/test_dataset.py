@@ -64,6 +64,24 @@ def test_layout_matches_architecture(reference):
     assert manifest["config"] == yaml.safe_load((reference / "config.yaml").read_text())
 
 
+def test_sample_made_in_memory_equals_the_one_read_back(reference):
+    """compute_sample (training's path, no files) == load_sample of the written sample,
+    array for array and key for key: the two ways to a sample cannot drift apart."""
+    config = ds.load_dataset_config(TINY)
+    for index in range(TINY["num"]):
+        made = ds.compute_sample(config, index)
+        read = ds.load_sample(reference / ds.SAMPLES / ds.sample_name(index))
+        assert made.params == read.params
+        assert np.array_equal(made.stream.window(), read.stream.window())
+        for name in ("sharp", "defocused", "depth", "sigma", "coc", "irradiance"):
+            a, b = getattr(made, name), getattr(read, name)
+            assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True), name
+        assert sorted(made.camera) == sorted(read.camera)
+        for key, value in read.camera.items():
+            assert made.camera[key].dtype == value.dtype and np.array_equal(
+                made.camera[key], value), key
+
+
 def test_same_bytes_from_a_second_run(reference, tmp_path):
     ds.generate_dataset(TINY, tmp_path / "again")
     assert_same_tree(reference, tmp_path / "again")

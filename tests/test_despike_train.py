@@ -81,6 +81,33 @@ def test_new_run_refuses_a_used_directory_and_resume_a_changed_config(straight_r
         train(changed, run, resume=True)
 
 
+def test_init_starts_from_another_runs_weights(straight_run, tmp_path):
+    """A second stage (``init``) starts from the first stage's final weights, not from its
+    seed; its weights record the lineage; another architecture is refused under ``init``."""
+    from restore.despike.train import model_card
+
+    run, _ = straight_run
+    first = _state(run / "final.pt")
+    stage = dict(TINY_TRAIN, init=str(run / "final.pt"), steps=1, lr=1e-12, warmup=0,
+                 val_every=1, ckpt_every=1, seed=7)
+    train(stage, tmp_path / "stage2")
+    second = _state(tmp_path / "stage2" / "final.pt")
+    fresh = DeSpikeNet(TINY_TRAIN["model"]).state_dict()
+    assert any(not torch.allclose(first[k], fresh[k]) for k in first)
+    for k in first:      # one step of 1e-12 moves nothing measurable
+        assert torch.allclose(first[k], second[k], rtol=0, atol=1e-9), k
+    meta = torch.load(tmp_path / "stage2" / "final.pt", weights_only=True)["meta"]
+    assert meta["init"]["steps"] == 4 and meta["steps"] == 1
+    card = model_card(tmp_path / "stage2", "final.pt")
+    assert "all stages together: 5 optimiser steps" in card
+
+    other = dict(stage, model=dict(TINY_TRAIN["model"], widths=[8, 8, 4]))
+    with pytest.raises(InputError, match="^init: "):
+        train(other, tmp_path / "other")
+    with pytest.raises(InputError, match="^init: "):
+        train(dict(stage, init=str(tmp_path / "missing.pt")), tmp_path / "missing")
+
+
 def test_ddp_two_processes_keep_identical_parameters(tmp_path):
     """torchrun, 2 processes, gloo on loopback: after the steps all replicas agree."""
     import yaml

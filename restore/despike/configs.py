@@ -168,6 +168,9 @@ class TrainConfig:
 
     model: ModelConfig = spec(ModelConfig(), doc="architecture (or preset: key)")
     preset: str = spec("", doc="start from a preset (despike-small, despike-paper)")
+    init: str = spec("", doc="weights file to start from (another run's final.pt, same "
+                     "architecture; relative to the working directory), a new schedule "
+                     "over `steps`; empty: initialise from `seed`")
     loss: LossConfig = spec(LossConfig(), doc="loss weights")
     data: DataConfig = spec(DataConfig(), doc="training data")
     steps: int = spec(1000, "", 1, None, doc="optimiser steps")

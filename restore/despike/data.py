@@ -34,8 +34,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -265,20 +263,15 @@ class ProceduralDataset(torch.utils.data.Dataset):
         return self._calibs[camera_index]
 
     def sample(self, index: int):
-        """The raw :class:`spikesim.dataset.Sample` of item ``index`` (built in a temp dir)."""
-        from spikesim.dataset import build_sample, load_sample
+        """The :class:`spikesim.dataset.Sample` of item ``index`` (made in memory, stream
+        dense ``(T, H, W)`` uint8) and its camera's calibration."""
+        from spikesim.dataset import compute_sample
 
         profile, fpn_seed, calib = self.calibration(index % self.cameras)
         cfg = dataclasses.replace(self.gen, camera_mode="fixed", camera=profile,
                                   fpn_seed=int(fpn_seed))
-        tmp = Path(tempfile.mkdtemp(prefix="despike-sample-"))
-        try:
-            build_sample(cfg, int(index), tmp)
-            sample = load_sample(tmp)
-            sample.stream = sample.stream.window(0, len(sample.stream))   # into memory
-            sample.stream = np.ascontiguousarray(sample.stream)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        sample = compute_sample(cfg, int(index))
+        sample.stream = np.ascontiguousarray(sample.stream.window(0, len(sample.stream)))
         return sample, calib
 
     def __getitem__(self, index: int) -> dict:

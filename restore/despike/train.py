@@ -253,6 +253,7 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = DeSpikeNet(cfg.model)
+    init_meta = _init_from(model, cfg) if cfg.init else None
     model.to(dev)
     loss_fn = DeSpikeLoss(cfg.loss, cfg.model)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -332,7 +333,7 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
                      val["psnr"], val["psnr_tfp"], val["ssim"], val["ssim_tfp"])
             if val["psnr"] > best["psnr"]:
                 best = {"step": done, **val}
-                save_torch(weights_payload(model, _meta(cfg, done, wall, val, world)),
+                save_torch(weights_payload(model, _meta(cfg, done, wall, val, world, init_meta)),
                            run / "best.pt")
         if rank == 0 and (done % cfg.ckpt_every == 0 or done == last):
             save_torch({"model": model.state_dict(), "optim": opt.state_dict(), "step": done,
@@ -345,7 +346,7 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
     summary = _summary(cfg, model, last, wall, best, val, world, dev)
     if rank == 0:
         if last == cfg.steps:
-            save_torch(weights_payload(model, _meta(cfg, last, wall, val, world)),
+            save_torch(weights_payload(model, _meta(cfg, last, wall, val, world, init_meta)),
                        run / "final.pt")
         write_json(run / "summary.json", summary)
     if world > 1:
@@ -353,10 +354,30 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
     return summary, model
 
 
-def _meta(cfg, step, wall, val, world) -> dict:
+def _init_from(model: DeSpikeNet, cfg: TrainConfig) -> dict:
+    """Load ``cfg.init`` (a weights file of the same architecture) into ``model``.
+
+    Returns the file's meta (its steps and wall time), so the card can count the whole
+    training. Another architecture, or a file that is not weights, is a clear error.
+    """
+    from .infer import load_model
+
+    try:
+        start = load_model(cfg.init, config=cfg.model)
+    except InputError as exc:
+        raise InputError("init", cfg.init, exc.expected,
+                         exc.fix or "train the first stage, or fix `init` in the config") \
+            from None
+    model.load_state_dict(start.state_dict())
+    return {"path": str(cfg.init), "steps": int(start.meta.get("steps", 0)),
+            "wall_s": float(start.meta.get("wall_s", 0.0)),
+            "init": start.meta.get("init")}
+
+
+def _meta(cfg, step, wall, val, world, init=None) -> dict:
     import platform
 
-    return {"steps": int(step), "wall_s": round(float(wall), 1), "processes": int(world),
+    return {"init": init, "steps": int(step), "wall_s": round(float(wall), 1), "processes": int(world),
             "batch_size": int(cfg.batch_size), "seed": int(cfg.seed),
             "machine": f"{platform.machine()} {platform.processor() or ''}".strip()
             + f", {os.cpu_count()} cpu(s)", "torch": str(torch.__version__),
@@ -367,6 +388,19 @@ def _summary(cfg, model, step, wall, best, val, world, dev) -> dict:
     return {"model": cfg.model.name, "parameters": count_parameters(model), "step": int(step),
             "steps": int(cfg.steps), "wall_s": round(float(wall), 1), "processes": int(world),
             "device": str(dev), "best": best, "last_validation": val}
+
+
+def _lineage(init, meta) -> list[str]:
+    """Card lines for a run started from another run's weights (``init``), totals included."""
+    if not init:
+        return []
+    lines, steps, wall = [], int(meta.get("steps") or 0), float(meta.get("wall_s") or 0.0)
+    while init:
+        lines.append(f"- started from `{init['path']}`: {init['steps']} steps, "
+                     f"{init['wall_s']:.0f} s")
+        steps, wall = steps + int(init["steps"]), wall + float(init["wall_s"])
+        init = init.get("init")
+    return lines + [f"- all stages together: {steps} optimiser steps, {wall:.0f} s"]
 
 
 def model_card(run_dir, weights: str = "best.pt", machine_note: str = "") -> str:
@@ -398,6 +432,7 @@ def model_card(run_dir, weights: str = "best.pt", machine_note: str = "") -> str
         f"- machine: {meta.get('machine')}{(' — ' + machine_note) if machine_note else ''}; "
         f"torch {meta.get('torch')}",
         f"- seed: {meta.get('seed')}",
+        *_lineage(meta.get("init"), meta),
         "",
         "## Validation (fixed procedural set: its own seed and cameras, never trained on)",
         "",
