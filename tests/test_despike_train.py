@@ -81,6 +81,19 @@ def test_new_run_refuses_a_used_directory_and_resume_a_changed_config(straight_r
         train(changed, run, resume=True)
 
 
+def test_training_keeps_the_thread_count_it_was_given(tmp_path):
+    """numba's OpenMP layer resets the OpenMP thread count when examples are made in this
+    process; the training steps must still run on ``threads`` torch threads."""
+    seen = []
+    cfg = dict(TINY_TRAIN, threads=1, steps=2, val_every=1, ckpt_every=2)
+    before = torch.get_num_threads()
+    try:
+        train(cfg, tmp_path, progress=lambda *a: seen.append(torch.get_num_threads()))
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 1]
+
+
 def test_init_starts_from_another_runs_weights(straight_run, tmp_path):
     """A second stage (``init``) starts from the first stage's final weights, not from its
     seed; its weights record the lineage; another architecture is refused under ``init``."""
@@ -358,3 +371,20 @@ def test_bundled_weights_load_safely_and_are_the_small_preset():
     model = load_model(None, config="despike-small")
     assert model.config == PRESETS["despike-small"]
     assert (path.parent / "MODEL_CARD.md").is_file()
+
+
+def test_bundled_weights_were_trained_by_the_shipped_configs():
+    """Provenance: the bundled weights record the exact config of their last stage, and
+    that is examples/configs/train_small_stage2.yaml, started from stage 1
+    (train_small.yaml's run) — what the README's two commands reproduce."""
+    from restore.despike.configs import config_to_dict, train_config
+    from restore.despike.infer import bundled_weights_path
+
+    root = ROOT / "examples" / "configs"
+    meta = read_weights(bundled_weights_path())["meta"]
+    stage2 = train_config(root / "train_small_stage2.yaml")
+    assert meta["train_config"] == config_to_dict(stage2)
+    stage1 = config_to_dict(train_config(root / "train_small.yaml"))
+    assert meta["init"]["path"] == stage2.init == "runs/despike-small-stage1/final.pt"
+    assert meta["init"]["steps"] == stage1["steps"] and not meta["init"]["init"]
+    assert config_to_dict(stage2)["model"] == stage1["model"]

@@ -47,9 +47,9 @@ def read_weights(path) -> dict:
     if not path.is_file():
         if path == bundled_weights_path():
             raise InputError("weights", str(path), "the bundled DeSpike weights",
-                             "they are not installed in this checkout; train them with "
-                             "`spikerestore train --config examples/configs/train_small.yaml` "
-                             "or pass --weights")
+                             "they are not installed in this checkout; train them with the "
+                             "two commands of docs/despike.md §2 (examples/configs/"
+                             "train_small.yaml, then train_small_stage2.yaml) or pass --weights")
         raise InputError("weights", str(path), "an existing weights file", "check the path")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)

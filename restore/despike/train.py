@@ -164,6 +164,19 @@ class Validator:
                 "ssim_tfp": float(np.mean(st))}
 
 
+def _pin_threads(threads: int) -> None:
+    """Hold torch to ``threads`` CPU threads (0: leave torch's default).
+
+    numba's OpenMP layer (sensor, calibration: run here when examples, the pool's
+    cameras or the validation set are made in this process) sets the calling thread's
+    OpenMP thread count to its own, which torch's OpenMP kernels then follow: a run
+    asked for 1 thread silently used 2 and, side by side with another, ran ~20× slower
+    (oversubscribed OpenMP barriers). So this is re-applied before every step.
+    """
+    if threads:
+        torch.set_num_threads(int(threads))
+
+
 def _dist_env():
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -218,8 +231,7 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
     if dev.type == "cuda" and world > 1:
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(dev)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    _pin_threads(cfg.threads)
 
     run = Path(run_dir)
     cfg_dict = config_to_dict(cfg)
@@ -301,6 +313,7 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
             collate_fn=collate, multiprocessing_context="spawn"))   # numba's OpenMP: no fork
     for step in range(start, last):
         batch = next(loader) if workers > 0 else collate([ds[i] for i in indices(step)])
+        _pin_threads(cfg.threads)        # making examples (numba) may have reset it
         lr = lr_at(cfg, step)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -377,8 +390,8 @@ def _init_from(model: DeSpikeNet, cfg: TrainConfig) -> dict:
 def _meta(cfg, step, wall, val, world, init=None) -> dict:
     import platform
 
-    return {"init": init, "steps": int(step), "wall_s": round(float(wall), 1), "processes": int(world),
-            "batch_size": int(cfg.batch_size), "seed": int(cfg.seed),
+    return {"init": init, "steps": int(step), "wall_s": round(float(wall), 1),
+            "processes": int(world), "batch_size": int(cfg.batch_size), "seed": int(cfg.seed),
             "machine": f"{platform.machine()} {platform.processor() or ''}".strip()
             + f", {os.cpu_count()} cpu(s)", "torch": str(torch.__version__),
             "validation": val or {}, "train_config": config_to_dict(cfg)}
