@@ -331,19 +331,21 @@ def test_v1_recipe_and_its_ablations_differ_by_one_switch():
             {k: v for k, v in base.items() if k != "model"}
 
 
-def test_v2_nc_pair_differs_by_the_calibration_switch_only():
-    """Item 2's pair (docs/despike.md §3) is the bundled architecture with and without
-    calibration input, trained with the same budget and recipe."""
+def test_v2_short_budget_ablations_differ_by_one_switch():
+    """The short-budget rows of docs/despike.md §4 (item 2's pair among them) are the
+    bundled architecture and recipe with exactly one model switch flipped."""
     from pathlib import Path
 
     from restore.despike.configs import PRESETS, config_to_dict, train_config
 
     root = Path(__file__).resolve().parents[1] / "examples" / "configs"
     full = config_to_dict(train_config(root / "ablation_v2_full.yaml"))
-    no_nc = config_to_dict(train_config(root / "ablation_v2_no_nc.yaml"))
     assert full["model"] == config_to_dict(PRESETS["despike-small"])
-    assert {k for k in full["model"] if full["model"][k] != no_nc["model"][k]} == \
-        {"use_calibration"} and no_nc["model"]["use_calibration"] is False
-    assert {k: v for k, v in full.items() if k != "model"} == \
-        {k: v for k, v in no_nc.items() if k != "model"}
     assert full["loss"]["space"] == "display"
+    for name, switch in (("no_nc", "use_calibration"), ("no_mts", "multi_temporal"),
+                         ("no_transformer", "attention")):
+        ab = config_to_dict(train_config(root / f"ablation_v2_{name}.yaml"))
+        assert {k for k in full["model"] if full["model"][k] != ab["model"][k]} == {switch}
+        assert ab["model"][switch] is False
+        assert {k: v for k, v in ab.items() if k != "model"} == \
+            {k: v for k, v in full.items() if k != "model"}
