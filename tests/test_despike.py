@@ -343,7 +343,8 @@ def test_v2_short_budget_ablations_differ_by_one_switch():
     assert full["model"] == config_to_dict(PRESETS["despike-small"])
     assert full["loss"]["space"] == "display"
     for name, switch in (("no_nc", "use_calibration"), ("no_mts", "multi_temporal"),
-                         ("no_transformer", "attention")):
+                         ("no_transformer", "attention"), ("no_mss", "multi_scale"),
+                         ("no_physical_kernel", "physical_kernels")):
         ab = config_to_dict(train_config(root / f"ablation_v2_{name}.yaml"))
         assert {k for k in full["model"] if full["model"][k] != ab["model"][k]} == {switch}
         assert ab["model"][switch] is False
