@@ -1087,7 +1087,7 @@ class Sample:
     params : the full ``sample.yaml``
     """
 
-    path: Path
+    path: Optional[Path]         # None for a sample made in memory (compute_sample)
     params: dict
     stream: object
     sharp: np.ndarray

@@ -279,6 +279,12 @@ def test_pool_views_are_exact_crops_and_reload_identically(tmp_path):
     direct_short, _ = features_for(short, _crop_calibration(calib, y0, x0, c, c), cfg.model, 20)
     np.testing.assert_allclose(item["x"][1, :, y0:y0 + c, x0:x0 + c].astype(np.float32),
                                direct_short, rtol=1e-3, atol=1e-4)
+    # the pooled target and exposure are those of a plain example of the same sample
+    from restore.despike.data import make_example
+
+    plain = make_example(sample, calib, cfg.model)
+    np.testing.assert_array_equal(item["target"], plain["target"].numpy())
+    assert np.float32(item["to_value"]) == plain["to_value"].item()
     # window 64 is clipped to the 40 steps of the short variant; window 16 is not
     assert np.array_equal(item["x"][1, 0], item["x"][0, 0])
     assert not np.array_equal(item["x"][1, 2], item["x"][0, 2])

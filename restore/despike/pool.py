@@ -69,8 +69,7 @@ def pooled_sample(source: ProceduralDataset, index: int, lengths) -> dict:
     for length in lengths:
         part, part_key = short_stream(stream, key, int(length))
         feats.append(features_for(part, calib, source.model, part_key)[0])
-    return {"x": np.stack(feats).astype(np.float16),
-            "target": (np.asarray(sample.sharp, np.float32) * np.float32(k * illum)),
+    return {"x": np.stack(feats).astype(np.float16), "target": sample.target_lambda,
             "to_value": 1.0 / (k * illum)}
 
 
@@ -150,7 +149,7 @@ class PooledDataset(torch.utils.data.Dataset):
         variant = 0
         if d.augment and d.short_prob > 0 and d.short_lengths and rng.random() < d.short_prob:
             variant = 1 + int(rng.integers(len(d.short_lengths)))
-        size, crop = d.pool_size, min(d.crop, d.pool_size)
+        size, crop = d.pool_size, d.crop          # validated: crop <= pool_size
         y0, x0 = (int(v) for v in rng.integers(0, size - crop + 1, size=2))
         x = self.pool["x"][p, variant, :, y0:y0 + crop, x0:x0 + crop].astype(np.float32)
         target = self.pool["target"][p, y0:y0 + crop, x0:x0 + crop]

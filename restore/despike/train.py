@@ -170,8 +170,9 @@ def _pin_threads(threads: int) -> None:
     numba's OpenMP layer (sensor, calibration: run here when examples, the pool's
     cameras or the validation set are made in this process) sets the calling thread's
     OpenMP thread count to its own, which torch's OpenMP kernels then follow: a run
-    asked for 1 thread silently used 2 and, side by side with another, ran ~20× slower
-    (oversubscribed OpenMP barriers). So this is re-applied before every step.
+    asked for 1 thread silently used 2 and, side by side with another such run, did not
+    make 10 steps in two minutes (oversubscribed OpenMP barriers), against 1.6 s per step
+    once held to 1 thread. So this is re-applied before every step.
     """
     if threads:
         torch.set_num_threads(int(threads))
