@@ -76,7 +76,8 @@ def main(argv=None) -> int:
     # as in `spikerestore eval`; a bare capture would use the σ estimator instead.
     with np.load(capture / "maps.npz", allow_pickle=False) as maps:
         sigma = float(np.median(maps["sigma"]))
-    methods = [m for m in METHODS if m != "despike" or despike_available()]
+    # despike-x8 (8 passes of the network) is left to `spikerestore run --method despike-x8`
+    methods = [m for m in METHODS if m != "despike-x8" and (m != "despike" or despike_available())]
     restored = {}
     for method in methods:
         png = out / "restored" / f"{method.replace('+', '_')}.png"

@@ -51,7 +51,7 @@ from spikesim.errors import InputError, ToolkitError
 
 from . import settings
 from .exposure import expose, to_display
-from .methods import METHODS, check_method, restore
+from .methods import METHODS, check_method, is_network, restore
 from .metrics import psnr, ssim
 
 log = logging.getLogger(__name__)
@@ -224,7 +224,7 @@ def run_on_sample(sample, spec: MethodSpec, window: int | None, calib_cache: dic
         given = win.length
     calib = None
     dead_time = float(sample.camera.get("dead_time", settings.DEFAULT_DEAD_TIME))
-    if spec.calibrated or spec.method == "despike":
+    if spec.calibrated or is_network(spec.method):
         cache = calib_cache if calib_cache is not None else {}
         ckey = (sample.id, spec.calibrated)
         if ckey not in cache:

@@ -1,6 +1,7 @@
 """The registry of restoration methods, by the names of despike.md's contract.
 
-``despike`` (the bundled network), ``tfp``, ``tfi``, ``tfp+wiener``, ``tfp+rl``,
+``despike`` (the bundled network), ``despike-x8`` (the same network averaged over the
+8 flips/transposes of its input: self-ensemble, 8x the time), ``tfp``, ``tfi``, ``tfp+wiener``, ``tfp+rl``,
 ``tfi+wiener``, ``tfi+rl``. Every method returns a λ estimate ``(H, W)`` float32:
 the charge per step of an ideal, FPN-free, in-focus pixel at the key step
 (:mod:`restore.exposure` turns it into intensity, the same way for all).
@@ -39,6 +40,7 @@ DEFAULT_METHOD = settings.DEFAULT_METHOD
 DESPIKE_MODULE = "restore.despike.infer"
 DESCRIPTIONS = {
     "despike": "the bundled DeSpike-style network",
+    "despike-x8": "the network averaged over the 8 flips/transposes of its input (8x time)",
     "tfp": "window mean of the spikes (texture from playback)",
     "tfi": "inverse inter-spike interval at the key step",
     "tfp+wiener": "TFP, then Wiener deconvolution (Gaussian PSF)",
@@ -58,6 +60,11 @@ class Restored:
     sigma: float | None = None          # σ used by a cascade (px); None otherwise
     sigma_source: str | None = None     # "given", "estimated" or "map"
     notes: list = field(default_factory=list)
+
+
+def is_network(name: str) -> bool:
+    """Whether a method name is the DeSpike network (``despike`` or ``despike-x8``)."""
+    return name in ("despike", "despike-x8")
 
 
 def check_method(name: str) -> str:
@@ -87,17 +94,18 @@ def despike_available() -> bool:
     return infer.bundled_weights_path().is_file()
 
 
-def _despike(stream, calib, center, device, dead_time, weights):
+def _despike(stream, calib, center, device, dead_time, weights, self_ensemble):
     try:
         infer = importlib.import_module(DESPIKE_MODULE)
     except ImportError as exc:
         raise InputError("method", "despike",
                          "a method whose code is installed: the network's inference module "
                          f"({DESPIKE_MODULE}) is not available ({exc})",
-                         "use one of " + ", ".join(m for m in METHODS if m != "despike")
+                         "use one of " + ", ".join(m for m in METHODS if not is_network(m))
                          ) from None
     return np.asarray(infer.restore_despike(stream, calib, center, device=device,
-                                            dead_time=dead_time, weights=weights),
+                                            dead_time=dead_time, weights=weights,
+                                            self_ensemble=self_ensemble),
                       dtype=np.float32)
 
 
@@ -119,11 +127,12 @@ def restore(stream, method: str = DEFAULT_METHOD, *, center: int | None = None,
     weights : the network's weights file (default: the bundled ``despike-small``).
     """
     base, deblur = split_method(method)
-    if base == "despike":
+    if is_network(base):
         win = resolve_window(len(stream), center, window)
         sub = stream if window is None else stream[win.start:win.stop]
         c = win.center if window is None else win.center - win.start
-        return Restored(_despike(sub, calib, c, device, dead_time, weights), method,
+        return Restored(_despike(sub, calib, c, device, dead_time, weights,
+                                 base == "despike-x8"), method,
                         win.length)
     win = resolve_window(len(stream), center, window, minimum=2 if base == "tfi" else 1)
     fn = tfp if base == "tfp" else tfi

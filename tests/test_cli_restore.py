@@ -149,7 +149,7 @@ def test_unknown_method_lists_the_valid_ones(capture_npz, tmp_path):
     assert res.exit_code == 2
     assert "tfp+wiener" in res.output and "tfi+rl" in res.output and "despike" in res.output
     res = _run(["eval", str(tmp_path), "--methods", "tfp,sharpen"])
-    assert res.exit_code == 2 and "one of despike, tfp" in res.output
+    assert res.exit_code == 2 and "one of despike, despike-x8, tfp" in res.output
 
 
 def test_dataset_directory_without_manifest(tmp_path):

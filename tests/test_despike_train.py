@@ -13,7 +13,8 @@ import torch
 from spikesim.errors import InputError
 
 from restore.despike.train import train, weights_payload, save_torch
-from restore.despike.infer import load_model, predict, read_weights, restore_despike
+from restore.despike.infer import (dihedral, dihedral_inverse, load_model, predict, read_weights,
+                                   restore_despike)
 from restore.despike.model import DeSpikeNet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -215,6 +216,36 @@ def test_inference_any_size_batches_and_tiles(tiny_weights):
     assert tiled.shape == whole.shape and np.isfinite(tiled).all()
     # tiles share the frame's normalisation: the tiled estimate stays close to the whole one
     assert np.median(np.abs(tiled - whole)) < 0.1 * np.median(np.abs(whole))
+
+
+def test_dihedral_transforms_invert_and_form_the_group():
+    x = torch.arange(2 * 3 * 5, dtype=torch.float32).reshape(1, 2, 3, 5)
+    seen = set()
+    for k in range(8):
+        y = dihedral(x, k)
+        assert torch.equal(dihedral_inverse(y, k), x)
+        seen.add((tuple(y.shape), tuple(y.flatten().tolist())))
+    assert len(seen) == 8                                  # 8 distinct maps of a 3x5 frame
+    assert torch.equal(dihedral(x, 0), x)
+
+
+def test_self_ensemble_is_equivariant_and_differs_from_one_pass(tiny_weights):
+    """Averaging over the group makes the output follow any flip/transpose of the input
+    exactly, which one pass of the (not equivariant) network does not."""
+    path, _ = tiny_weights
+    model = load_model(path)
+    rng = np.random.default_rng(3)
+    x = torch.from_numpy(rng.uniform(0.1, 0.5, (1, 3, 20, 28)).astype(np.float32))
+    ens = predict(model, x, self_ensemble=True)
+    one = predict(model, x)
+    assert ens.shape == one.shape == (1, 20, 28)
+    assert np.abs(ens - one).max() > 1e-5
+    k = 6                                                   # transpose, then vertical flip
+    ens_t = predict(model, dihedral(x, k).contiguous(), self_ensemble=True)
+    np.testing.assert_allclose(dihedral_inverse(torch.from_numpy(ens_t), k).numpy(), ens,
+                               rtol=1e-4, atol=1e-5)
+    one_t = predict(model, dihedral(x, k).contiguous())
+    assert np.abs(dihedral_inverse(torch.from_numpy(one_t), k).numpy() - one).max() > 1e-5
 
 
 def test_restore_despike_on_short_and_too_short_streams(tiny_weights):

@@ -14,7 +14,7 @@ from spikesim.stream import SpikeStream
 
 
 def test_registry_names_follow_the_contract():
-    assert set(methods.METHODS) == {"despike", "tfp", "tfi", "tfp+wiener", "tfp+rl",
+    assert set(methods.METHODS) == {"despike", "despike-x8", "tfp", "tfi", "tfp+wiener", "tfp+rl",
                                     "tfi+wiener", "tfi+rl"}
     assert methods.split_method("tfi+rl") == ("tfi", "rl")
     with pytest.raises(InputError, match="tfp\\+wiener"):

@@ -12,6 +12,12 @@ Weights files are ``torch.save`` dicts read with ``torch.load(weights_only=True)
 Frames of any size: sides are replicate-padded to multiples of 4; frames larger than
 ``tile`` px are cut into overlapping tiles blended with linear ramps, with the
 normalisation scale of the whole frame so the tiles agree.
+
+Self-ensemble (``self_ensemble=True``, the method ``despike-x8``): the network runs on the
+8 flips and transposes of its input (the dihedral group of the square; the defocus,
+the sensor and the fixed pattern have no preferred orientation, and training augments
+with the same group), each output is mapped back and the 8 are averaged. It costs 8
+passes.
 """
 
 from __future__ import annotations
@@ -128,12 +134,28 @@ def _starts(size: int, tile: int, overlap: int) -> list[int]:
     return sorted(set(out))
 
 
+def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    """The ``k``-th (0..7) of the 8 flips/transposes of the last two axes; 0 is identity."""
+    if k >= 4:
+        x = x.transpose(-1, -2)
+    dims = ((), (-1,), (-2,), (-1, -2))[k % 4]
+    return x.flip(dims) if dims else x
+
+
+def dihedral_inverse(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Undo :func:`dihedral`: ``dihedral_inverse(dihedral(x, k), k) == x``."""
+    dims = ((), (-1,), (-2,), (-1, -2))[k % 4]
+    x = x.flip(dims) if dims else x
+    return x.transpose(-1, -2) if k >= 4 else x
+
+
 @torch.no_grad()
 def predict(model: DeSpikeNet, x, device="cpu", tile: int | None = None,
-            overlap: int | None = None) -> np.ndarray:
+            overlap: int | None = None, self_ensemble: bool = False) -> np.ndarray:
     """Run the network on features ``x (B, n, H, W)`` (any H, W); returns ``(B, H, W)`` λ.
 
-    Frames with a side above ``tile`` px are processed in overlapping tiles.
+    Frames with a side above ``tile`` px are processed in overlapping tiles. With
+    ``self_ensemble`` the result is the mean over the 8 flips/transposes (module doc).
     """
     dev = resolve_device(device) if not isinstance(device, torch.device) else device
     tile = int(tile or settings.DESPIKE_TILE)
@@ -142,9 +164,20 @@ def predict(model: DeSpikeNet, x, device="cpu", tile: int | None = None,
         raise InputError("tile", tile, f"a multiple of 4 larger than twice the overlap "
                          f"({overlap})", "use the default")
     x = torch.as_tensor(np.asarray(x, np.float32) if not torch.is_tensor(x) else x)
-    b, n, h, w = x.shape
     model = model.to(dev)
-    scale = model.image_scale(x)
+    scale = model.image_scale(x)          # of the whole frame: the same for every transform
+    if not self_ensemble:
+        return _predict_tiled(model, x, dev, tile, overlap, scale)
+    total = None
+    for k in range(8):
+        out = _predict_tiled(model, dihedral(x, k).contiguous(), dev, tile, overlap, scale)
+        out = dihedral_inverse(torch.from_numpy(out), k)
+        total = out if total is None else total + out
+    return (total / 8).numpy()
+
+
+def _predict_tiled(model, x, dev, tile, overlap, scale) -> np.ndarray:
+    b, n, h, w = x.shape
     out = np.zeros((b, h, w), np.float32)
     norm = np.zeros((h, w), np.float32)
     ys, xs = _starts(h, tile, overlap), _starts(w, tile, overlap)
@@ -167,7 +200,7 @@ _MODEL_CACHE: dict = {}
 
 def restore_despike(stream, calib=None, center=None, device="cpu", config=None, weights=None,
                     model: DeSpikeNet | None = None, tile: int | None = None,
-                    dead_time: float | None = None) -> np.ndarray:
+                    dead_time: float | None = None, self_ensemble: bool = False) -> np.ndarray:
     """Restore one capture with DeSpike.
 
     Parameters
@@ -183,6 +216,7 @@ def restore_despike(stream, calib=None, center=None, device="cpu", config=None, 
     tile : tile size in pixels for large frames (overlapping tiles), None: whole frame
     dead_time : steps, the rate inversion's δ when no calibration corrects the rate
         (default: the calibration's, else 1)
+    self_ensemble : average the network over the 8 flips/transposes (8x the time)
 
     Returns
     -------
@@ -203,4 +237,5 @@ def restore_despike(stream, calib=None, center=None, device="cpu", config=None, 
     x, notes = features_for(stream, calib, model.config, center, dead_time)
     for note in notes:
         log.warning("despike: %s", note)
-    return predict(model, torch.from_numpy(x)[None], device, tile)[0]
+    return predict(model, torch.from_numpy(x)[None], device, tile,
+                   self_ensemble=self_ensemble)[0]
