@@ -67,7 +67,7 @@ def _loader(name):
         return lambda p: load_yaml_config(p, Lens)
     if name.startswith(("testset", "trainset", "smoke")):
         return load_dataset_config
-    if name.startswith(("train_", "ablation_")):
+    if name.startswith(("train_", "ablation_", "tried_")):
         return train_config
     if name.startswith("despike_"):
         return model_config
