@@ -1,8 +1,8 @@
 """The registry of restoration methods, by the names of despike.md's contract.
 
 ``despike`` (the bundled network), ``despike-x8`` (the same network averaged over the
-8 flips/transposes of its input: self-ensemble, 8x the time), ``tfp``, ``tfi``, ``tfp+wiener``, ``tfp+rl``,
-``tfi+wiener``, ``tfi+rl``. Every method returns a λ estimate ``(H, W)`` float32:
+8 flips/transposes of its input: self-ensemble, 8x the time), ``tfp``, ``tfi``,
+``tfp+wiener``, ``tfp+rl``, ``tfi+wiener``, ``tfi+rl``. Every method returns a λ estimate ``(H, W)`` float32:
 the charge per step of an ideal, FPN-free, in-focus pixel at the key step
 (:mod:`restore.exposure` turns it into intensity, the same way for all).
 
@@ -94,18 +94,18 @@ def despike_available() -> bool:
     return infer.bundled_weights_path().is_file()
 
 
-def _despike(stream, calib, center, device, dead_time, weights, self_ensemble):
+def _despike(method, stream, calib, center, device, dead_time, weights):
     try:
         infer = importlib.import_module(DESPIKE_MODULE)
     except ImportError as exc:
-        raise InputError("method", "despike",
+        raise InputError("method", method,
                          "a method whose code is installed: the network's inference module "
                          f"({DESPIKE_MODULE}) is not available ({exc})",
                          "use one of " + ", ".join(m for m in METHODS if not is_network(m))
                          ) from None
     return np.asarray(infer.restore_despike(stream, calib, center, device=device,
                                             dead_time=dead_time, weights=weights,
-                                            self_ensemble=self_ensemble),
+                                            self_ensemble=method == "despike-x8"),
                       dtype=np.float32)
 
 
@@ -131,8 +131,7 @@ def restore(stream, method: str = DEFAULT_METHOD, *, center: int | None = None,
         win = resolve_window(len(stream), center, window)
         sub = stream if window is None else stream[win.start:win.stop]
         c = win.center if window is None else win.center - win.start
-        return Restored(_despike(sub, calib, c, device, dead_time, weights,
-                                 base == "despike-x8"), method,
+        return Restored(_despike(method, sub, calib, c, device, dead_time, weights), method,
                         win.length)
     win = resolve_window(len(stream), center, window, minimum=2 if base == "tfi" else 1)
     fn = tfp if base == "tfp" else tfi
