@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     call(spikecal, ["fit", out / "fields", "-o", out / "camera.npz",
                     "--report", out / "calibration", "--overwrite"])
 
-    from restore.methods import METHODS, despike_available
+    from restore.methods import METHODS, despike_available, is_network
 
     import numpy as np
 
@@ -76,8 +76,9 @@ def main(argv=None) -> int:
     # as in `spikerestore eval`; a bare capture would use the σ estimator instead.
     with np.load(capture / "maps.npz", allow_pickle=False) as maps:
         sigma = float(np.median(maps["sigma"]))
-    # despike-x8 (8 passes of the network) is left to `spikerestore run --method despike-x8`
-    methods = [m for m in METHODS if m != "despike-x8" and (m != "despike" or despike_available())]
+    # the network in one pass; despike-x8 (8 passes) is left to `spikerestore run`
+    methods = (["despike"] if despike_available() else []) + [m for m in METHODS
+                                                              if not is_network(m)]
     restored = {}
     for method in methods:
         png = out / "restored" / f"{method.replace('+', '_')}.png"

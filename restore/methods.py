@@ -2,8 +2,8 @@
 
 ``despike`` (the bundled network), ``despike-x8`` (the same network averaged over the
 8 flips/transposes of its input: self-ensemble, 8x the time), ``tfp``, ``tfi``,
-``tfp+wiener``, ``tfp+rl``, ``tfi+wiener``, ``tfi+rl``. Every method returns a λ estimate ``(H, W)`` float32:
-the charge per step of an ideal, FPN-free, in-focus pixel at the key step
+``tfp+wiener``, ``tfp+rl``, ``tfi+wiener``, ``tfi+rl``. Every method returns a λ estimate
+``(H, W)`` float32: the charge per step of an ideal, FPN-free, in-focus pixel at the key step
 (:mod:`restore.exposure` turns it into intensity, the same way for all).
 
 Cascades ("reconstruct, then deblur") deblur the TFP/TFI estimate with a Gaussian
@@ -64,7 +64,7 @@ class Restored:
 
 def is_network(name: str) -> bool:
     """Whether a method name is the DeSpike network (``despike`` or ``despike-x8``)."""
-    return name in ("despike", "despike-x8")
+    return name in settings.NETWORK_METHODS
 
 
 def check_method(name: str) -> str:
@@ -105,7 +105,7 @@ def _despike(method, stream, calib, center, device, dead_time, weights):
                          ) from None
     return np.asarray(infer.restore_despike(stream, calib, center, device=device,
                                             dead_time=dead_time, weights=weights,
-                                            self_ensemble=method == "despike-x8"),
+                                            self_ensemble=method != "despike"),
                       dtype=np.float32)
 
 

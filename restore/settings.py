@@ -2,7 +2,8 @@
 
 # --- baselines and evaluation ---------------------------------------------------
 # method names (despike.md "spikerestore run: the contract"); restore.methods is the registry
-METHOD_NAMES = ("despike", "despike-x8", "tfp", "tfi", "tfp+wiener", "tfp+rl", "tfi+wiener", "tfi+rl")
+NETWORK_METHODS = ("despike", "despike-x8")    # one pass; mean over the 8 flips/transposes
+METHOD_NAMES = NETWORK_METHODS + ("tfp", "tfi", "tfp+wiener", "tfp+rl", "tfi+wiener", "tfi+rl")
 DEFAULT_METHOD = "despike"        # the bundled network (despike.md: the default once it exists)
 # TFP / TFI (restore.baselines)
 DEFAULT_WINDOW = 192              # steps; the network's longest window (despike.md)

@@ -218,7 +218,7 @@ def test_inference_any_size_batches_and_tiles(tiny_weights):
     assert np.median(np.abs(tiled - whole)) < 0.1 * np.median(np.abs(whole))
 
 
-def test_dihedral_transforms_invert_and_form_the_group():
+def test_dihedral_transforms_invert_and_are_eight_distinct():
     x = torch.arange(2 * 3 * 5, dtype=torch.float32).reshape(1, 2, 3, 5)
     seen = set()
     for k in range(8):

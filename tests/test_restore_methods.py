@@ -21,6 +21,24 @@ def test_registry_names_follow_the_contract():
         methods.check_method("wiener")
 
 
+@pytest.mark.skipif(not methods.despike_available(), reason="bundled DeSpike weights absent")
+def test_despike_x8_is_the_self_ensemble_through_the_registry():
+    """``despike-x8`` follows a transpose of the capture exactly (the group mean is
+    equivariant), and is not the one-pass ``despike`` (which does not)."""
+    lam = np.tile(np.linspace(0.05, 0.6, 24, dtype=np.float32), (20, 1))
+    lam[6:11, 4:9] = 0.9
+    dense = simulate_spikes(lam, 96, dead_time=1, seed=5).to_dense()
+    flipped = SpikeStream.from_dense(np.ascontiguousarray(dense.transpose(0, 2, 1)))
+    stream = SpikeStream.from_dense(dense)
+    x8 = methods.restore(stream, "despike-x8").lam
+    x8_t = methods.restore(flipped, "despike-x8").lam
+    np.testing.assert_allclose(x8_t.T, x8, rtol=1e-4, atol=1e-5)
+    one = methods.restore(stream, "despike").lam
+    one_t = methods.restore(flipped, "despike").lam
+    assert np.abs(one_t.T - one).max() > 1e-4
+    assert np.abs(x8 - one).max() > 1e-4
+
+
 def test_despike_missing_module_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(methods, "DESPIKE_MODULE", "restore.no_such_module_for_test")
     stream = SpikeStream.from_dense(np.zeros((8, 2, 4), np.uint8))

@@ -134,18 +134,19 @@ def _starts(size: int, tile: int, overlap: int) -> list[int]:
     return sorted(set(out))
 
 
+_FLIPS = ((), (-1,), (-2,), (-1, -2))      # axes flipped by dihedral(k) for k % 4
+
+
 def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
     """The ``k``-th (0..7) of the 8 flips/transposes of the last two axes; 0 is identity."""
     if k >= 4:
         x = x.transpose(-1, -2)
-    dims = ((), (-1,), (-2,), (-1, -2))[k % 4]
-    return x.flip(dims) if dims else x
+    return x.flip(_FLIPS[k % 4]) if _FLIPS[k % 4] else x
 
 
 def dihedral_inverse(x: torch.Tensor, k: int) -> torch.Tensor:
     """Undo :func:`dihedral`: ``dihedral_inverse(dihedral(x, k), k) == x``."""
-    dims = ((), (-1,), (-2,), (-1, -2))[k % 4]
-    x = x.flip(dims) if dims else x
+    x = x.flip(_FLIPS[k % 4]) if _FLIPS[k % 4] else x
     return x.transpose(-1, -2) if k >= 4 else x
 
 
