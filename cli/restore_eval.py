@@ -1,5 +1,6 @@
 """``spikerestore eval``: every method on a generated dataset; the results table."""
 
+import shlex
 from pathlib import Path
 
 import click
@@ -57,6 +58,7 @@ def eval_(dataset, methods, windows, calib_mode, full_grid, limit, montage_sampl
                              montage_samples=montage_samples,
                              progress=lambda i, total: bar.update(1))
     summary = ev.summarise(result)
+    summary["command"] = _command(dataset, methods, windows, calib_mode, limit, weights)
     written = ev.write_outputs(output, summary, result, overwrite) if output is not None else []
     if as_json:
         echo_json({k: v for k, v in summary.items()} | {"written": [str(p) for p in written]})
@@ -64,3 +66,12 @@ def eval_(dataset, methods, windows, calib_mode, full_grid, limit, montage_sampl
     click.echo(ev.to_markdown(summary), nl=False)
     for p in written:
         click.echo(f"wrote {p}")
+
+
+def _command(dataset, methods, windows, calib_mode, limit, weights) -> str:
+    """The command line that reproduces these results (recorded in results.md)."""
+    args = ["spikerestore", "eval", str(dataset), "--methods", methods, "--windows", windows,
+            "--calib-mode", calib_mode]
+    args += ["--limit", str(limit)] if limit else []
+    args += ["--weights", str(weights)] if weights is not None else []
+    return " ".join(shlex.quote(a) for a in args)

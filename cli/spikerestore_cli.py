@@ -10,6 +10,7 @@ from cli.options import LazyGroup, common_group_options
     "eval": "cli.restore_eval:eval_",
     "models": "cli.restore_models:models",
     "train": "cli.restore_train:train",
+    "card": "cli.restore_card:card",
 })
 @common_group_options
 def main():

@@ -424,7 +424,8 @@ def best_cascade(summary: dict, window: str = "full") -> dict | None:
 
     The σ-map cascades are an upper bound and excluded (despike.md).
     """
-    cands = [r for r in summary["overall"] if r["window"] == window and "+" in r["method"]
+    cands = [r for r in summary["overall"] if r["window"] == window
+             and "+" in r["method"].split(" ")[0]          # "tfp +cal" is not a cascade
              and "@map" not in r["method"] and not r["method"].startswith("despike")]
     if not cands:
         return None
@@ -438,7 +439,8 @@ def _f(x, digits=2):
 
 def to_markdown(summary: dict) -> str:
     """The results as markdown tables (overall, by blur bin, by focus side)."""
-    out = [f"Samples: {summary['num_samples']}; evaluation wall time "
+    out = ([f"Command: `{summary['command']}`", ""] if summary.get("command") else []) + [
+           f"Samples: {summary['num_samples']}; evaluation wall time "
            f"{summary['wall_s']:.1f} s.", "",
            "| method | window | PSNR (dB) | SSIM | ms / image |",
            "|---|---|---|---|---|"]
@@ -461,7 +463,26 @@ def to_markdown(summary: dict) -> str:
     if best:
         out += ["", f"Best classical cascade (one σ per image, full window): **{best['method']}**"
                 f" — PSNR {_f(best['psnr'])} dB, SSIM {_f(best['ssim'], 3)}."]
+    margins = network_margins(summary)
+    if margins:
+        out += ["", "The network against the best one-σ cascade of the same window:", "",
+                "| method | window | best cascade | PSNR − cascade (dB) | SSIM − cascade |",
+                "|---|---|---|---|---|"]
+        out += [f"| {m['method']} | {m['window']} | {m['cascade']} | {m['psnr']:+.2f} | "
+                f"{m['ssim']:+.3f} |" for m in margins]
     return "\n".join(out) + "\n"
+
+
+def network_margins(summary: dict) -> list[dict]:
+    """Each network row's PSNR and SSIM minus the best one-σ cascade of its window."""
+    rows = []
+    for r in summary["overall"]:
+        best = best_cascade(summary, r["window"]) if r["method"].startswith("despike") else None
+        if best:
+            rows.append({"method": r["method"], "window": r["window"],
+                         "cascade": best["method"], "psnr": r["psnr"] - best["psnr"],
+                         "ssim": r["ssim"] - best["ssim"]})
+    return rows
 
 
 def to_csv(result: EvalResult) -> str:
@@ -507,5 +528,6 @@ def write_outputs(out_dir, summary: dict, result: EvalResult, overwrite: bool = 
 
 
 __all__ = ["MethodSpec", "parse_methods", "parse_windows", "oracle_calibration", "evaluate",
-           "evaluate_sample", "summarise", "best_cascade", "to_markdown", "to_csv", "to_json",
+           "evaluate_sample", "summarise", "best_cascade", "network_margins", "to_markdown",
+           "to_csv", "to_json",
            "write_outputs", "DEFAULT_METHODS", "FULL_GRID_METHODS", "CALIB_MODES", "METHODS"]

@@ -65,3 +65,46 @@ def test_train_on_cuda_without_cuda_is_a_clear_error(tmp_path):
         assert res.exit_code == 0, res.output
     else:
         assert res.exit_code == 2 and "--device" in res.output and "cpu" in res.output
+
+
+def test_card_is_made_of_the_run_its_notes_and_its_evaluations(tmp_path):
+    """`spikerestore card`: every number comes from a file (weights meta, val.csv, eval's
+    results.md with the command that made it); a missing input is a clear error."""
+    from spikesim.dataset import generate_dataset, load_dataset_config
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    run = tmp_path / "run"
+    assert CliRunner().invoke(main, ["train", "--config", str(cfg), "-o", str(run)]).exit_code == 0
+    data = tmp_path / "data"
+    generate_dataset(load_dataset_config({"width": 48, "height": 32, "steps": 192, "num": 1,
+                                          "seed": 3}), data, workers=1)
+    ev = tmp_path / "eval_tiny"
+    res = CliRunner().invoke(main, ["eval", str(data), "--methods", "despike,tfp", "--weights",
+                                    str(run / "best.pt"), "-o", str(ev)])
+    assert res.exit_code == 0, res.output
+    results = (ev / "results.md").read_text()
+    assert results.startswith(f"Command: `spikerestore eval {data} --methods despike,tfp ")
+    assert f"--weights {run / 'best.pt'}`" in results.splitlines()[0]
+    notes = tmp_path / "notes.md"
+    notes.write_text("## Recipe\n\nOne tiny stage.\n")
+    out = tmp_path / "CARD.md"
+    res = CliRunner().invoke(main, ["card", str(run), "--notes", str(notes), "--eval", str(ev),
+                                    "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    card = out.read_text()
+    from restore.despike.model import DeSpikeNet, count_parameters
+
+    assert f"- parameters: {count_parameters(DeSpikeNet(TINY['model']))}\n" in card
+    val_steps = [line.split(",")[0] for line in (run / "val.csv").read_text().splitlines()[1:]]
+    assert [ln.split("|")[1].strip() for ln in card.splitlines()
+            if ln.startswith("| ") and ln.split("|")[1].strip().isdigit()] == val_steps
+    assert "## Recipe\n\nOne tiny stage." in card
+    assert "## Evaluation: `eval_tiny`\n\n" + results.strip() in card
+    again = CliRunner().invoke(main, ["card", str(run), "-o", str(out)])
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    missing = CliRunner().invoke(main, ["card", str(run), "--eval", str(tmp_path / "nope"),
+                                        "-o", str(tmp_path / "c2.md")])
+    assert missing.exit_code == 2 and "--eval" in missing.output and "nope" in missing.output
+    not_run = CliRunner().invoke(main, ["card", str(data), "-o", str(tmp_path / "c3.md")])
+    assert not_run.exit_code == 2 and "RUN_DIR" in not_run.output

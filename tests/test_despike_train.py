@@ -98,7 +98,7 @@ def test_training_keeps_the_thread_count_it_was_given(tmp_path):
 def test_init_starts_from_another_runs_weights(straight_run, tmp_path):
     """A second stage (``init``) starts from the first stage's final weights, not from its
     seed; its weights record the lineage; another architecture is refused under ``init``."""
-    from restore.despike.train import model_card
+    from restore.despike.card import model_card
 
     run, _ = straight_run
     first = _state(run / "final.pt")
@@ -115,11 +115,64 @@ def test_init_starts_from_another_runs_weights(straight_run, tmp_path):
     card = model_card(tmp_path / "stage2", "final.pt")
     assert "all stages together: 5 optimiser steps" in card
 
+    # a resumed stage needs no init file: its start is in the checkpoint
+    import shutil
+
+    moved = tmp_path / "stage1.pt"
+    shutil.copy(run / "final.pt", moved)
+    split = dict(stage, init=str(moved), steps=2)
+    train(split, tmp_path / "split", stop_after=1)
+    moved.unlink()
+    train(split, tmp_path / "split", resume=True)
+    meta_split = torch.load(tmp_path / "split" / "final.pt", weights_only=True)["meta"]
+    assert meta_split["steps"] == 2 and meta_split["init"]["path"] == str(moved)
+    assert meta_split["init"]["steps"] == 4
+
     other = dict(stage, model=dict(TINY_TRAIN["model"], widths=[8, 8, 4]))
     with pytest.raises(InputError, match="^init: "):
         train(other, tmp_path / "other")
     with pytest.raises(InputError, match="^init: "):
         train(dict(stage, init=str(tmp_path / "missing.pt")), tmp_path / "missing")
+
+
+def test_init_grows_depth_with_identity_blocks(straight_run, tmp_path):
+    """A deeper stage (``init`` from shallower weights, same widths) starts from exactly the
+    file's function: its appended blocks are the identity until trained, and they train
+    (their output projections get gradient). A shallower target is refused."""
+    from restore.despike.train import grow_depths
+
+    run, _ = straight_run
+    start = load_model(run / "final.pt")
+    deep_cfg = dict(TINY_TRAIN["model"], depths=[2, 1, 2])
+    torch.manual_seed(3)
+    deep = DeSpikeNet(deep_cfg)
+    grow_depths(deep, start)
+    x = torch.rand(2, 3, 16, 24) + 0.2
+    with torch.no_grad():
+        a, b = start(x)["out"], deep(x)["out"]
+    assert torch.equal(a, b)
+    new_block = deep.levels[2].blocks[1]
+    assert not torch.equal(new_block.ffn.inp.weight, torch.zeros_like(new_block.ffn.inp.weight))
+    deep(x)["out"].square().mean().backward()
+    assert new_block.ffn.out.weight.grad.abs().sum() > 0
+    assert new_block.attn.proj.weight.grad.abs().sum() > 0
+    # the grown weights train in a stage: the file's blocks are where training starts
+    stage = dict(TINY_TRAIN, model=deep_cfg, init=str(run / "final.pt"), steps=1,
+                 lr=1e-12, warmup=0, val_every=1, ckpt_every=1)
+    train(stage, tmp_path / "deep")
+    grown = _state(tmp_path / "deep" / "final.pt")
+    first = _state(run / "final.pt")
+    for k in first:
+        assert torch.allclose(first[k], grown[k], rtol=0, atol=1e-9), k
+    shallow = dict(stage, model=dict(TINY_TRAIN["model"], depths=[0, 0, 0]))
+    with pytest.raises(InputError, match="^init: .*deeper than"):
+        train(shallow, tmp_path / "shallow")
+    # one level only (w/o MSS): module 0 is the finest level, grown by depths[2]
+    single = dict(TINY_TRAIN["model"], multi_scale=False)
+    one, one_deep = DeSpikeNet(single), DeSpikeNet(dict(single, depths=[1, 0, 2]))
+    grow_depths(one_deep, one)
+    with torch.no_grad():
+        assert torch.equal(one(x)["out"], one_deep(x)["out"])
 
 
 def test_ddp_two_processes_keep_identical_parameters(tmp_path):
@@ -408,6 +461,23 @@ def test_bundled_weights_load_safely_and_are_the_small_preset():
     model = load_model(None, config="despike-small")
     assert model.config == PRESETS["despike-small"]
     assert (path.parent / "MODEL_CARD.md").is_file()
+
+
+def test_bundled_model_card_was_written_from_the_bundled_weights():
+    """The card is `spikerestore card`'s output for these weights (not hand-written): its
+    header, parameter count, steps and validation figure are the weights' own."""
+    from restore.despike.card import CARD_HEADER
+    from restore.despike.infer import bundled_weights_path
+    from restore.despike.model import count_parameters
+
+    path = bundled_weights_path()
+    card = (path.parent / "MODEL_CARD.md").read_text(encoding="utf-8")
+    meta = read_weights(path)["meta"]
+    assert card.startswith(CARD_HEADER + "\n")
+    assert f"- parameters: {count_parameters(load_model(path))}\n" in card
+    assert f"- optimiser steps: {meta['steps']} of " in card
+    assert f"- these weights: PSNR {meta['validation']['psnr']:.2f} dB" in card
+    assert "Command: `spikerestore eval data/testset " in card
 
 
 def test_bundled_weights_were_trained_by_the_shipped_configs():

@@ -137,3 +137,30 @@ def test_tfp_rate_counts_the_window_exactly():
         win = baselines.Window(start, stop, start)
         np.testing.assert_array_equal(np.rint(baselines.tfp_rate(stream, win) * (stop - start)),
                                       dense[start:stop].sum(axis=0))
+
+
+def test_best_cascade_is_a_deblurring_cascade_and_margins_are_per_window():
+    """The bar is the best *cascade* (reconstruct, then deblur) with one σ per image:
+    a calibrated plain TFP ("tfp +cal") is not one even when it scores higher, nor is a
+    σ-map cascade; the network's margin is taken against its own window's best."""
+    from restore.evaluate import best_cascade, network_margins, to_markdown
+
+    def row(method, window, psnr, ssim):
+        return {"method": method, "window": window, "psnr": psnr, "ssim": ssim,
+                "psnr_std": 0.0, "ssim_std": 0.0, "ms_per_image": 1.0}
+
+    overall = [row("tfp +cal", "full", 30.0, 0.80), row("tfp+rl +cal", "full", 26.0, 0.70),
+               row("tfp+rl@map +cal", "full", 29.0, 0.75), row("tfp+wiener", "full", 25.0, 0.6),
+               row("despike +cal", "full", 27.5, 0.78),
+               row("tfp+rl +cal", "64", 25.0, 0.66), row("tfp+wiener@est +cal", "64", 25.5, 0.6),
+               row("despike +cal", "64", 26.0, 0.70)]
+    summary = {"overall": overall, "by_blur": [], "by_side": [], "num_samples": 1,
+               "wall_s": 0.0}
+    assert best_cascade(summary)["method"] == "tfp+rl +cal"
+    assert best_cascade(summary, "64")["method"] == "tfp+wiener@est +cal"
+    margins = {(m["method"], m["window"]): m for m in network_margins(summary)}
+    assert margins[("despike +cal", "full")]["psnr"] == pytest.approx(1.5)
+    assert margins[("despike +cal", "full")]["ssim"] == pytest.approx(0.08)
+    assert margins[("despike +cal", "64")]["psnr"] == pytest.approx(0.5)
+    assert margins[("despike +cal", "64")]["cascade"] == "tfp+wiener@est +cal"
+    assert "| despike +cal | full | tfp+rl +cal | +1.50 | +0.080 |" in to_markdown(summary)

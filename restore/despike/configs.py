@@ -39,7 +39,8 @@ class ModelConfig:
     multi_temporal: bool = spec(True, doc="use all windows (false: only the longest; w/o MTS)")
     multi_scale: bool = spec(True, doc="three levels 1/4, 1/2, 1 (false: full res only; w/o MSS)")
     use_calibration: bool = spec(True, doc="weight spikes by the calibration's w (false: w/o NC)")
-    attention: bool = spec(True, doc="attention fusion and MDTA (false: QKV mixing; w/o transformer)")
+    attention: bool = spec(True, doc="attention fusion and MDTA "
+                                     "(false: QKV mixing; w/o transformer)")
     physical_kernels: bool = spec(True, doc="Gaussian-initialised kernel bank (false: plain convs)")
     linearize: bool = spec(True, doc="map rates to charge per step with the calibrated dead time")
     correction: str = spec("full", choices=("full", "weight"),

@@ -100,9 +100,9 @@ def calibrate_camera(profile, fpn_seed: int, levels, steps: int, seed: int = 0,
     lux = [float(v) / profile.k for v in levels]
     for i, level in enumerate(lux):
         field = np.full((profile.height, profile.width), float(level), np.float32)
-        stream = capture(field, profile, fpn_seed, int(steps),
-                         seed=int(np.random.SeedSequence(seed, spawn_key=(
-                             int(fpn_seed) % (2**32), i, _CALIB_SEED_PURPOSE)).generate_state(1)[0]))
+        key = (int(fpn_seed) % (2**32), i, _CALIB_SEED_PURPOSE)
+        stream_seed = int(np.random.SeedSequence(seed, spawn_key=key).generate_state(1)[0])
+        stream = capture(field, profile, fpn_seed, int(steps), seed=stream_seed)
         fields.append(measure_stream(stream, source=f"uniform {level} lux"))
     try:
         calib = calibrate(fields, levels=lux)

@@ -266,13 +266,17 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = DeSpikeNet(cfg.model)
-    init_meta = _init_from(model, cfg) if cfg.init else None
+    state = None
+    if resume and ckpt_path.is_file():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    init_meta = None
+    if cfg.init:      # a resumed run has its start in the checkpoint: init need not exist
+        init_meta = state["init"] if state and "init" in state else _init_from(model, cfg)
     model.to(dev)
     loss_fn = DeSpikeLoss(cfg.loss, cfg.model)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start, best, wall0 = 0, {"psnr": -1e9, "step": -1}, 0.0
-    if resume and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optim"])
         start = int(state["step"])
@@ -351,7 +355,7 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
                            run / "best.pt")
         if rank == 0 and (done % cfg.ckpt_every == 0 or done == last):
             save_torch({"model": model.state_dict(), "optim": opt.state_dict(), "step": done,
-                        "best": best, "wall_s": wall}, ckpt_path)
+                        "best": best, "wall_s": wall, "init": init_meta}, ckpt_path)
             write_json(run / "summary.json", _summary(cfg, model, done, wall, best, val, world,
                                                       dev))
         if world > 1 and done % cfg.ckpt_every == 0:
@@ -369,23 +373,59 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
 
 
 def _init_from(model: DeSpikeNet, cfg: TrainConfig) -> dict:
-    """Load ``cfg.init`` (a weights file of the same architecture) into ``model``.
+    """Load ``cfg.init`` (a weights file) into ``model``.
 
+    The file holds the same architecture, or a shallower one that differs only in
+    ``depths`` (no level shallower than the file's): the file's blocks are loaded and the
+    extra transformer blocks appended after them start as the identity
+    (:func:`grow_depths`), so the grown network computes the file's function at step 0.
     Returns the file's meta (its steps and wall time), so the card can count the whole
     training. Another architecture, or a file that is not weights, is a clear error.
     """
     from .infer import load_model
 
     try:
-        start = load_model(cfg.init, config=cfg.model)
+        start = load_model(cfg.init)
     except InputError as exc:
         raise InputError("init", cfg.init, exc.expected,
                          exc.fix or "train the first stage, or fix `init` in the config") \
             from None
-    model.load_state_dict(start.state_dict())
+    grow_depths(model, start, where=str(cfg.init))
     return {"path": str(cfg.init), "steps": int(start.meta.get("steps", 0)),
             "wall_s": float(start.meta.get("wall_s", 0.0)),
             "init": start.meta.get("init")}
+
+
+def grow_depths(model: DeSpikeNet, start: DeSpikeNet, where: str = "weights") -> None:
+    """Copy ``start``'s parameters into ``model`` of equal or greater ``depths``.
+
+    Every other configuration key must be equal. Each level's first blocks take
+    ``start``'s blocks; each appended block gets zero output projections (MDTA ``proj``
+    and GDFN ``out``), so with its residual it is exactly the identity and ``model``
+    computes ``start``'s function until training moves them.
+    """
+    a, b = config_to_dict(model.config), config_to_dict(start.config)
+    keys = sorted(k for k in set(a) | set(b) if k not in ("name", "depths") and a[k] != b[k])
+    deeper = all(n >= o for n, o in zip(a["depths"], b["depths"]))
+    if keys or not deeper:
+        what = f"differs in {', '.join(keys)}" if keys else (
+            f"has depths {b['depths']}, deeper than {a['depths']} at some level")
+        raise InputError("init", where, f"weights of this architecture ({a['name']}, depths "
+                         f"{a['depths']}) or of a shallower one of the same widths",
+                         f"the file {what}; point `init` at matching weights")
+    missing, unexpected = model.load_state_dict(start.state_dict(), strict=False)
+    levels = (0, 1, 2) if model.config.multi_scale else (2,)     # module j is level lvl
+    new = {f"levels.{j}.blocks.{i}." for j, lvl in enumerate(levels)
+           for i in range(b["depths"][lvl], a["depths"][lvl])}
+    if unexpected or any(not any(k.startswith(p) for p in new) for k in missing):
+        raise InputError("init", where, "parameters matching the stored configuration",
+                         "the file's tensors do not fit the model; retrain the first stage")
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if any(f"{name}.".startswith(p) for p in new) and name.endswith(("attn.proj",
+                                                                              "ffn.out")):
+                module.weight.zero_()
+                module.bias.zero_()
 
 
 def _meta(cfg, step, wall, val, world, init=None) -> dict:
@@ -402,70 +442,3 @@ def _summary(cfg, model, step, wall, best, val, world, dev) -> dict:
     return {"model": cfg.model.name, "parameters": count_parameters(model), "step": int(step),
             "steps": int(cfg.steps), "wall_s": round(float(wall), 1), "processes": int(world),
             "device": str(dev), "best": best, "last_validation": val}
-
-
-def _lineage(init, meta) -> list[str]:
-    """Card lines for a run started from another run's weights (``init``), totals included."""
-    if not init:
-        return []
-    lines, steps, wall = [], int(meta.get("steps") or 0), float(meta.get("wall_s") or 0.0)
-    while init:
-        lines.append(f"- started from `{init['path']}`: {init['steps']} steps, "
-                     f"{init['wall_s']:.0f} s")
-        steps, wall = steps + int(init["steps"]), wall + float(init["wall_s"])
-        init = init.get("init")
-    return lines + [f"- all stages together: {steps} optimiser steps, {wall:.0f} s"]
-
-
-def model_card(run_dir, weights: str = "best.pt", machine_note: str = "") -> str:
-    """A Markdown model card of a run's weights: config, data, steps, time, validation."""
-    import csv as _csv
-    import json as _json
-
-    import yaml
-
-    run = Path(run_dir)
-    payload = torch.load(run / weights, map_location="cpu", weights_only=True)
-    meta = payload.get("meta") or {}
-    cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
-    summary = _json.loads((run / "summary.json").read_text(encoding="utf-8"))
-    model = DeSpikeNet(payload["config"])
-    val_rows = []
-    if (run / "val.csv").is_file():
-        with open(run / "val.csv", newline="", encoding="utf-8") as fh:
-            val_rows = list(_csv.DictReader(fh))
-    v = meta.get("validation") or {}
-    lines = [
-        f"# Model card: {payload['config']['name']} ({weights})",
-        "",
-        f"- parameters: {count_parameters(model)}",
-        f"- optimiser steps: {meta.get('steps')} of {summary.get('steps')} planned "
-        f"(batch {meta.get('batch_size')} per process, {meta.get('processes')} process(es))",
-        f"- wall time to these weights: {meta.get('wall_s')} s; whole run so far: "
-        f"{summary.get('wall_s')} s at step {summary.get('step')}",
-        f"- machine: {meta.get('machine')}{(' — ' + machine_note) if machine_note else ''}; "
-        f"torch {meta.get('torch')}",
-        f"- seed: {meta.get('seed')}",
-        *_lineage(meta.get("init"), meta),
-        "",
-        "## Validation (fixed procedural set: its own seed and cameras, never trained on)",
-        "",
-        "PSNR / SSIM on sRGB-encoded scene values in [0, 1] (the estimate λ mapped back with "
-        "the oracle exposure 1/(k·illuminance)); TFP is the longest window's calibrated "
-        "rate (the network's own input feature) through the same mapping (no deblurring).",
-        "",
-        f"- these weights: PSNR {v.get('psnr', float('nan')):.2f} dB, SSIM "
-        f"{v.get('ssim', float('nan')):.4f}",
-        f"- TFP (192 steps, calibrated): PSNR {v.get('psnr_tfp', float('nan')):.2f} dB, SSIM "
-        f"{v.get('ssim_tfp', float('nan')):.4f}",
-        "",
-        "| step | loss | PSNR | SSIM | PSNR TFP | SSIM TFP | wall s |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in val_rows:
-        lines.append(f"| {r['step']} | {float(r['loss']):.4f} | {float(r['psnr']):.2f} | "
-                     f"{float(r['ssim']):.4f} | {float(r['psnr_tfp']):.2f} | "
-                     f"{float(r['ssim_tfp']):.4f} | {r['wall_s']} |")
-    lines += ["", "## Training config (exact)", "", "```yaml",
-              yaml.safe_dump(cfg, sort_keys=False).rstrip(), "```", ""]
-    return "\n".join(lines)
