@@ -39,6 +39,7 @@ def eval_(dataset, methods, windows, calib_mode, full_grid, limit, montage_sampl
           weights, output, overwrite, as_json):
     """Evaluate methods on DATASET (a `spikesim generate` directory): PSNR and SSIM."""
     from restore import evaluate as ev
+    from restore.methods import is_network
 
     if full_grid:
         methods, windows, calib_mode = ev.FULL_GRID_METHODS, "full,64,32", "both"
@@ -58,7 +59,11 @@ def eval_(dataset, methods, windows, calib_mode, full_grid, limit, montage_sampl
                              montage_samples=montage_samples,
                              progress=lambda i, total: bar.update(1))
     summary = ev.summarise(result)
-    summary["command"] = _command(dataset, methods, windows, calib_mode, limit, weights)
+    summary["command"] = _command(dataset, methods, windows, calib_mode, limit, weights, device)
+    if any(is_network(s.method) for s in specs):
+        from restore.despike.infer import weights_identity
+
+        summary["weights"] = weights_identity(weights)
     written = ev.write_outputs(output, summary, result, overwrite) if output is not None else []
     if as_json:
         echo_json({k: v for k, v in summary.items()} | {"written": [str(p) for p in written]})
@@ -68,10 +73,12 @@ def eval_(dataset, methods, windows, calib_mode, full_grid, limit, montage_sampl
         click.echo(f"wrote {p}")
 
 
-def _command(dataset, methods, windows, calib_mode, limit, weights) -> str:
-    """The command line that reproduces these results (recorded in results.md)."""
+def _command(dataset, methods, windows, calib_mode, limit, weights, device) -> str:
+    """The command line that reproduces these results (recorded in results.md); the
+    dataset path as given (relative to the working directory)."""
     args = ["spikerestore", "eval", str(dataset), "--methods", methods, "--windows", windows,
             "--calib-mode", calib_mode]
     args += ["--limit", str(limit)] if limit else []
     args += ["--weights", str(weights)] if weights is not None else []
+    args += ["--device", device] if device != "cpu" else []
     return " ".join(shlex.quote(a) for a in args)

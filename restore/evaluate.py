@@ -419,14 +419,23 @@ def summarise(result: EvalResult) -> dict:
     return summary
 
 
+def _base(label: str) -> str:
+    """The method of a table label: ``"tfp+rl@est +cal"`` -> ``"tfp+rl"``."""
+    return label.split(" ")[0].split("@")[0]
+
+
+def _is_network_label(label: str) -> bool:
+    return is_network(_base(label))
+
+
 def best_cascade(summary: dict, window: str = "full") -> dict | None:
     """The best cascade using one σ per image (oracle or estimated) by mean PSNR.
 
     The σ-map cascades are an upper bound and excluded (despike.md).
     """
     cands = [r for r in summary["overall"] if r["window"] == window
-             and "+" in r["method"].split(" ")[0]          # "tfp +cal" is not a cascade
-             and "@map" not in r["method"] and not r["method"].startswith("despike")]
+             and "+" in _base(r["method"])                 # "tfp +cal" is not a cascade
+             and "@map" not in r["method"] and not _is_network_label(r["method"])]
     if not cands:
         return None
     best = max(cands, key=lambda r: r["psnr"])
@@ -439,7 +448,8 @@ def _f(x, digits=2):
 
 def to_markdown(summary: dict) -> str:
     """The results as markdown tables (overall, by blur bin, by focus side)."""
-    out = ([f"Command: `{summary['command']}`", ""] if summary.get("command") else []) + [
+    out = ([f"Command: `{summary['command']}`", ""] if summary.get("command") else []) + (
+        [f"Network weights: `{summary['weights']}`", ""] if summary.get("weights") else []) + [
            f"Samples: {summary['num_samples']}; evaluation wall time "
            f"{summary['wall_s']:.1f} s.", "",
            "| method | window | PSNR (dB) | SSIM | ms / image |",
@@ -477,7 +487,7 @@ def network_margins(summary: dict) -> list[dict]:
     """Each network row's PSNR and SSIM minus the best one-σ cascade of its window."""
     rows = []
     for r in summary["overall"]:
-        best = best_cascade(summary, r["window"]) if r["method"].startswith("despike") else None
+        best = best_cascade(summary, r["window"]) if _is_network_label(r["method"]) else None
         if best:
             rows.append({"method": r["method"], "window": r["window"],
                          "cascade": best["method"], "psnr": r["psnr"] - best["psnr"],

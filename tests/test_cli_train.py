@@ -81,11 +81,18 @@ def test_card_is_made_of_the_run_its_notes_and_its_evaluations(tmp_path):
                                           "seed": 3}), data, workers=1)
     ev = tmp_path / "eval_tiny"
     res = CliRunner().invoke(main, ["eval", str(data), "--methods", "despike,tfp", "--weights",
-                                    str(run / "best.pt"), "-o", str(ev)])
+                                    str(run / "best.pt"), "--calib-mode", "both", "--limit",
+                                    "1", "-o", str(ev)])
     assert res.exit_code == 0, res.output
     results = (ev / "results.md").read_text()
-    assert results.startswith(f"Command: `spikerestore eval {data} --methods despike,tfp ")
-    assert f"--weights {run / 'best.pt'}`" in results.splitlines()[0]
+    import hashlib
+
+    digest = hashlib.sha256((run / "best.pt").read_bytes()).hexdigest()[:12]
+    assert results.splitlines()[0] == (
+        f"Command: `spikerestore eval {data} --methods despike,tfp --windows full "
+        f"--calib-mode both --limit 1 --weights {run / 'best.pt'}`")
+    assert f"Network weights: `{run / 'best.pt'} (sha256 {digest})`" in results
+    assert "| despike +cal | full |" in results and "| tfp | full |" in results
     notes = tmp_path / "notes.md"
     notes.write_text("## Recipe\n\nOne tiny stage.\n")
     out = tmp_path / "CARD.md"

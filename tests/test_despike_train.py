@@ -127,6 +127,16 @@ def test_init_starts_from_another_runs_weights(straight_run, tmp_path):
     meta_split = torch.load(tmp_path / "split" / "final.pt", weights_only=True)["meta"]
     assert meta_split["steps"] == 2 and meta_split["init"]["path"] == str(moved)
     assert meta_split["init"]["steps"] == 4
+    # a checkpoint written before checkpoints carried the start: the run's best.pt has it
+    shutil.copy(run / "final.pt", moved)
+    train(split, tmp_path / "old", stop_after=1)
+    moved.unlink()
+    ckpt = torch.load(tmp_path / "old" / "checkpoint.pt", weights_only=True)
+    del ckpt["init"]
+    torch.save(ckpt, tmp_path / "old" / "checkpoint.pt")
+    train(split, tmp_path / "old", resume=True)
+    meta_old = torch.load(tmp_path / "old" / "final.pt", weights_only=True)["meta"]
+    assert meta_old["init"] == meta_split["init"]
 
     other = dict(stage, model=dict(TINY_TRAIN["model"], widths=[8, 8, 4]))
     with pytest.raises(InputError, match="^init: "):
@@ -167,12 +177,21 @@ def test_init_grows_depth_with_identity_blocks(straight_run, tmp_path):
     shallow = dict(stage, model=dict(TINY_TRAIN["model"], depths=[0, 0, 0]))
     with pytest.raises(InputError, match="^init: .*deeper than"):
         train(shallow, tmp_path / "shallow")
-    # one level only (w/o MSS): module 0 is the finest level, grown by depths[2]
-    single = dict(TINY_TRAIN["model"], multi_scale=False)
-    one, one_deep = DeSpikeNet(single), DeSpikeNet(dict(single, depths=[1, 0, 2]))
-    grow_depths(one_deep, one)
+    # one level only (w/o MSS): module 0 is the finest level, grown by depths[2]; the
+    # unused levels' depths do not count. The head is randomised first: at its zero
+    # initialisation the output is the input whatever the blocks do.
+    single = dict(TINY_TRAIN["model"], multi_scale=False, depths=[1, 0, 1])
+    one, one_deep = DeSpikeNet(single), DeSpikeNet(dict(single, depths=[0, 0, 3]))
     with torch.no_grad():
-        assert torch.equal(one(x)["out"], one_deep(x)["out"])
+        for prm in one.levels[0].head.parameters():
+            prm.normal_(0, 0.3)
+    grow_depths(one_deep, one)
+    for blk in one_deep.levels[0].blocks[1:]:
+        assert not blk.attn.proj.weight.any() and not blk.ffn.out.weight.any()
+    with torch.no_grad():
+        ref = one(x)["out"]
+        assert not torch.allclose(ref, x[:, -1])          # the blocks reach the output
+        assert torch.equal(ref, one_deep(x)["out"])
 
 
 def test_ddp_two_processes_keep_identical_parameters(tmp_path):
@@ -478,6 +497,10 @@ def test_bundled_model_card_was_written_from_the_bundled_weights():
     assert f"- optimiser steps: {meta['steps']} of " in card
     assert f"- these weights: PSNR {meta['validation']['psnr']:.2f} dB" in card
     assert "Command: `spikerestore eval data/testset " in card
+    import hashlib
+
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    assert f"Network weights: `restore/despike/weights/{path.name} (sha256 {digest})`" in card
 
 
 def test_bundled_weights_were_trained_by_the_shipped_configs():

@@ -1,6 +1,6 @@
 """Model cards: a Markdown record of one run's weights, written by ``spikerestore card``.
 
-Everything in a card is read from files, nothing is typed by hand:
+Every figure in a card is read from files (only the optional machine note is typed):
 
 - the weights' meta (steps, wall time, machine, seed, the stages they started from);
 - the run directory (``config.yaml``, ``summary.json``, ``val.csv``: the validation curve);
@@ -15,7 +15,6 @@ import csv
 import json
 from pathlib import Path
 
-import torch
 import yaml
 
 from spikesim.errors import InputError
@@ -47,9 +46,9 @@ def _read(path: Path, what: str, fix: str) -> str:
 def evaluation_section(eval_dir) -> list[str]:
     """Card lines for one ``spikerestore eval -o DIR`` output (its ``results.md``)."""
     d = Path(eval_dir)
-    text = _read(d / "results.md" if d.is_dir() else d, "--eval",
-                 "pass the directory given to `spikerestore eval -o`")
-    return [f"## Evaluation: `{d.name}`", "", text.rstrip(), ""]
+    path = d / "results.md" if d.is_dir() else d
+    text = _read(path, "--eval", "pass the directory given to `spikerestore eval -o`")
+    return [f"## Evaluation: `{path.parent.name}`", "", text.rstrip(), ""]
 
 
 def model_card(run_dir, weights: str = "best.pt", machine_note: str = "",
@@ -65,12 +64,17 @@ def model_card(run_dir, weights: str = "best.pt", machine_note: str = "",
     evaluations : ``spikerestore eval -o`` directories (or their ``results.md``), each
         copied as a section
     """
+    from .infer import read_weights
+
     run = Path(run_dir)
-    for name in (weights, "config.yaml", "summary.json"):
+    for name in ("config.yaml", "summary.json"):
         if not (run / name).is_file():
             raise InputError("RUN_DIR", str(run), f"a training run directory with {name}",
                              "pass the -o directory of `spikerestore train`")
-    payload = torch.load(run / weights, map_location="cpu", weights_only=True)
+    if not (run / weights).is_file():
+        raise InputError("--weights", weights, f"a weights file in {run}",
+                         "an unfinished run has best.pt but no final.pt: pass --weights best.pt")
+    payload = read_weights(run / weights)
     meta = payload.get("meta") or {}
     cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
     summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))

@@ -90,6 +90,11 @@ class ModelConfig:
     def num_levels(self) -> int:
         return 3 if self.multi_scale else 1
 
+    @property
+    def used_levels(self) -> tuple[int, ...]:
+        """Indices into ``widths``/``depths``/``heads`` of the levels built, coarse to fine."""
+        return (0, 1, 2) if self.multi_scale else (2,)
+
 
 @dataclass(frozen=True)
 class LossConfig:

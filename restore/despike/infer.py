@@ -47,6 +47,20 @@ def bundled_weights_path() -> Path:
     return WEIGHTS_DIR / settings.DESPIKE_WEIGHTS_FILE
 
 
+def weights_identity(path=None) -> str:
+    """``"PATH (sha256 0123456789ab)"`` of a weights file (``None``: the bundled one),
+    so a results table names exactly the weights it measured."""
+    import hashlib
+
+    path = Path(path) if path is not None else bundled_weights_path()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else "absent"
+    try:                                  # inside the working directory: a relative path
+        path = path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        pass
+    return f"{path} (sha256 {digest})"
+
+
 def read_weights(path) -> dict:
     """Read and check a weights file; clear :class:`InputError` for every failure."""
     path = Path(path)

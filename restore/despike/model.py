@@ -46,7 +46,7 @@ class DeSpikeNet(nn.Module):
         self.encoder = Encoder(ce)
         self.bank = PSFBank(ce, cfg.num_kernels, cfg.kernel_size, cfg.sigma_min,
                             cfg.sigma_max, cfg.physical_kernels)
-        idx = (0, 1, 2) if cfg.multi_scale else (2,)
+        idx = cfg.used_levels
         self.factors = tuple(4 // (2 ** i) for i in idx)        # (4, 2, 1) or (1,)
         levels, prev = [], None
         for i in idx:

@@ -271,7 +271,9 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     init_meta = None
     if cfg.init:      # a resumed run has its start in the checkpoint: init need not exist
-        init_meta = state["init"] if state and "init" in state else _init_from(model, cfg)
+        init_meta = _resumed_init(state, run) if state else None
+        if init_meta is None:
+            init_meta = _init_from(model, cfg)
     model.to(dev)
     loss_fn = DeSpikeLoss(cfg.loss, cfg.model)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -396,6 +398,18 @@ def _init_from(model: DeSpikeNet, cfg: TrainConfig) -> dict:
             "init": start.meta.get("init")}
 
 
+def _resumed_init(state: dict, run: Path) -> dict | None:
+    """The start record of a resumed stage: its checkpoint's (or, for checkpoints written
+    before they carried it, its ``best.pt``'s); ``None`` when neither has it."""
+    if state.get("init"):
+        return state["init"]
+    try:
+        return torch.load(run / "best.pt", map_location="cpu",
+                          weights_only=True)["meta"]["init"] or None
+    except (OSError, KeyError, TypeError, RuntimeError):
+        return None
+
+
 def grow_depths(model: DeSpikeNet, start: DeSpikeNet, where: str = "weights") -> None:
     """Copy ``start``'s parameters into ``model`` of equal or greater ``depths``.
 
@@ -405,8 +419,10 @@ def grow_depths(model: DeSpikeNet, start: DeSpikeNet, where: str = "weights") ->
     computes ``start``'s function until training moves them.
     """
     a, b = config_to_dict(model.config), config_to_dict(start.config)
-    keys = sorted(k for k in set(a) | set(b) if k not in ("name", "depths") and a[k] != b[k])
-    deeper = all(n >= o for n, o in zip(a["depths"], b["depths"]))
+    keys = sorted(k for k in set(a) | set(b)
+                  if k not in ("name", "depths") and a.get(k) != b.get(k))
+    levels = model.config.used_levels                          # module j is level levels[j]
+    deeper = all(a["depths"][lvl] >= b["depths"][lvl] for lvl in levels)
     if keys or not deeper:
         what = f"differs in {', '.join(keys)}" if keys else (
             f"has depths {b['depths']}, deeper than {a['depths']} at some level")
@@ -414,7 +430,6 @@ def grow_depths(model: DeSpikeNet, start: DeSpikeNet, where: str = "weights") ->
                          f"{a['depths']}) or of a shallower one of the same widths",
                          f"the file {what}; point `init` at matching weights")
     missing, unexpected = model.load_state_dict(start.state_dict(), strict=False)
-    levels = (0, 1, 2) if model.config.multi_scale else (2,)     # module j is level lvl
     new = {f"levels.{j}.blocks.{i}." for j, lvl in enumerate(levels)
            for i in range(b["depths"][lvl], a["depths"][lvl])}
     if unexpected or any(not any(k.startswith(p) for p in new) for k in missing):
