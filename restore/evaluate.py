@@ -87,6 +87,16 @@ class MethodSpec:
     def is_cascade(self) -> bool:
         return "+" in self.method
 
+    @property
+    def kind(self) -> str:
+        """``"network"``, ``"cascade"`` (one σ per image), ``"cascade-map"`` (a σ map: an
+        upper bound, not the bar) or ``"reconstruction"`` (TFP/TFI alone)."""
+        if is_network(self.method):
+            return "network"
+        if self.is_cascade:
+            return "cascade-map" if self.sigma_mode == "map" else "cascade"
+        return "reconstruction"
+
 
 def parse_methods(text: str, calib_mode: str = "off") -> list[MethodSpec]:
     """``"tfp,tfp+rl@est"`` -> specs (see the module doc); errors list the valid names."""
@@ -388,15 +398,16 @@ def summarise(result: EvalResult) -> dict:
     wins = [window_label(w) for w in result.windows]
     overall = []
     for w in wins:
-        for m in labels:
-            sel = [r for r in result.rows if r.method == m and r.window == w]
+        for spec in result.specs:
+            sel = [r for r in result.rows if r.method == spec.label and r.window == w]
             if not sel:
                 continue
             p, ps = _stats([r.psnr for r in sel])
             s, ss = _stats([r.ssim for r in sel])
-            overall.append({"method": m, "window": w, "n": len(sel), "psnr": p, "psnr_std": ps,
-                            "ssim": s, "ssim_std": ss,
-                            "ms_per_image": 1000.0 * float(np.median([r.seconds for r in sel]))})
+            overall.append({"method": spec.label, "window": w, "n": len(sel), "psnr": p,
+                            "psnr_std": ps, "ssim": s, "ssim_std": ss,
+                            "ms_per_image": 1000.0 * float(np.median([r.seconds for r in sel])),
+                            "kind": spec.kind})
     def breakdown(key, groups):
         out = []
         for m in labels:
@@ -419,23 +430,12 @@ def summarise(result: EvalResult) -> dict:
     return summary
 
 
-def _base(label: str) -> str:
-    """The method of a table label: ``"tfp+rl@est +cal"`` -> ``"tfp+rl"``."""
-    return label.split(" ")[0].split("@")[0]
-
-
-def _is_network_label(label: str) -> bool:
-    return is_network(_base(label))
-
-
 def best_cascade(summary: dict, window: str = "full") -> dict | None:
     """The best cascade using one σ per image (oracle or estimated) by mean PSNR.
 
     The σ-map cascades are an upper bound and excluded (despike.md).
     """
-    cands = [r for r in summary["overall"] if r["window"] == window
-             and "+" in _base(r["method"])                 # "tfp +cal" is not a cascade
-             and "@map" not in r["method"] and not _is_network_label(r["method"])]
+    cands = [r for r in summary["overall"] if r["window"] == window and r["kind"] == "cascade"]
     if not cands:
         return None
     best = max(cands, key=lambda r: r["psnr"])
@@ -487,7 +487,7 @@ def network_margins(summary: dict) -> list[dict]:
     """Each network row's PSNR and SSIM minus the best one-σ cascade of its window."""
     rows = []
     for r in summary["overall"]:
-        best = best_cascade(summary, r["window"]) if _is_network_label(r["method"]) else None
+        best = best_cascade(summary, r["window"]) if r["kind"] == "network" else None
         if best:
             rows.append({"method": r["method"], "window": r["window"],
                          "cascade": best["method"], "psnr": r["psnr"] - best["psnr"],

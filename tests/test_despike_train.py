@@ -127,16 +127,6 @@ def test_init_starts_from_another_runs_weights(straight_run, tmp_path):
     meta_split = torch.load(tmp_path / "split" / "final.pt", weights_only=True)["meta"]
     assert meta_split["steps"] == 2 and meta_split["init"]["path"] == str(moved)
     assert meta_split["init"]["steps"] == 4
-    # a checkpoint written before checkpoints carried the start: the run's best.pt has it
-    shutil.copy(run / "final.pt", moved)
-    train(split, tmp_path / "old", stop_after=1)
-    moved.unlink()
-    ckpt = torch.load(tmp_path / "old" / "checkpoint.pt", weights_only=True)
-    del ckpt["init"]
-    torch.save(ckpt, tmp_path / "old" / "checkpoint.pt")
-    train(split, tmp_path / "old", resume=True)
-    meta_old = torch.load(tmp_path / "old" / "final.pt", weights_only=True)["meta"]
-    assert meta_old["init"] == meta_split["init"]
 
     other = dict(stage, model=dict(TINY_TRAIN["model"], widths=[8, 8, 4]))
     with pytest.raises(InputError, match="^init: "):

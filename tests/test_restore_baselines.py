@@ -145,9 +145,14 @@ def test_best_cascade_is_a_deblurring_cascade_and_margins_are_per_window():
     σ-map cascade; the network's margin is taken against its own window's best."""
     from restore.evaluate import best_cascade, network_margins, to_markdown
 
+    from restore.evaluate import parse_methods
+
+    kinds = {s.label: s.kind for s in parse_methods(
+        "tfp,tfp+rl,tfp+rl@map,tfp+wiener,tfp+wiener@est,despike", "both")}
+
     def row(method, window, psnr, ssim):
         return {"method": method, "window": window, "psnr": psnr, "ssim": ssim,
-                "psnr_std": 0.0, "ssim_std": 0.0, "ms_per_image": 1.0}
+                "psnr_std": 0.0, "ssim_std": 0.0, "ms_per_image": 1.0, "kind": kinds[method]}
 
     overall = [row("tfp +cal", "full", 30.0, 0.80), row("tfp+rl +cal", "full", 26.0, 0.70),
                row("tfp+rl@map +cal", "full", 29.0, 0.75), row("tfp+wiener", "full", 25.0, 0.6),

@@ -212,6 +212,11 @@ PRESETS: dict[str, ModelConfig] = {
 }
 
 
+def differing_keys(a: dict, b: dict, ignore=()) -> list[str]:
+    """Sorted top-level keys whose values differ between two config mappings."""
+    return sorted(k for k in set(a) | set(b) if k not in ignore and a.get(k) != b.get(k))
+
+
 def model_config(source=None) -> ModelConfig:
     """A :class:`ModelConfig` from a preset name, a YAML path, a mapping or a config.
 

@@ -32,7 +32,7 @@ from spikesim.errors import InputError
 
 from restore import settings
 
-from .configs import config_to_dict, model_config
+from .configs import config_to_dict, differing_keys, model_config
 from .data import features_for
 from .model import DeSpikeNet, pad_to_multiple
 from .train import resolve_device
@@ -113,7 +113,7 @@ def load_model(weights=None, config=None, device="cpu") -> DeSpikeNet:
         wanted = model_config(config)
         a, b = config_to_dict(wanted), config_to_dict(stored)
         if a != b:
-            keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+            keys = differing_keys(a, b)
             raise InputError("weights", str(path), f"weights of configuration {wanted.name!r}",
                              f"the file holds {stored.name!r} (differs in {', '.join(keys)}); "
                              "pass the matching --config or other weights")

@@ -41,7 +41,7 @@ from spikesim.errors import InputError
 
 from restore import settings
 
-from .configs import TrainConfig, config_to_dict, train_config
+from .configs import TrainConfig, config_to_dict, differing_keys, train_config
 from .data import GeneratedDirDataset, ProceduralDataset, collate
 from .loss import DeSpikeLoss, srgb_continued
 from .model import DeSpikeNet, count_parameters
@@ -246,7 +246,7 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
 
             old = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
             if old != cfg_dict:
-                diff = [k for k in set(old) | set(cfg_dict) if old.get(k) != cfg_dict.get(k)]
+                diff = differing_keys(old, cfg_dict)
                 raise InputError("--config", f"differs from {run / 'config.yaml'} in "
                                  f"{', '.join(sorted(diff))}", "the run's own config",
                                  "resume with the same config, or start a new run directory")
@@ -269,11 +269,10 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
     state = None
     if resume and ckpt_path.is_file():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    init_meta = None
-    if cfg.init:      # a resumed run has its start in the checkpoint: init need not exist
-        init_meta = _resumed_init(state, run) if state else None
-        if init_meta is None:
-            init_meta = _init_from(model, cfg)
+    # a resumed run has its start record in the checkpoint: the init file need not exist
+    init_meta = state.get("init") if state else None
+    if cfg.init and init_meta is None:
+        init_meta = _init_from(model, cfg)
     model.to(dev)
     loss_fn = DeSpikeLoss(cfg.loss, cfg.model)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -398,18 +397,6 @@ def _init_from(model: DeSpikeNet, cfg: TrainConfig) -> dict:
             "init": start.meta.get("init")}
 
 
-def _resumed_init(state: dict, run: Path) -> dict | None:
-    """The start record of a resumed stage: its checkpoint's (or, for checkpoints written
-    before they carried it, its ``best.pt``'s); ``None`` when neither has it."""
-    if state.get("init"):
-        return state["init"]
-    try:
-        return torch.load(run / "best.pt", map_location="cpu",
-                          weights_only=True)["meta"]["init"] or None
-    except (OSError, KeyError, TypeError, RuntimeError):
-        return None
-
-
 def grow_depths(model: DeSpikeNet, start: DeSpikeNet, where: str = "weights") -> None:
     """Copy ``start``'s parameters into ``model`` of equal or greater ``depths``.
 
@@ -419,8 +406,7 @@ def grow_depths(model: DeSpikeNet, start: DeSpikeNet, where: str = "weights") ->
     computes ``start``'s function until training moves them.
     """
     a, b = config_to_dict(model.config), config_to_dict(start.config)
-    keys = sorted(k for k in set(a) | set(b)
-                  if k not in ("name", "depths") and a.get(k) != b.get(k))
+    keys = differing_keys(a, b, ignore=("name", "depths"))
     levels = model.config.used_levels                          # module j is level levels[j]
     deeper = all(a["depths"][lvl] >= b["depths"][lvl] for lvl in levels)
     if keys or not deeper:
@@ -429,18 +415,19 @@ def grow_depths(model: DeSpikeNet, start: DeSpikeNet, where: str = "weights") ->
         raise InputError("init", where, f"weights of this architecture ({a['name']}, depths "
                          f"{a['depths']}) or of a shallower one of the same widths",
                          f"the file {what}; point `init` at matching weights")
+    appended = [blk for j, lvl in enumerate(levels)
+                for blk in model.levels[j].blocks[b["depths"][lvl]:]]
+    new = {id(p) for blk in appended for p in blk.parameters()}
+    own = dict(model.named_parameters())
     missing, unexpected = model.load_state_dict(start.state_dict(), strict=False)
-    new = {f"levels.{j}.blocks.{i}." for j, lvl in enumerate(levels)
-           for i in range(b["depths"][lvl], a["depths"][lvl])}
-    if unexpected or any(not any(k.startswith(p) for p in new) for k in missing):
+    if unexpected or any(k not in own or id(own[k]) not in new for k in missing):
         raise InputError("init", where, "parameters matching the stored configuration",
                          "the file's tensors do not fit the model; retrain the first stage")
     with torch.no_grad():
-        for name, module in model.named_modules():
-            if any(f"{name}.".startswith(p) for p in new) and name.endswith(("attn.proj",
-                                                                              "ffn.out")):
-                module.weight.zero_()
-                module.bias.zero_()
+        for blk in appended:
+            for layer in (blk.attn.proj, blk.ffn.out):
+                layer.weight.zero_()
+                layer.bias.zero_()
 
 
 def _meta(cfg, step, wall, val, world, init=None) -> dict:
