@@ -22,10 +22,16 @@ from cli.options import overwrite_option, resume_option, show_progress, verbosit
               help="Stop after this step (checkpointed); resume later with --resume.")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
               help="DataLoader processes making examples (results do not depend on it).")
+@click.option("--cache", "cache_dir", default=None,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Directory of the camera calibrations and the training pool "
+                   "(default: RUN_DIR/cache). Runs with the same data and seed can share "
+                   "one and make the pool once; results do not depend on it.")
 @resume_option
 @overwrite_option
 @verbosity_options
-def train(config, run_dir, device, bf16, seed, stop_after, workers, resume, overwrite):
+def train(config, run_dir, device, bf16, seed, stop_after, workers, cache_dir, resume,
+          overwrite):
     """Train DeSpike (run under torchrun for several processes: DDP, gloo on CPU)."""
     from restore.despike.train import train as run_training
 
@@ -36,7 +42,7 @@ def train(config, run_dir, device, bf16, seed, stop_after, workers, resume, over
 
     summary = run_training(config, run_dir, resume=resume, device=device, bf16=bf16, seed=seed,
                            stop_after=stop_after, overwrite=overwrite, progress=report,
-                           workers=workers)
+                           workers=workers, cache_dir=cache_dir)
     best = summary.get("best") or {}
     click.echo(f"{summary['model']}: {summary['step']}/{summary['steps']} steps in "
                f"{summary['wall_s']} s; best validation PSNR "

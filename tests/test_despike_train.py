@@ -82,6 +82,28 @@ def test_new_run_refuses_a_used_directory_and_resume_a_changed_config(straight_r
         train(changed, run, resume=True)
 
 
+def test_runs_share_a_cache_and_make_the_pool_once(tmp_path):
+    """``cache_dir`` (``--cache``): a second run of the same data and seed reuses the first
+    run's pool chunks and calibrations untouched, and trains exactly as with its own cache."""
+    cfg = dict(TINY_TRAIN, steps=2, val_every=2, ckpt_every=2,
+               data=dict(TINY_TRAIN["data"], pool=2, pool_size=24))
+    shared = tmp_path / "shared"
+    train(cfg, tmp_path / "a", cache_dir=shared)
+    entries = sorted(shared.rglob("*.npz"))
+    assert any(p.parent.name.startswith("pool-") for p in entries)
+    assert any(p.name.startswith("calib-") for p in entries)
+    stamps = {p: p.stat().st_mtime_ns for p in entries}
+    train(cfg, tmp_path / "b", cache_dir=shared)
+    assert not (tmp_path / "a" / "cache").exists() and not (tmp_path / "b" / "cache").exists()
+    assert sorted(shared.rglob("*.npz")) == entries                      # nothing new made
+    assert {p: p.stat().st_mtime_ns for p in entries} == stamps          # nothing rewritten
+    train(cfg, tmp_path / "c")                                            # its own cache
+    assert (tmp_path / "c" / "cache").is_dir()
+    a, b, c = (_state(tmp_path / r / "final.pt") for r in "abc")
+    for k in a:
+        assert torch.equal(a[k], b[k]) and torch.equal(a[k], c[k]), k
+
+
 def test_training_keeps_the_thread_count_it_was_given(tmp_path):
     """numba's OpenMP layer resets the OpenMP thread count when examples are made in this
     process; the training steps must still run on ``threads`` torch threads."""

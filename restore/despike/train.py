@@ -9,7 +9,8 @@ Run directory::
     RUN_DIR/log.csv            one row per log_every steps: step, lr, loss terms, time
     RUN_DIR/val.csv            one row per validation: step, loss, PSNR/SSIM of model and TFP
     RUN_DIR/summary.json       the run so far: steps, wall time, best, last validation
-    RUN_DIR/cache/             calibrations of the simulated cameras
+    RUN_DIR/cache/             calibrations of the simulated cameras and the training pool
+                               (``cache_dir``/``--cache`` puts them elsewhere, e.g. shared)
 
 Reproducibility: the model is initialised from ``seed`` (inside a forked RNG, no global
 seeding); every example is a pure function of (data config, seed, index), and the
@@ -186,18 +187,18 @@ def _dist_env():
 
 def train(config, run_dir, resume: bool = False, device: str = "cpu", bf16: bool = False,
           seed: int | None = None, stop_after: int | None = None, overwrite: bool = False,
-          progress=None, workers: int = 0) -> dict:
+          progress=None, workers: int = 0, cache_dir=None) -> dict:
     """Train a DeSpike model; returns the summary (also written to ``summary.json``).
 
     See :func:`train_model` for the parameters (it also returns the model).
     """
     return train_model(config, run_dir, resume, device, bf16, seed, stop_after, overwrite,
-                       progress, workers)[0]
+                       progress, workers, cache_dir)[0]
 
 
 def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16: bool = False,
                 seed: int | None = None, stop_after: int | None = None,
-                overwrite: bool = False, progress=None, workers: int = 0):
+                overwrite: bool = False, progress=None, workers: int = 0, cache_dir=None):
     """Train a DeSpike model; returns ``(summary, model)`` (this process's replica).
 
     Parameters
@@ -214,6 +215,10 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
         ``spawn``: numba's OpenMP layer must not be forked): DataLoader workers, or with
         ``data.pool`` the processes that make the pool; the examples are pure functions of
         their index, so results do not depend on it
+    cache_dir : where the camera calibrations and the training pool are kept (default
+        ``run_dir/cache``). Entries are named by what they depend on and written
+        atomically, so runs of the same data and seed (ablations, seed repeats) can share
+        one directory and make the pool once; results do not depend on it
     """
     import torch.distributed as dist
 
@@ -290,7 +295,7 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
     ddp = model
     if world > 1:
         ddp = torch.nn.parallel.DistributedDataParallel(model)
-    cache = run / "cache"
+    cache = Path(cache_dir) if cache_dir is not None else run / "cache"
     if cfg.data.source == "procedural" and cfg.data.pool:
         from .pool import PooledDataset
 
