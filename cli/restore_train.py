@@ -25,8 +25,9 @@ from cli.options import overwrite_option, resume_option, show_progress, verbosit
 @click.option("--cache", "cache_dir", default=None,
               type=click.Path(file_okay=False, path_type=Path),
               help="Directory of the camera calibrations and the training pool "
-                   "(default: RUN_DIR/cache). Runs with the same data and seed can share "
-                   "one and make the pool once; results do not depend on it.")
+                   "(default: the run directory's cache/; a resumed run keeps its own). "
+                   "Runs with the same data, seed and feature switches can share one and "
+                   "make the pool once; results do not depend on it.")
 @resume_option
 @overwrite_option
 @verbosity_options

@@ -99,9 +99,35 @@ def test_runs_share_a_cache_and_make_the_pool_once(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in entries} == stamps          # nothing rewritten
     train(cfg, tmp_path / "c")                                            # its own cache
     assert (tmp_path / "c" / "cache").is_dir()
-    a, b, c = (_state(tmp_path / r / "final.pt") for r in "abc")
+    # interrupted, then resumed without naming the cache: the checkpoint's cache is kept
+    train(cfg, tmp_path / "d", cache_dir=shared, stop_after=1)
+    train(cfg, tmp_path / "d", resume=True)
+    assert not (tmp_path / "d" / "cache").exists()
+    assert {p: p.stat().st_mtime_ns for p in entries} == stamps
+    a, b, c, d = (_state(tmp_path / r / "final.pt") for r in "abcd")
     for k in a:
-        assert torch.equal(a[k], b[k]) and torch.equal(a[k], c[k]), k
+        assert torch.equal(a[k], b[k]) and torch.equal(a[k], c[k]) and torch.equal(a[k], d[k]), k
+
+
+def test_train_cli_takes_a_cache_and_refuses_one_it_cannot_write(tmp_path):
+    import yaml
+    from click.testing import CliRunner
+
+    from cli.spikerestore_cli import main
+
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(dict(TINY_TRAIN, steps=1, val_every=1, ckpt_every=1)))
+    ok = CliRunner().invoke(main, ["train", "--config", str(cfg), "-o", str(tmp_path / "run"),
+                                   "--cache", str(tmp_path / "shared")])
+    assert ok.exit_code == 0, ok.output
+    assert list((tmp_path / "shared").glob("calib-*.npz"))
+    assert not (tmp_path / "run" / "cache").exists()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    bad = CliRunner().invoke(main, ["train", "--config", str(cfg), "-o", str(tmp_path / "run2"),
+                                    "--cache", str(blocker / "cache")])
+    assert bad.exit_code == 2
+    assert "--cache" in bad.output and "choose another directory" in bad.output
 
 
 def test_training_keeps_the_thread_count_it_was_given(tmp_path):

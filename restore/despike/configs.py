@@ -152,7 +152,7 @@ class DataConfig:
                                     doc="stream lengths drawn for the short examples")
     pool: int = spec(0, "", 0, 1_000_000,
                      doc="0: every example is a new procedural sample; N: make N samples "
-                         "of pool_size once (cached in the run directory) and draw random "
+                         "of pool_size once (cached: the run's cache/ or --cache) and draw random "
                          "crops, stream lengths and flips of them (much cheaper per step)")
     pool_size: int = spec(128, "px", 16, 4096, doc="side of the pooled samples")
 

@@ -17,9 +17,10 @@ pooled sample therefore keeps its features for every stream length, ``(1 + len(s
 n, S, S)`` stored as float16 (relative step 5e-4, ten times finer than the count
 quantisation of the longest window), with its target and ``to_value``.
 
-The pool is written in chunks under ``RUN_DIR/cache/pool-<digest>/`` (the digest covers
-everything the examples depend on), so a resumed run reloads it, and chunks are made by
-``workers`` processes when asked. Item ``i`` depends only on ``(seed, i)`` and the pool.
+The pool is written in chunks under ``CACHE/pool-<digest>/`` (``CACHE``: the run's
+``cache/``, or the directory ``--cache`` names; the digest covers every setting the
+examples depend on, not the code version), so a resumed run reloads it, runs of the same
+data share it, and chunks are made by ``workers`` processes when asked. Item ``i`` depends only on ``(seed, i)`` and the pool.
 """
 
 from __future__ import annotations

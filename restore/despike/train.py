@@ -185,9 +185,28 @@ def _dist_env():
     return world, rank
 
 
+def _cache_dir(cache_dir, state, run: Path) -> Path:
+    """The cache directory: the one given, else a resumed run's own, else ``run/cache``;
+    created, and refused with the fix when it cannot be written."""
+    if cache_dir is None and state and state.get("cache_dir") and \
+            Path(state["cache_dir"]).is_dir():
+        cache_dir = state["cache_dir"]
+    cache = Path(cache_dir) if cache_dir is not None else run / "cache"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        probe = cache / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise InputError("--cache", str(cache), "a directory this process can write",
+                         f"choose another directory ({exc.strerror or exc})") from None
+    log.info("cache of calibrations and pool: %s", cache)
+    return cache
+
+
 def train(config, run_dir, resume: bool = False, device: str = "cpu", bf16: bool = False,
           seed: int | None = None, stop_after: int | None = None, overwrite: bool = False,
-          progress=None, workers: int = 0, cache_dir=None) -> dict:
+          progress=None, workers: int = 0, cache_dir: str | Path | None = None) -> dict:
     """Train a DeSpike model; returns the summary (also written to ``summary.json``).
 
     See :func:`train_model` for the parameters (it also returns the model).
@@ -198,7 +217,8 @@ def train(config, run_dir, resume: bool = False, device: str = "cpu", bf16: bool
 
 def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16: bool = False,
                 seed: int | None = None, stop_after: int | None = None,
-                overwrite: bool = False, progress=None, workers: int = 0, cache_dir=None):
+                overwrite: bool = False, progress=None, workers: int = 0,
+                cache_dir: str | Path | None = None):
     """Train a DeSpike model; returns ``(summary, model)`` (this process's replica).
 
     Parameters
@@ -216,9 +236,12 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
         ``data.pool`` the processes that make the pool; the examples are pure functions of
         their index, so results do not depend on it
     cache_dir : where the camera calibrations and the training pool are kept (default
-        ``run_dir/cache``). Entries are named by what they depend on and written
-        atomically, so runs of the same data and seed (ablations, seed repeats) can share
-        one directory and make the pool once; results do not depend on it
+        ``run_dir/cache``; a resumed run keeps the one its checkpoint names unless given
+        another). Entries are keyed by the configuration they depend on (not the code
+        version) and written atomically, so runs with the same data, seed and feature
+        switches (``windows``, ``multi_temporal``, ``use_calibration``…) share one pool,
+        and calibrations are shared more widely; results do not depend on it. Runs
+        started at the same moment may both make a missing entry (the same bytes)
     """
     import torch.distributed as dist
 
@@ -295,7 +318,7 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
     ddp = model
     if world > 1:
         ddp = torch.nn.parallel.DistributedDataParallel(model)
-    cache = Path(cache_dir) if cache_dir is not None else run / "cache"
+    cache = _cache_dir(cache_dir, state, run)
     if cfg.data.source == "procedural" and cfg.data.pool:
         from .pool import PooledDataset
 
@@ -361,7 +384,8 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
                            run / "best.pt")
         if rank == 0 and (done % cfg.ckpt_every == 0 or done == last):
             save_torch({"model": model.state_dict(), "optim": opt.state_dict(), "step": done,
-                        "best": best, "wall_s": wall, "init": init_meta}, ckpt_path)
+                        "best": best, "wall_s": wall, "init": init_meta,
+                        "cache_dir": str(cache.resolve())}, ckpt_path)
             write_json(run / "summary.json", _summary(cfg, model, done, wall, best, val, world,
                                                       dev))
         if world > 1 and done % cfg.ckpt_every == 0:
