@@ -441,6 +441,13 @@ def test_pool_views_are_exact_crops_and_reload_identically(tmp_path):
         assert torch.equal(ea["x"], eb["x"]) and torch.equal(ea["target"], eb["target"])
         assert ea["x"].shape == (3, 16, 16)
     assert any(not torch.equal(a[i]["x"], a[0]["x"]) for i in range(1, 6))
+    # an unreadable chunk (here: truncated) is made again, with the same bytes
+    chunk = chunks[0]
+    whole = chunk.read_bytes()
+    chunk.write_bytes(whole[: len(whole) // 2])
+    again = PooledDataset(cfg.data, cfg.model, seed=7, cache_dir=tmp_path / "c")
+    assert chunk.read_bytes() == whole
+    np.testing.assert_array_equal(again.pool["x"], a.pool["x"])
     # a smaller pool in the same cache loads its own chunks only (same samples, by index)
     small = train_config(dict(mapping, data=dict(mapping["data"], pool=2)))
     c = PooledDataset(small.data, small.model, seed=7, cache_dir=tmp_path / "c")

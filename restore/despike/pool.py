@@ -42,6 +42,7 @@ from .data import ProceduralDataset, _seed_for, augment, features_for, short_str
 log = logging.getLogger("spikes")
 
 CHUNK = 50          # pooled samples per file
+CHUNK_KEYS = ("x", "target", "to_value")
 
 
 def _pool_digest(data: DataConfig, model: ModelConfig, seed: int) -> str:
@@ -96,12 +97,13 @@ def build_pool(data: DataConfig, model: ModelConfig, seed: int, cache_dir,
     share the cache directory."""
     root = Path(cache_dir) / f"pool-{_pool_digest(data, model, seed)}"
     root.mkdir(parents=True, exist_ok=True)
-    jobs, paths = [], []
+    jobs, paths, parts = [], [], {}
     for first in range(0, data.pool, CHUNK):
         stop = min(first + CHUNK, data.pool)
         path = root / f"chunk-{first:07d}-{stop:07d}.npz"
         paths.append(path)
-        if not path.is_file():
+        parts[path] = _load_chunk(path)
+        if parts[path] is None:
             jobs.append((first, stop, str(path)))
     if jobs:
         t0 = time.perf_counter()
@@ -120,10 +122,25 @@ def build_pool(data: DataConfig, model: ModelConfig, seed: int, cache_dir,
             for done, a in enumerate(args, 1):
                 _make_chunk(*a)
                 log.info("pool chunk %d/%d (%.0f s)", done, len(jobs), time.perf_counter() - t0)
-    parts = [np.load(p) for p in paths]     # exactly this pool's chunks, in order
-    return {"x": np.concatenate([p["x"] for p in parts]),
-            "target": np.concatenate([p["target"] for p in parts]),
-            "to_value": np.concatenate([p["to_value"] for p in parts])}
+    for first, stop, path in jobs:
+        parts[Path(path)] = _load_chunk(Path(path))
+    chunks = [parts[p] for p in paths]        # exactly this pool's chunks, in order
+    return {key: np.concatenate([c[key] for c in chunks]) for key in CHUNK_KEYS}
+
+
+def _load_chunk(path: Path) -> dict | None:
+    """A chunk's arrays, or None when it is missing or does not read back whole. Chunks
+    are written atomically, but a shared cache outlives crashes and copies: an unreadable
+    one is made again (the same bytes: it is a pure function of the configuration)
+    instead of failing every run that shares it."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as z:
+            return {key: z[key] for key in CHUNK_KEYS}
+    except Exception as exc:  # zip, npy header and truncation errors alike
+        log.warning("pool chunk %s is unreadable (%s): making it again", path, exc)
+        return None
 
 
 def _make_chunk_args(args):
