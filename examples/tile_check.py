@@ -7,7 +7,8 @@ The channel attention pools its statistics over the whole input, and training se
     PYTHONPATH=. python examples/tile_check.py DATASET 512:32 192:48 128:32 96:24
 
 Each ``TILE:OVERLAP`` (px) runs the eval once (oracle calibration, 192 steps) and prints
-its summary line; 512 px is the default (one pass for frames up to 512 px).
+its tables; 512 px is the default (one pass for frames up to 512 px). The tile is a
+setting of the library (``restore.settings.DESPIKE_TILE``), set here for the process.
 """
 
 import sys
@@ -21,8 +22,10 @@ def check(dataset: str, sizes: list[str]) -> None:
         tile, overlap = (int(v) for v in size.split(":"))
         settings.DESPIKE_TILE, settings.DESPIKE_TILE_OVERLAP = tile, overlap
         print(f"tile {tile} px, overlap {overlap} px", flush=True)
-        main(["eval", dataset, "--methods", "despike", "--calib-mode", "oracle",
-              "--montage", "0", "-q"], standalone_mode=False)
+        code = main(["eval", dataset, "--methods", "despike", "--calib-mode", "oracle",
+                     "--montage", "0"], standalone_mode=False)
+        if code:
+            sys.exit(f"eval failed for tile {tile}:{overlap} (exit {code})")
 
 
 if __name__ == "__main__":

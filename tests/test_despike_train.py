@@ -109,7 +109,7 @@ def test_runs_share_a_cache_and_make_the_pool_once(tmp_path):
         assert torch.equal(a[k], b[k]) and torch.equal(a[k], c[k]) and torch.equal(a[k], d[k]), k
 
 
-def test_train_cli_takes_a_cache_and_refuses_one_it_cannot_write(tmp_path):
+def test_train_cli_takes_a_cache_and_refuses_one_it_cannot_write(tmp_path, monkeypatch):
     import yaml
     from click.testing import CliRunner
 
@@ -127,7 +127,19 @@ def test_train_cli_takes_a_cache_and_refuses_one_it_cannot_write(tmp_path):
     bad = CliRunner().invoke(main, ["train", "--config", str(cfg), "-o", str(tmp_path / "run2"),
                                     "--cache", str(blocker / "cache")])
     assert bad.exit_code == 2
-    assert "--cache" in bad.output and "choose another directory" in bad.output
+    assert "--cache" in bad.output and "writable directory" in bad.output
+    assert not (tmp_path / "run2").exists()            # refused before anything is written
+    # a directory that exists but refuses new files (root ignores permissions: simulated)
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    denied = CliRunner().invoke(main, ["train", "--config", str(cfg), "-o",
+                                       str(tmp_path / "run3"), "--cache", str(tmp_path)])
+    assert denied.exit_code == 2 and "Permission denied" in denied.output
+    assert not (tmp_path / "run3").exists()
 
 
 def test_training_keeps_the_thread_count_it_was_given(tmp_path):

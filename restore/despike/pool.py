@@ -20,7 +20,8 @@ quantisation of the longest window), with its target and ``to_value``.
 The pool is written in chunks under ``CACHE/pool-<digest>/`` (``CACHE``: the run's
 ``cache/``, or the directory ``--cache`` names; the digest covers every setting the
 examples depend on, not the code version), so a resumed run reloads it, runs of the same
-data share it, and chunks are made by ``workers`` processes when asked. Item ``i`` depends only on ``(seed, i)`` and the pool.
+data share it, and chunks are made by ``workers`` processes when asked. Item ``i``
+depends only on ``(seed, i)`` and the pool.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import hashlib
 import json
 import logging
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -97,13 +99,12 @@ def build_pool(data: DataConfig, model: ModelConfig, seed: int, cache_dir,
     share the cache directory."""
     root = Path(cache_dir) / f"pool-{_pool_digest(data, model, seed)}"
     root.mkdir(parents=True, exist_ok=True)
-    jobs, paths, parts = [], [], {}
+    jobs, paths = [], []
     for first in range(0, data.pool, CHUNK):
         stop = min(first + CHUNK, data.pool)
         path = root / f"chunk-{first:07d}-{stop:07d}.npz"
         paths.append(path)
-        parts[path] = _load_chunk(path)
-        if parts[path] is None:
+        if _load_chunk(path) is None:       # read whole once to check it, then dropped
             jobs.append((first, stop, str(path)))
     if jobs:
         t0 = time.perf_counter()
@@ -122,10 +123,19 @@ def build_pool(data: DataConfig, model: ModelConfig, seed: int, cache_dir,
             for done, a in enumerate(args, 1):
                 _make_chunk(*a)
                 log.info("pool chunk %d/%d (%.0f s)", done, len(jobs), time.perf_counter() - t0)
-    for first, stop, path in jobs:
-        parts[Path(path)] = _load_chunk(Path(path))
-    chunks = [parts[p] for p in paths]        # exactly this pool's chunks, in order
-    return {key: np.concatenate([c[key] for c in chunks]) for key in CHUNK_KEYS}
+    pool, at = {}, 0
+    for path in paths:                      # exactly this pool's chunks, in order
+        chunk = _load_chunk(path)
+        if chunk is None:
+            raise RuntimeError(f"pool chunk {path} was just made and does not read back: "
+                               f"check the disk holding {root}")
+        n = len(chunk["x"])
+        for key in CHUNK_KEYS:              # filled in place: the pool plus one chunk
+            if key not in pool:
+                pool[key] = np.empty((data.pool,) + chunk[key].shape[1:], chunk[key].dtype)
+            pool[key][at:at + n] = chunk[key]
+        at += n
+    return pool
 
 
 def _load_chunk(path: Path) -> dict | None:
@@ -138,7 +148,7 @@ def _load_chunk(path: Path) -> dict | None:
     try:
         with np.load(path) as z:
             return {key: z[key] for key in CHUNK_KEYS}
-    except Exception as exc:  # zip, npy header and truncation errors alike
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         log.warning("pool chunk %s is unreadable (%s): making it again", path, exc)
         return None
 

@@ -185,23 +185,37 @@ def _dist_env():
     return world, rank
 
 
-def _cache_dir(cache_dir, state, run: Path) -> Path:
-    """The cache directory: the one given, else a resumed run's own, else ``run/cache``;
-    created, and refused with the fix when it cannot be written."""
-    if cache_dir is None and state and state.get("cache_dir") and \
-            Path(state["cache_dir"]).is_dir():
-        cache_dir = state["cache_dir"]
-    cache = Path(cache_dir) if cache_dir is not None else run / "cache"
+def _cache_choice(cache_dir, state, run: Path) -> tuple[Path, str]:
+    """``(directory, where the choice came from)``: the ``--cache`` given, else the one a
+    resumed run's checkpoint names, else ``run/cache``. Nothing is touched."""
+    if cache_dir is not None:
+        return Path(cache_dir), "--cache"
+    recorded = (state or {}).get("cache_dir")
+    if recorded:
+        if Path(recorded).is_dir():
+            return Path(recorded), "the cache named by the run's checkpoint"
+        log.warning("the cache named by %s (%s) is gone: using %s, where the pool and the "
+                    "calibrations are made again (pass --cache to point elsewhere)",
+                    run / "checkpoint.pt", recorded, run / "cache")
+    return run / "cache", "the run's cache/"
+
+
+def _check_cache(cache: Path, source: str) -> None:
+    """Create ``cache`` and check this process can write there, before the run writes
+    anything; refused with the fix otherwise."""
+    import tempfile
+
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        probe = cache / f".write-test-{os.getpid()}"
-        probe.touch()
-        probe.unlink()
+        fd, probe = tempfile.mkstemp(dir=cache, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(probe)
     except OSError as exc:
-        raise InputError("--cache", str(cache), "a directory this process can write",
-                         f"choose another directory ({exc.strerror or exc})") from None
-    log.info("cache of calibrations and pool: %s", cache)
-    return cache
+        name = "--cache" if source == "--cache" else "-o"
+        raise InputError(name, f"{cache} ({source})",
+                         f"a directory this process can write (here: {exc.strerror or exc})",
+                         "pass --cache with a writable directory") from None
+    log.info("cache of calibrations and pool: %s (%s)", cache, source)
 
 
 def train(config, run_dir, resume: bool = False, device: str = "cpu", bf16: bool = False,
@@ -265,6 +279,10 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
     run = Path(run_dir)
     cfg_dict = config_to_dict(cfg)
     ckpt_path = run / "checkpoint.pt"
+    state = None
+    if resume and ckpt_path.is_file():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    cache, cache_source = _cache_choice(cache_dir, state, run)
     if rank == 0:
         if resume:
             if not (run / "config.yaml").is_file():
@@ -278,11 +296,13 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
                 raise InputError("--config", f"differs from {run / 'config.yaml'} in "
                                  f"{', '.join(sorted(diff))}", "the run's own config",
                                  "resume with the same config, or start a new run directory")
+            _check_cache(cache, cache_source)
         else:
             if run.exists() and any(run.iterdir()) and not overwrite:
                 raise InputError("-o", str(run), "an empty or new run directory",
                                  "pass --resume to continue it, --overwrite to start over, "
                                  "or choose another directory")
+            _check_cache(cache, cache_source)
             run.mkdir(parents=True, exist_ok=True)
             for name in ("checkpoint.pt", "log.csv", "val.csv", "best.pt", "final.pt",
                          "summary.json"):
@@ -294,9 +314,6 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = DeSpikeNet(cfg.model)
-    state = None
-    if resume and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     # a resumed run has its start record in the checkpoint: the init file need not exist
     init_meta = state.get("init") if state else None
     if cfg.init and init_meta is None:
@@ -318,7 +335,6 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
     ddp = model
     if world > 1:
         ddp = torch.nn.parallel.DistributedDataParallel(model)
-    cache = _cache_dir(cache_dir, state, run)
     if cfg.data.source == "procedural" and cfg.data.pool:
         from .pool import PooledDataset
 
@@ -385,7 +401,8 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
         if rank == 0 and (done % cfg.ckpt_every == 0 or done == last):
             save_torch({"model": model.state_dict(), "optim": opt.state_dict(), "step": done,
                         "best": best, "wall_s": wall, "init": init_meta,
-                        "cache_dir": str(cache.resolve())}, ckpt_path)
+                        "cache_dir": None if cache == run / "cache" else str(cache.resolve())},
+                       ckpt_path)
             write_json(run / "summary.json", _summary(cfg, model, done, wall, best, val, world,
                                                       dev))
         if world > 1 and done % cfg.ckpt_every == 0:
