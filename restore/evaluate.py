@@ -448,12 +448,15 @@ def _f(x, digits=2):
 
 def to_markdown(summary: dict) -> str:
     """The results as markdown tables (overall, by blur bin, by focus side)."""
-    out = ([f"Command: `{summary['command']}`", ""] if summary.get("command") else []) + (
-        [f"Network weights: `{summary['weights']}`", ""] if summary.get("weights") else []) + [
-           f"Samples: {summary['num_samples']}; evaluation wall time "
-           f"{summary['wall_s']:.1f} s.", "",
-           "| method | window | PSNR (dB) | SSIM | ms / image |",
-           "|---|---|---|---|---|"]
+    out = []
+    if summary.get("command"):
+        out += [f"Command: `{summary['command']}`", ""]
+    if summary.get("weights"):
+        out += [f"Network weights: `{summary['weights']}`", ""]
+    out += [f"Samples: {summary['num_samples']}; evaluation wall time "
+            f"{summary['wall_s']:.1f} s.", "",
+            "| method | window | PSNR (dB) | SSIM | ms / image |",
+            "|---|---|---|---|---|"]
     for r in summary["overall"]:
         out.append(f"| {r['method']} | {r['window']} | {_f(r['psnr'])} ± {_f(r['psnr_std'])} | "
                    f"{_f(r['ssim'], 3)} ± {_f(r['ssim_std'], 3)} | {r['ms_per_image']:.1f} |")

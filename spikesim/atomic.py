@@ -34,16 +34,27 @@ def check_writable(path, overwrite: bool = False, what: str = "output") -> Path:
     path = Path(path)
     if path.exists() and not overwrite:
         raise OutputExistsError(path, what)
-    parent = path.parent if str(path.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(what, str(path), "a path in a writable directory",
-                         f"cannot create {parent}: {exc.strerror}") from None
-    if not os.access(parent, os.W_OK):
-        raise InputError(what, str(path), "a path in a writable directory",
-                         f"{parent} is not writable; choose another output path")
+    check_writable_dir(path.parent if str(path.parent) else Path("."), what, shown=path)
     return path
+
+
+def check_writable_dir(directory, what: str = "output", shown=None) -> Path:
+    """Create ``directory`` (and parents) and check it can be written, before work starts.
+
+    Raises :class:`InputError` naming ``what`` (the parameter) and ``shown`` (the value the
+    user gave; default the directory) when it cannot be created or written.
+    """
+    directory = Path(directory)
+    shown = str(directory if shown is None else shown)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(what, shown, "a path in a writable directory",
+                         f"cannot create {directory}: {exc.strerror}") from None
+    if not os.access(directory, os.W_OK):
+        raise InputError(what, shown, "a path in a writable directory",
+                         f"{directory} is not writable; choose another path")
+    return directory
 
 
 @contextlib.contextmanager

@@ -129,16 +129,15 @@ def test_train_cli_takes_a_cache_and_refuses_one_it_cannot_write(tmp_path, monke
     assert bad.exit_code == 2
     assert "--cache" in bad.output and "writable directory" in bad.output
     assert not (tmp_path / "run2").exists()            # refused before anything is written
-    # a directory that exists but refuses new files (root ignores permissions: simulated)
-    import tempfile
-
-    def refuse(*args, **kwargs):
-        raise PermissionError(13, "Permission denied")
-
-    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    # a directory that exists but is not writable (root ignores permissions: simulated)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: (
+        False if Path(p) == tmp_path / "locked" and mode & os.W_OK
+        else real_access(p, mode, **kw)))
+    (tmp_path / "locked").mkdir()
     denied = CliRunner().invoke(main, ["train", "--config", str(cfg), "-o",
-                                       str(tmp_path / "run3"), "--cache", str(tmp_path)])
-    assert denied.exit_code == 2 and "Permission denied" in denied.output
+                                       str(tmp_path / "run3"), "--cache", str(tmp_path / "locked")])
+    assert denied.exit_code == 2 and "--cache" in denied.output and "not writable" in denied.output
     assert not (tmp_path / "run3").exists()
 
 

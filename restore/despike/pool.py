@@ -99,13 +99,25 @@ def build_pool(data: DataConfig, model: ModelConfig, seed: int, cache_dir,
     share the cache directory."""
     root = Path(cache_dir) / f"pool-{_pool_digest(data, model, seed)}"
     root.mkdir(parents=True, exist_ok=True)
-    jobs, paths = [], []
+    pool: dict = {}
+
+    def put(first: int, chunk: dict) -> None:
+        """Copy a chunk into its rows of the pool (allocated at the first chunk), so the
+        peak is the pool plus one chunk and every chunk is read once."""
+        for key in CHUNK_KEYS:
+            if key not in pool:
+                pool[key] = np.empty((data.pool,) + chunk[key].shape[1:], chunk[key].dtype)
+            pool[key][first:first + len(chunk[key])] = chunk[key]
+
+    jobs = []
     for first in range(0, data.pool, CHUNK):
         stop = min(first + CHUNK, data.pool)
         path = root / f"chunk-{first:07d}-{stop:07d}.npz"
-        paths.append(path)
-        if _load_chunk(path) is None:       # read whole once to check it, then dropped
+        chunk = _load_chunk(path)
+        if chunk is None:
             jobs.append((first, stop, str(path)))
+        else:
+            put(first, chunk)
     if jobs:
         t0 = time.perf_counter()
         log.info("making the training pool: %d samples of %d px in %d chunks (%s)",
@@ -123,18 +135,12 @@ def build_pool(data: DataConfig, model: ModelConfig, seed: int, cache_dir,
             for done, a in enumerate(args, 1):
                 _make_chunk(*a)
                 log.info("pool chunk %d/%d (%.0f s)", done, len(jobs), time.perf_counter() - t0)
-    pool, at = {}, 0
-    for path in paths:                      # exactly this pool's chunks, in order
-        chunk = _load_chunk(path)
+    for first, _, path in jobs:
+        chunk = _load_chunk(Path(path))
         if chunk is None:
             raise RuntimeError(f"pool chunk {path} was just made and does not read back: "
                                f"check the disk holding {root}")
-        n = len(chunk["x"])
-        for key in CHUNK_KEYS:              # filled in place: the pool plus one chunk
-            if key not in pool:
-                pool[key] = np.empty((data.pool,) + chunk[key].shape[1:], chunk[key].dtype)
-            pool[key][at:at + n] = chunk[key]
-        at += n
+        put(first, chunk)
     return pool
 
 

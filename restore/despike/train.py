@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spikesim.atomic import atomic_path, write_json, write_yaml
+from spikesim.atomic import atomic_path, check_writable_dir, write_json, write_yaml
 from spikesim.errors import InputError
 
 from restore import settings
@@ -200,24 +200,6 @@ def _cache_choice(cache_dir, state, run: Path) -> tuple[Path, str]:
     return run / "cache", "the run's cache/"
 
 
-def _check_cache(cache: Path, source: str) -> None:
-    """Create ``cache`` and check this process can write there, before the run writes
-    anything; refused with the fix otherwise."""
-    import tempfile
-
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=cache, prefix=".write-test-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        name = "--cache" if source == "--cache" else "-o"
-        raise InputError(name, f"{cache} ({source})",
-                         f"a directory this process can write (here: {exc.strerror or exc})",
-                         "pass --cache with a writable directory") from None
-    log.info("cache of calibrations and pool: %s (%s)", cache, source)
-
-
 def train(config, run_dir, resume: bool = False, device: str = "cpu", bf16: bool = False,
           seed: int | None = None, stop_after: int | None = None, overwrite: bool = False,
           progress=None, workers: int = 0, cache_dir: str | Path | None = None) -> dict:
@@ -283,6 +265,7 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
     if resume and ckpt_path.is_file():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     cache, cache_source = _cache_choice(cache_dir, state, run)
+    cache_param = "--cache" if cache_dir is not None else "-o"   # who to name in an error
     if rank == 0:
         if resume:
             if not (run / "config.yaml").is_file():
@@ -296,18 +279,19 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
                 raise InputError("--config", f"differs from {run / 'config.yaml'} in "
                                  f"{', '.join(sorted(diff))}", "the run's own config",
                                  "resume with the same config, or start a new run directory")
-            _check_cache(cache, cache_source)
+            check_writable_dir(cache, cache_param)
         else:
             if run.exists() and any(run.iterdir()) and not overwrite:
                 raise InputError("-o", str(run), "an empty or new run directory",
                                  "pass --resume to continue it, --overwrite to start over, "
                                  "or choose another directory")
-            _check_cache(cache, cache_source)
+            check_writable_dir(cache, cache_param)
             run.mkdir(parents=True, exist_ok=True)
             for name in ("checkpoint.pt", "log.csv", "val.csv", "best.pt", "final.pt",
                          "summary.json"):
                 (run / name).unlink(missing_ok=True)
             write_yaml(run / "config.yaml", cfg_dict)
+    log.info("cache of calibrations and pool: %s (%s)", cache, cache_source)
     if world > 1:
         dist.barrier()
 
