@@ -5,10 +5,12 @@ A dataset is a directory laid out as docs/ARCHITECTURE.md fixes it::
     DIR/manifest.yaml       toolkit_version, seed, config (full), num, complete, samples
     DIR/config.yaml         the configuration the samples were made with (resume checks it)
     DIR/samples/000000/     one directory a sample (spikes.dat, sharp.png, maps.npz, ...)
+    DIR/images.yaml         source: images only - name, size and sha256 of every picture
 
 Reproducibility
 ---------------
-Everything sample ``i`` holds is a pure function of ``(config, i)``: its random numbers
+Everything sample ``i`` holds is a pure function of ``(config, i)`` (and, for the
+``images`` and ``dpdd`` sources, of the pictures read): its random numbers
 come from ``numpy.random.SeedSequence(config.seed, spawn_key=(i, purpose))``, one
 independent stream per purpose (parameters, scene, sensor noise, camera). The same
 config therefore gives the same bytes with one worker, several worker processes, or a
@@ -47,6 +49,19 @@ static over the steps.
 Conventions: "front" means the scene (its median) is nearer than the focus distance
 (negative signed CoC), "back" farther; "on" means a median sigma below 1 px.
 
+``source: images`` uses photographs instead of procedural scenes (step 1): sample ``i``
+is picture ``i % n`` of the ``n`` images in ``image_dir`` (sorted by name; hidden files
+skipped; sRGB-decoded to linear luminance; each at least ``width`` x ``height``), a random
+``height`` x ``width`` crop with random flips (and transpose, for square crops), given a
+smooth random depth map (:func:`random_depth`: a tilted plane plus 1/f^3.5 noise in
+inverse depth, independent of the picture); steps 2-6 are the procedural ones. Every
+picture is checked before anything is written and listed with its sha256 in
+``images.yaml``; a resumed dataset must find the same pictures. ``image_dir`` is read
+where the samples are computed (relative to the working directory; a Dask cluster's
+workers need it too). It is how natural images are put through the toolkit's own
+defocus and sensor (``examples/configs/natural_reds.yaml``: the REDS frames of
+``../shared/data/interop``).
+
 ``source: dpdd`` takes pair ``i % len(pairs)`` of a DPDD split instead: its real
 defocused ``source`` image is the irradiance (no synthetic blur) and ``target`` the
 label, cropped to ``height`` x ``width`` with random flips/transpose; depth, sigma and
@@ -78,14 +93,15 @@ from .inspect import shifted_window
 log = logging.getLogger(__name__)
 
 FOCUS_SIDES = ("front", "on", "back")
-SOURCES = ("procedural", "dpdd")
+SOURCES = ("procedural", "images", "dpdd")
 SAMPLE_FILES = ("spikes.dat", "spikes.dat.yaml", "sharp.png", "sharp_srgb.png", "defocused.png",
                 "defocused_srgb.png", "maps.npz", "camera.npz", "sample.yaml", "preview.png")
 MANIFEST = "manifest.yaml"
 CONFIG = "config.yaml"
 SAMPLES = "samples"
 PARTIAL = ".partial"
-_OWN_ENTRIES = (MANIFEST, CONFIG, SAMPLES, PARTIAL)
+IMAGES = "images.yaml"          # source: images - the pictures the dataset is made from
+_OWN_ENTRIES = (MANIFEST, CONFIG, SAMPLES, PARTIAL, IMAGES)
 
 # seed purposes: independent random streams of one sample
 _PURPOSE_PARAMS, _PURPOSE_SCENE, _PURPOSE_SENSOR, _PURPOSE_FPN = 0, 1, 2, 3
@@ -151,7 +167,9 @@ class DatasetConfig:
     num: int = spec(16, "", 1, 100_000_000, doc="number of samples")
     seed: int = spec(0, "", 0, 2**63 - 1, doc="seed of every random draw")
     source: str = spec("procedural", choices=SOURCES,
-                       doc="procedural scenes with depth, or a DPDD directory (real blur)")
+                       doc="procedural scenes with depth, photographs with a random depth "
+                           "(image_dir), or a DPDD directory (real blur)")
+    image_dir: str = spec("", doc="directory of photographs for source: images")
     dpdd_root: str = spec("", doc="DPDD root ({train,val,test}_c/{source,target}) for source: dpdd")
     dpdd_split: str = spec("train", choices=("train", "val", "test"), doc="DPDD split")
     scene_kinds: list[str] = spec([], doc="procedural scene kinds (default: every concrete kind, "
@@ -229,6 +247,9 @@ class DatasetConfig:
                 if known and kind not in known:
                     raise ConfigError(f"{p}scene_kinds[{i}]", kind, "one of " + ", ".join(known),
                                       "pick a known scene kind")
+        if self.source == "images" and not self.image_dir:
+            raise ConfigError(f"{p}image_dir", self.image_dir, "a directory of photographs",
+                              "set image_dir for source: images")
         if self.source == "dpdd" and not self.dpdd_root:
             raise ConfigError(f"{p}dpdd_root", self.dpdd_root, "the DPDD directory",
                               "set dpdd_root for source: dpdd")
@@ -484,7 +505,6 @@ class _Content:
 
 
 def _procedural_content(config: DatasetConfig, index: int, rng) -> _Content:
-    from .render import render_defocus
     from .scenes import make_scene
 
     kinds, weights = config.kinds()
@@ -492,12 +512,22 @@ def _procedural_content(config: DatasetConfig, index: int, rng) -> _Content:
     kind = kinds[int(rng.choice(len(kinds), p=w / w.sum()))]
     scene_rng = np.random.default_rng(sample_seed_sequence(config.seed, index, _PURPOSE_SCENE))
     scene = make_scene(kind, config.height, config.width, scene_rng)
-    geo = sample_geometry(config, scene.depth, rng,
-                          stratum(config, index) if config.stratified else None)
-    image = np.asarray(scene.image, dtype=np.float32)
+    return _defocused_content(config, index, rng, scene.image, scene.depth,
+                              {"scene_kind": scene.kind})
+
+
+def _defocused_content(config: DatasetConfig, index: int, rng, image, depth,
+                       head: dict) -> _Content:
+    """Steps 2-4 of the module docstring for a sharp ``image`` (H, W, linear) with the
+    scene's own ``depth`` (H, W, metres): geometry drawn from ``rng``, then the defocus.
+    ``head``: the source's first sample.yaml entries (``scene_kind`` ...)."""
+    from .render import render_defocus
+
+    geo = sample_geometry(config, depth, rng, stratum(config, index) if config.stratified else None)
+    image = np.asarray(image, dtype=np.float32)
     defoc = render_defocus(image, geo.depth, geo.lens, config.camera.pixel_pitch)
     params = {
-        "scene_kind": scene.kind,
+        **head,
         "lens": to_mapping(geo.lens),
         "render_layers": int(defoc.layers),
         "target": {"side": geo.target_side,
@@ -507,6 +537,47 @@ def _procedural_content(config: DatasetConfig, index: int, rng) -> _Content:
     }
     return _Content(image, np.asarray(defoc.irradiance, np.float32), geo.depth.astype(np.float32),
                     np.asarray(defoc.sigma, np.float32), np.asarray(defoc.coc, np.float32), params)
+
+
+@functools.lru_cache(maxsize=4)
+def _image_index(directory: str) -> tuple:
+    from .inputs import image_files
+
+    return tuple(image_files(directory))
+
+
+def random_depth(height: int, width: int, rng) -> np.ndarray:
+    """A smooth random depth map ``(H, W)`` in metres (1-2 m): a tilted plane plus 1/f^3.5
+    noise, in inverse depth. Only its order matters: :func:`sample_geometry` remaps it."""
+    from .scenes import pink_noise
+
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    tilt = rng.normal(size=2) * np.array([1.0 / height, 1.0 / width])
+    u = tilt[0] * (yy - height / 2) + tilt[1] * (xx - width / 2)
+    u = u + rng.uniform(0.3, 1.0) * pink_noise(height, width, rng, beta=3.5)
+    span = float(u.max() - u.min())
+    u = (u - u.min()) / span if span > 0 else np.zeros_like(u)
+    return (1.0 / (0.5 + 0.5 * u)).astype(np.float32)
+
+
+def _image_content(config: DatasetConfig, index: int, rng) -> _Content:
+    """Photograph ``index % len(images)``: a random crop with flips, a random smooth depth,
+    then the procedural path's geometry and defocus."""
+    from .inputs import augment_pair, load_image
+
+    files = _image_index(str(Path(config.image_dir).resolve()))
+    path = files[index % len(files)]
+    photo = load_image(path)
+    H, W = photo.shape
+    if H < config.height or W < config.width:
+        raise InputError("image_dir", f"{path.name} ({W}x{H})",
+                         f"images at least the sample size {config.width}x{config.height}",
+                         "lower width/height or remove the image")
+    scene_rng = np.random.default_rng(sample_seed_sequence(config.seed, index, _PURPOSE_SCENE))
+    image, _ = augment_pair(photo, photo, (config.height, config.width), scene_rng)
+    depth = random_depth(config.height, config.width, scene_rng)
+    return _defocused_content(config, index, rng, image, depth,
+                              {"scene_kind": "image", "image": path.name})
 
 
 @functools.lru_cache(maxsize=4)
@@ -589,6 +660,8 @@ def _compute_sample(config: DatasetConfig, index: int, fpn_cache: dict | None) -
     rng = np.random.default_rng(sample_seed_sequence(config.seed, index, _PURPOSE_PARAMS))
     if config.source == "dpdd":
         content = _dpdd_content(config, index, rng)
+    elif config.source == "images":
+        content = _image_content(config, index, rng)
     else:
         content = _procedural_content(config, index, rng)
     lam_target = float(rng.uniform(*config.lambda_p99))
@@ -849,6 +922,28 @@ def _prepare_directory(config: DatasetConfig, out_dir: Path, resume: bool, overw
         shutil.rmtree(partial)     # half-built samples of an interrupted run
 
 
+def _keep_catalogue(out_dir: Path, catalogue: list) -> None:
+    """Write ``images.yaml``; a resumed dataset must find the same pictures."""
+    import yaml
+
+    from .atomic import write_yaml
+
+    path = out_dir / IMAGES
+    if path.is_file():
+        old = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        if old != catalogue:
+            was = {e["name"]: e["sha256"] for e in old}
+            now = {e["name"]: e["sha256"] for e in catalogue}
+            changed = sorted(n for n in set(was) | set(now) if was.get(n) != now.get(n))
+            raise InputError("image_dir", f"{len(changed)} picture(s) changed since the "
+                             f"dataset in {out_dir} was started, e.g. {changed[0]}",
+                             "the pictures listed in its images.yaml",
+                             "restore them, or pass --overwrite to start over, or choose "
+                             "another -o")
+        return
+    write_yaml(path, catalogue)
+
+
 def _existing_ids(out_dir: Path) -> set:
     ids = set()
     for p in (out_dir / SAMPLES).iterdir():
@@ -920,8 +1015,15 @@ def generate_dataset(config, out_dir, num: int | None = None, workers: int = 1,
                          "local processes")
     if config.source == "dpdd":
         _dpdd_index(str(config.dpdd_root), config.dpdd_split)     # a missing layout fails early
+    from .inputs import image_catalogue
+
+    catalogue = None
+    if config.source == "images":                # every picture checked before any write
+        catalogue = image_catalogue(config.image_dir, (config.height, config.width))
     client = _dask_client(scheduler) if scheduler is not None else None
     _prepare_directory(config, out_dir, resume, overwrite)
+    if catalogue is not None:
+        _keep_catalogue(out_dir, catalogue)
     done = _existing_ids(out_dir)
     if done and max(done) >= config.num:
         raise InputError("--num", config.num, f"at least {max(done) + 1}, the samples the "

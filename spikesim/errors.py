@@ -38,6 +38,16 @@ class InputError(ToolkitError, ValueError):
             message += f". Fix: {fix}"
         super().__init__(message)
 
+    def __reduce__(self):
+        """Rebuilt from its four fields, so the error survives a worker process (pickle)."""
+        return InputError._rebuild, (type(self), self.param, self.value, self.expected, self.fix)
+
+    @staticmethod
+    def _rebuild(cls, param, value, expected, fix):
+        err = InputError.__new__(cls)
+        InputError.__init__(err, param, value, expected, fix)
+        return err
+
 
 class StreamFormatError(InputError):
     """A spike file that does not decode with the requested layout."""

@@ -163,6 +163,44 @@ def dpdd_pairs(root, split: str = "train") -> list[tuple[Path, Path]]:
     return [(src[n], tgt[n]) for n in sorted(src)]
 
 
+def image_files(directory) -> list[Path]:
+    """Image files (``IMAGE_SUFFIXES``, not hidden) directly inside ``directory``, sorted
+    by name."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise InputError("image_dir", str(directory), "an existing directory of images",
+                         "check the path (relative paths are from the working directory)")
+    files = sorted(f for f in d.iterdir() if f.is_file() and not f.name.startswith(".")
+                   and f.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise InputError("image_dir", str(directory), "at least one image ("
+                         + ", ".join(IMAGE_SUFFIXES) + ")", "put photographs in it")
+    return files
+
+
+def image_catalogue(directory, min_shape: tuple[int, int]) -> list[dict]:
+    """``[{"name", "width", "height", "sha256"}]`` of :func:`image_files`, each decoded once:
+    every image must be a 2-D picture of at least ``min_shape`` ``(H, W)`` pixels. A
+    dataset records this list, so a resumed dataset is made from the same pictures."""
+    import hashlib
+
+    out = []
+    for path in image_files(directory):
+        try:
+            photo = load_image(path)
+        except InputError as exc:
+            raise InputError("image_dir", f"{path.name} in {directory}", "images that decode",
+                             f"remove or re-save the file ({exc})") from None
+        H, W = photo.shape[:2]
+        if photo.ndim != 2 or H < min_shape[0] or W < min_shape[1]:
+            raise InputError("image_dir", f"{path.name} ({W}x{H}) in {directory}",
+                             f"images at least the sample size {min_shape[1]}x{min_shape[0]}",
+                             "lower width/height or remove the image")
+        out.append({"name": path.name, "width": int(W), "height": int(H),
+                    "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+    return out
+
+
 def load_dpdd_pair(source, target) -> tuple[np.ndarray, np.ndarray]:
     """``(source, target)`` as linear luminance ``(H, W)`` float32 in [0, 1] (sRGB-decoded,
     8- or 16-bit). ``source`` is the real defocused image, used as the irradiance."""

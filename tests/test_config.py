@@ -65,7 +65,7 @@ def _loader(name):
         return lambda p: load_yaml_config(p, CameraProfile)
     if name.startswith("lens"):
         return lambda p: load_yaml_config(p, Lens)
-    if name.startswith(("testset", "trainset", "smoke")):
+    if name.startswith(("testset", "trainset", "smoke", "natural")):
         return load_dataset_config
     if name.startswith(("train_", "ablation_", "tried_")):
         return train_config
