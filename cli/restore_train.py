@@ -10,7 +10,7 @@ from cli.options import overwrite_option, resume_option, show_progress, verbosit
 @click.command()
 @click.option("--config", "config", required=True,
               type=click.Path(dir_okay=False, path_type=Path),
-              help="Training config YAML (see examples/configs/train_small.yaml).")
+              help="Training config YAML (see examples/configs/train_wide.yaml).")
 @click.option("-o", "--output", "run_dir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Run directory: checkpoints, logs, best.pt weights.")

@@ -1,9 +1,9 @@
 """The bundled DeSpike weights against TFP on a defocused capture (a regression guard).
 
-Provenance: with the bundled ``despike-small`` (MODEL_CARD.md: stage 2, step 4500) this
-dead-leaves capture (96x128, median σ 3.5 px, FPN-free camera, 256 steps) measured despike
-17.10 dB, TFP 15.80 dB, TFP+RL with the true σ 16.35 dB (stage 1 alone: 17.22 dB; the
-first bundled model, v1: 16.48 dB).
+Provenance: with the bundled ``despike-small`` (MODEL_CARD.md: train_wide.yaml, step 8000)
+this dead-leaves capture (96x128, median σ 3.5 px, FPN-free camera, 256 steps) measured
+despike 17.07 dB, TFP 15.80 dB, TFP+RL with the true σ 16.35 dB (the previous bundled
+weights, v2: 17.10 dB; v2's stage 1 alone: 17.22 dB; the first bundled model, v1: 16.48 dB).
 Retrained weights must still deblur: beat TFP by at least 0.8 dB and the cascade with the
 true σ here.
 """

@@ -560,17 +560,15 @@ def test_bundled_model_card_was_written_from_the_bundled_weights():
 
 
 def test_bundled_weights_were_trained_by_the_shipped_configs():
-    """Provenance: the bundled weights record the exact config of their last stage, and
-    that is examples/configs/train_small_stage2.yaml, started from stage 1
-    (train_small.yaml's run) — what the README's two commands reproduce."""
-    from restore.despike.configs import config_to_dict, train_config
+    """Provenance: the bundled weights record the exact config they were trained with, and
+    that is examples/configs/train_wide.yaml (one stage from scratch, no init), whose
+    model is the despike-small preset — what the README's command reproduces."""
+    from restore.despike.configs import PRESETS, config_to_dict, train_config
     from restore.despike.infer import bundled_weights_path
 
-    root = ROOT / "examples" / "configs"
     meta = read_weights(bundled_weights_path())["meta"]
-    stage2 = train_config(root / "train_small_stage2.yaml")
-    assert meta["train_config"] == config_to_dict(stage2)
-    stage1 = config_to_dict(train_config(root / "train_small.yaml"))
-    assert meta["init"]["path"] == stage2.init == "runs/despike-small-stage1/final.pt"
-    assert meta["init"]["steps"] == stage1["steps"] and not meta["init"]["init"]
-    assert config_to_dict(stage2)["model"] == stage1["model"]
+    cfg = train_config(ROOT / "examples" / "configs" / "train_wide.yaml")
+    assert meta["train_config"] == config_to_dict(cfg)
+    assert cfg.init == "" and meta["init"] is None
+    assert cfg.model == PRESETS["despike-small"]
+    assert meta["steps"] <= cfg.steps

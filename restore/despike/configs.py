@@ -3,12 +3,15 @@
 Every configuration is a validated dataclass (:mod:`spikesim.config`): YAML files are
 loaded with ``yaml.safe_load`` into them and errors name the key path.
 
-Two model presets exist (:data:`PRESETS`):
+Model presets (:data:`PRESETS`):
 
 ``despike-paper``
     sized like the paper (9.498 M parameters) by its widths and depths.
 ``despike-small``
-    sized to train on a 2-core CPU; the bundled model.
+    sized to train on a 2-core CPU; the bundled model (655,992 parameters).
+``despike-small-v2``
+    the same at half the width (180,418 parameters): the second bundled model, and the
+    architecture of the short-budget ablations.
 
 Ablation switches (the paper's table, despike.md) are fields of :class:`ModelConfig`:
 ``multi_temporal`` (w/o MTS: only the longest window), ``multi_scale`` (w/o MSS: one level
@@ -52,9 +55,9 @@ class ModelConfig:
     kernel_size: int = spec(7, "px", 1, 63, doc="side of each bank kernel (odd)")
     sigma_min: float = spec(0.5, "px", 0.0, 20.0, low_open=True, doc="smallest initial sigma")
     sigma_max: float = spec(3.0, "px", 0.0, 20.0, low_open=True, doc="largest initial sigma")
-    widths: list[int] = spec([64, 32, 16], "", 1, 4096, doc="channels per level, coarse to fine")
+    widths: list[int] = spec([128, 64, 32], "", 1, 4096, doc="channels per level, coarse to fine")
     depths: list[int] = spec([3, 2, 1], "", 0, 64, doc="transformer blocks per level")
-    heads: list[int] = spec([2, 2, 1], "", 1, 64, doc="MDTA heads per level")
+    heads: list[int] = spec([4, 2, 1], "", 1, 64, doc="MDTA heads per level")
     fusion_heads: int = spec(1, "", 1, 64, doc="heads of the candidate attention")
     fusion_key_dim: int = spec(8, "", 1, 256, doc="query/key channels per fusion head")
     ffn_expansion: float = spec(2.0, "", 0.0, 16.0, low_open=True, doc="GDFN expansion factor")
@@ -205,6 +208,8 @@ def _merge(base: dict, over: dict) -> dict:
 
 PRESETS: dict[str, ModelConfig] = {
     "despike-small": ModelConfig(),
+    "despike-small-v2": ModelConfig(name="despike-small-v2", widths=[64, 32, 16],
+                                    heads=[2, 2, 1]),
     "despike-paper": ModelConfig(
         name="despike-paper", encoder_channels=32, num_kernels=6, kernel_size=15,
         sigma_min=0.5, sigma_max=4.0, widths=[192, 96, 48], depths=[18, 8, 4],

@@ -68,8 +68,8 @@ def read_weights(path) -> dict:
         if path == bundled_weights_path():
             raise InputError("weights", str(path), "the bundled DeSpike weights",
                              "they are not installed in this checkout; train them with the "
-                             "two commands of docs/despike.md §2 (examples/configs/"
-                             "train_small.yaml, then train_small_stage2.yaml) or pass --weights")
+                             "command of docs/despike.md §2 (examples/configs/"
+                             "train_wide.yaml) or pass --weights")
         raise InputError("weights", str(path), "an existing weights file", "check the path")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
