@@ -563,16 +563,12 @@ def random_depth(height: int, width: int, rng) -> np.ndarray:
 def _image_content(config: DatasetConfig, index: int, rng) -> _Content:
     """Photograph ``index % len(images)``: a random crop with flips, a random smooth depth,
     then the procedural path's geometry and defocus."""
-    from .inputs import augment_pair, load_image
+    from .inputs import augment_pair, check_picture, load_image
 
     files = _image_index(str(Path(config.image_dir).resolve()))
     path = files[index % len(files)]
     photo = load_image(path)
-    H, W = photo.shape
-    if H < config.height or W < config.width:
-        raise InputError("image_dir", f"{path.name} ({W}x{H})",
-                         f"images at least the sample size {config.width}x{config.height}",
-                         "lower width/height or remove the image")
+    check_picture(photo, path.name, (config.height, config.width))
     scene_rng = np.random.default_rng(sample_seed_sequence(config.seed, index, _PURPOSE_SCENE))
     image, _ = augment_pair(photo, photo, (config.height, config.width), scene_rng)
     depth = random_depth(config.height, config.width, scene_rng)
@@ -936,7 +932,8 @@ def _keep_catalogue(out_dir: Path, catalogue: list) -> None:
             now = {e["name"]: e["sha256"] for e in catalogue}
             changed = sorted(n for n in set(was) | set(now) if was.get(n) != now.get(n))
             raise InputError("image_dir", f"{len(changed)} picture(s) changed since the "
-                             f"dataset in {out_dir} was started, e.g. {changed[0]}",
+                             f"dataset in {out_dir} was started, e.g. "
+                             f"{changed[0] if changed else 'their sizes'}",
                              "the pictures listed in its images.yaml",
                              "restore them, or pass --overwrite to start over, or choose "
                              "another -o")
@@ -1015,10 +1012,10 @@ def generate_dataset(config, out_dir, num: int | None = None, workers: int = 1,
                          "local processes")
     if config.source == "dpdd":
         _dpdd_index(str(config.dpdd_root), config.dpdd_split)     # a missing layout fails early
-    from .inputs import image_catalogue
-
     catalogue = None
     if config.source == "images":                # every picture checked before any write
+        from .inputs import image_catalogue
+
         catalogue = image_catalogue(config.image_dir, (config.height, config.width))
     client = _dask_client(scheduler) if scheduler is not None else None
     _prepare_directory(config, out_dir, resume, overwrite)

@@ -178,6 +178,16 @@ def image_files(directory) -> list[Path]:
     return files
 
 
+def check_picture(photo: np.ndarray, name: str, min_shape: tuple[int, int]) -> None:
+    """Refuse a decoded picture that is not 2-D or smaller than ``min_shape`` ``(H, W)``,
+    naming ``image_dir`` and ``name``."""
+    H, W = photo.shape[:2]
+    if photo.ndim != 2 or H < min_shape[0] or W < min_shape[1]:
+        raise InputError("image_dir", f"{name} ({W}x{H})",
+                         f"images at least the sample size {min_shape[1]}x{min_shape[0]}",
+                         "lower width/height or remove the image")
+
+
 def image_catalogue(directory, min_shape: tuple[int, int]) -> list[dict]:
     """``[{"name", "width", "height", "sha256"}]`` of :func:`image_files`, each decoded once:
     every image must be a 2-D picture of at least ``min_shape`` ``(H, W)`` pixels. A
@@ -191,11 +201,8 @@ def image_catalogue(directory, min_shape: tuple[int, int]) -> list[dict]:
         except InputError as exc:
             raise InputError("image_dir", f"{path.name} in {directory}", "images that decode",
                              f"remove or re-save the file ({exc})") from None
-        H, W = photo.shape[:2]
-        if photo.ndim != 2 or H < min_shape[0] or W < min_shape[1]:
-            raise InputError("image_dir", f"{path.name} ({W}x{H}) in {directory}",
-                             f"images at least the sample size {min_shape[1]}x{min_shape[0]}",
-                             "lower width/height or remove the image")
+        check_picture(photo, f"{path.name} in {directory}", min_shape)
+        H, W = photo.shape
         out.append({"name": path.name, "width": int(W), "height": int(H),
                     "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
     return out

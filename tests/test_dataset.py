@@ -502,6 +502,18 @@ def test_images_source_resume_needs_the_same_pictures(tmp_path):
         ds.generate_dataset(cfg, tmp_path / "one", num=3, resume=True)
 
 
+def test_images_source_sample_made_in_memory_checks_its_picture(tmp_path):
+    """compute_sample (the training pool's path, which skips generate's up-front check)
+    refuses a too-small picture by the same rule, naming image_dir."""
+    import imageio.v3 as iio
+
+    (tmp_path / "p").mkdir()
+    iio.imwrite(tmp_path / "p" / "tiny.png", np.full((8, 8), 128, np.uint8))
+    cfg = ds.load_dataset_config({**TINY, "source": "images", "image_dir": str(tmp_path / "p")})
+    with pytest.raises(InputError, match=r"^image_dir: got tiny.png \(8x8\)"):
+        ds.compute_sample(cfg, 0)
+
+
 def test_images_source_needs_its_directory():
     with pytest.raises(ConfigError, match="image_dir"):
         ds.load_dataset_config({**TINY, "source": "images"})

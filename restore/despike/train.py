@@ -279,13 +279,12 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
                 raise InputError("--config", f"differs from {run / 'config.yaml'} in "
                                  f"{', '.join(sorted(diff))}", "the run's own config",
                                  "resume with the same config, or start a new run directory")
-            check_writable_dir(cache, cache_param)
-        else:
-            if run.exists() and any(run.iterdir()) and not overwrite:
-                raise InputError("-o", str(run), "an empty or new run directory",
-                                 "pass --resume to continue it, --overwrite to start over, "
-                                 "or choose another directory")
-            check_writable_dir(cache, cache_param)
+        elif run.exists() and any(run.iterdir()) and not overwrite:
+            raise InputError("-o", str(run), "an empty or new run directory",
+                             "pass --resume to continue it, --overwrite to start over, "
+                             "or choose another directory")
+        check_writable_dir(cache, cache_param)      # before the run writes anything
+        if not resume:
             run.mkdir(parents=True, exist_ok=True)
             for name in ("checkpoint.pt", "log.csv", "val.csv", "best.pt", "final.pt",
                          "summary.json"):
