@@ -8,6 +8,7 @@ from spikesim.config import CameraProfile, Lens, from_mapping, load_yaml_config,
 from spikesim.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "examples" / "configs"
+EXPERIMENT_CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
 
 
 def test_shipped_reference_camera_equals_the_defaults():
@@ -71,10 +72,12 @@ def _loader(name):
         return train_config
     if name.startswith("despike_"):
         return model_config
-    raise AssertionError(f"no loader known for examples/configs/{name}")
+    raise AssertionError(f"no loader known for a config named {name}")
 
 
-@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml"))
+                         + sorted(EXPERIMENT_CONFIGS.glob("*.yaml")),
+                         ids=lambda p: f"{p.parent.parent.name}/{p.name}")
 def test_every_shipped_config_validates(path):
-    """Every example config loads through its validating loader (none may rot)."""
+    """Every example and experiment config loads through its validating loader (none may rot)."""
     assert _loader(path.name)(path) is not None
