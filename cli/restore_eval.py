@@ -61,7 +61,7 @@ def eval_(dataset, methods, windows, calib_mode, full_grid, limit, montage_sampl
     summary = ev.summarise(result)
     summary["command"] = _command(dataset, methods, windows, calib_mode, limit, weights, device)
     if any(is_network(s.method) for s in specs):
-        from restore.despike.infer import weights_identity
+        from restore.despike.weights import weights_identity
 
         summary["weights"] = weights_identity(weights)
     written = ev.write_outputs(output, summary, result, overwrite) if output is not None else []

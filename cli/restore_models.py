@@ -11,7 +11,7 @@ from cli.options import echo_json, json_option, verbosity_options
 def models(as_json):
     """List the DeSpike configurations with their parameter counts and bundled weights."""
     from restore.despike.configs import PRESETS, config_to_dict
-    from restore.despike.infer import bundled_weights_path, read_weights
+    from restore.despike.weights import bundled_weights_path, read_weights
     from restore.despike.model import build_model, count_parameters
 
     bundled = bundled_weights_path()

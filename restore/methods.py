@@ -38,6 +38,7 @@ from .sigma_estimate import estimate_sigma
 METHODS = settings.METHOD_NAMES
 DEFAULT_METHOD = settings.DEFAULT_METHOD
 DESPIKE_MODULE = "restore.despike.infer"
+DESPIKE_WEIGHTS_MODULE = "restore.despike.weights"
 DESCRIPTIONS = {
     "despike": "the bundled DeSpike-style network",
     "despike-x8": "the network averaged over the 8 flips/transposes of its input (8x time)",
@@ -88,10 +89,10 @@ def split_method(name: str) -> tuple[str, str | None]:
 def despike_available() -> bool:
     """Whether the network can run: its inference module imports and weights are bundled."""
     try:
-        infer = importlib.import_module(DESPIKE_MODULE)
+        weights = importlib.import_module(DESPIKE_WEIGHTS_MODULE)
     except ImportError:
         return False
-    return infer.bundled_weights_path().is_file()
+    return weights.bundled_weights_path().is_file()
 
 
 def _despike(method, stream, calib, center, device, dead_time, weights):

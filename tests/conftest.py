@@ -14,3 +14,19 @@ def shared_data() -> Path:
         pytest.skip(f"third-party reference data not found at {SHARED_DATA} "
                     "(it sits beside the checkout in CI; a plain clone does not have it)")
     return SHARED_DATA
+
+
+def _torch_devices() -> list:
+    """``cpu`` always, ``cuda`` when this machine has one: torch tests that take the
+    ``device`` fixture run on each, so a GPU run reuses them (none is skipped here)."""
+    try:
+        import torch
+    except ImportError:                        # the numpy-only parts of the suite
+        return ["cpu"]
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(params=_torch_devices())
+def device(request) -> str:
+    """The torch device a test runs on (parametrised: ``cpu``, and ``cuda`` when present)."""
+    return request.param

@@ -170,7 +170,7 @@ def test_weights_option_of_run_and_eval(capture_npz, tiny_dataset, tmp_path):
     """--weights picks the network's weights file: the bundled file named explicitly gives
     the same image as the default; a file that is not weights is a clear error (exit 2);
     eval accepts it too and reports the network's rows."""
-    from restore.despike.infer import bundled_weights_path
+    from restore.despike.weights import bundled_weights_path
 
     default = tmp_path / "default.png"
     named = tmp_path / "named.png"

@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from spikesim.errors import InputError
+from tests.naive import if_features_reference
 from tests.tolerances import tol
 
 from restore.despike.configs import PRESETS, LossConfig, ModelConfig, model_config, replace
-from restore.despike.encoding import (if_features, if_features_reference, linearize_rate,
-                                      window_bounds)
+from restore.despike.encoding import if_features, linearize_rate, window_bounds
 from restore.despike.loss import DeSpikeLoss
 from restore.despike.model import DeSpikeNet, count_parameters
 from restore.despike.psf_bank import PSFBank, gaussian_kernels, psf_bank_conv
@@ -92,35 +92,37 @@ def test_gaussian_bank_is_normalised_and_symmetric():
     assert k[0, 4, 4] > k[1, 4, 4] > k[2, 4, 4]
 
 
-def test_bank_keeps_constants_and_applies_each_kernel_to_each_channel():
-    bank = PSFBank(3, 4, 7, 0.5, 3.0, physical=True)
-    x = torch.full((2, 3, 10, 12), 0.7)
+def test_bank_keeps_constants_and_applies_each_kernel_to_each_channel(device):
+    bank = PSFBank(3, 4, 7, 0.5, 3.0, physical=True).to(device)
+    x = torch.full((2, 3, 10, 12), 0.7, device=device)
     y = bank(x)
     assert y.shape == (2, 4, 3, 10, 12)
-    torch.testing.assert_close(y, torch.full_like(y, 0.7), rtol=1e-6, atol=1e-6)
-    z = torch.zeros(1, 2, 9, 9, dtype=torch.float64)
+    torch.testing.assert_close(y, torch.full_like(y, 0.7), **tol(torch.float32))
+    z = torch.zeros(1, 2, 9, 9, dtype=torch.float64, device=device)
     z[0, 1, 4, 4] = 1.0                        # an impulse in channel 1
-    k = gaussian_kernels([1.0, 2.0], 5, torch.float64)
+    k = gaussian_kernels([1.0, 2.0], 5, torch.float64).to(device)
     out = psf_bank_conv(z, k)
-    torch.testing.assert_close(out[0, 1, 1, 2:7, 2:7], k[1])
+    torch.testing.assert_close(out[0, 1, 1, 2:7, 2:7], k[1], **tol(torch.float64))
     assert float(out[0, :, 0].abs().sum()) == 0.0
 
 
-def test_bank_and_attention_gradcheck_float64():
-    x = torch.rand(1, 2, 6, 6, dtype=torch.float64, requires_grad=True)
-    k = gaussian_kernels([0.8, 1.5], 3, torch.float64).requires_grad_(True)
+def test_bank_and_attention_gradcheck_float64(device):
+    f64 = {"dtype": torch.float64, "device": device, "requires_grad": True}
+    x = torch.rand(1, 2, 6, 6, **f64)
+    k = gaussian_kernels([0.8, 1.5], 3, torch.float64).to(device).requires_grad_(True)
     assert torch.autograd.gradcheck(psf_bank_conv, (x, k))
-    q = torch.rand(1, 2, 3, 4, 4, dtype=torch.float64, requires_grad=True)
-    kk = torch.rand(1, 5, 2, 3, 4, 4, dtype=torch.float64, requires_grad=True)
-    v = torch.rand(1, 5, 2, 4, 4, dtype=torch.float64, requires_grad=True)
+    q = torch.rand(1, 2, 3, 4, 4, **f64)
+    kk = torch.rand(1, 5, 2, 3, 4, 4, **f64)
+    v = torch.rand(1, 5, 2, 4, 4, **f64)
     assert torch.autograd.gradcheck(lambda a, b, c: candidate_attention(a, b, c)[0], (q, kk, v))
 
 
-def test_candidate_attention_weights_are_a_distribution():
-    fusion = CandidateFusion(3, 8, 2, 6, attention=True, key_dim=4)
-    out, a = fusion(torch.rand(2, 6, 3, 5, 7), torch.rand(2, 8, 5, 7), return_weights=True)
+def test_candidate_attention_weights_are_a_distribution(device):
+    fusion = CandidateFusion(3, 8, 2, 6, attention=True, key_dim=4).to(device)
+    out, a = fusion(torch.rand(2, 6, 3, 5, 7, device=device), torch.rand(2, 8, 5, 7, device=device),
+                    return_weights=True)
     assert out.shape == (2, 8, 5, 7) and a.shape == (2, 6, 2, 5, 7)
-    torch.testing.assert_close(a.sum(1), torch.ones(2, 2, 5, 7))
+    torch.testing.assert_close(a.sum(1), torch.ones(2, 2, 5, 7, device=device), **tol(a.dtype))
 
 
 # ---------------------------------------------------------------- architecture
@@ -137,35 +139,37 @@ def test_small_config_is_much_smaller():
     assert n == 655_992 and n < count_parameters(DeSpikeNet("despike-paper")) / 10
 
 
-def test_shapes_of_the_prediction_grid():
-    net = DeSpikeNet(TINY)
-    x = torch.rand(2, 5, 16, 24)
+def test_shapes_of_the_prediction_grid(device):
+    net = DeSpikeNet(TINY).to(device)
+    x = torch.rand(2, 5, 16, 24, device=device)
     out = net(x)
     assert [g.shape for g in out["grid"]] == [(2, 5, 4, 6), (2, 5, 8, 12), (2, 5, 16, 24)]
     assert torch.equal(out["out"], out["grid"][-1][:, -1])
     with pytest.raises(ValueError, match="multiples of 4"):
-        net(torch.rand(1, 5, 10, 12))
+        net(torch.rand(1, 5, 10, 12, device=device))
 
 
-def test_network_is_equivariant_to_the_light_level():
+def test_network_is_equivariant_to_the_light_level(device):
     """Normalising by the image scale makes λ-predictions scale with the input."""
-    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
     net = DeSpikeNet(TINY).double()
     for level in net.levels:                  # heads start at zero: make the test non-trivial
-        torch.nn.init.normal_(level.head.weight, std=0.2)
-    x = torch.rand(1, 5, 16, 16, dtype=torch.float64) + 0.1
+        torch.nn.init.normal_(level.head.weight, std=0.2, generator=gen)
+    net = net.to(device)
+    x = (torch.rand(1, 5, 16, 16, dtype=torch.float64, generator=gen) + 0.1).to(device)
     a, b = net(x)["out"], net(3.0 * x)["out"]
     assert not torch.allclose(a, x[:, -1])
-    torch.testing.assert_close(b, 3.0 * a, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(b, 3.0 * a, **tol(torch.float64))
 
 
-def test_untrained_network_returns_each_windows_rate():
+def test_untrained_network_returns_each_windows_rate(device):
     """Zero-initialised residual heads: training starts from the TFP estimate."""
-    net = DeSpikeNet(TINY)
-    x = torch.rand(2, 5, 16, 16) + 0.1
+    net = DeSpikeNet(TINY).to(device)
+    x = torch.rand(2, 5, 16, 16, device=device) + 0.1
     out = net(x)
-    torch.testing.assert_close(out["grid"][-1], x)
-    torch.testing.assert_close(out["grid"][0], torch.nn.functional.avg_pool2d(x, 4))
+    torch.testing.assert_close(out["grid"][-1], x, **tol(x.dtype))
+    torch.testing.assert_close(out["grid"][0], torch.nn.functional.avg_pool2d(x, 4),
+                               **tol(x.dtype))
 
 
 def test_ablation_switches_change_the_architecture():
@@ -192,7 +196,7 @@ def test_ablation_switches_change_the_architecture():
 
 
 def test_without_calibration_the_weight_is_ignored():
-    from restore.despike.data import features_for
+    from restore.despike.encoding import features_for
 
     class Cal:
         weight = np.full((8, 12), 1.1)
@@ -289,13 +293,13 @@ def test_config_errors_name_the_key():
     assert model_config("despike-paper") is PRESETS["despike-paper"]
 
 
-def test_bf16_autocast_forward_and_loss_are_finite():
-    net = DeSpikeNet(TINY)
-    loss = DeSpikeLoss(LossConfig(), TINY)
-    x = torch.rand(1, 5, 16, 16) + 0.1
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+def test_bf16_autocast_forward_and_loss_are_finite(device):
+    net = DeSpikeNet(TINY).to(device)
+    loss = DeSpikeLoss(LossConfig(), TINY).to(device)
+    x = torch.rand(1, 5, 16, 16, device=device) + 0.1
+    with torch.autocast(torch.device(device).type, dtype=torch.bfloat16):
         out = net(x)
-        total, terms = loss(out, x[:, -1], torch.ones(1))
+        total, terms = loss(out, x[:, -1], torch.ones(1, device=device))
     assert torch.isfinite(total) and all(np.isfinite(v) for v in terms.values())
 
 

@@ -11,10 +11,12 @@ import pytest
 import torch
 
 from spikesim.errors import InputError
+from tests.tolerances import tol
 
-from restore.despike.train import train, weights_payload, save_torch
-from restore.despike.infer import (dihedral, dihedral_inverse, load_model, predict, read_weights,
-                                   restore_despike)
+from restore.despike.train import train
+from restore.despike.infer import dihedral, dihedral_inverse, predict, restore_despike
+from restore.despike.weights import (bundled_weights_path, load_model, read_weights, save_torch,
+                                     weights_payload)
 from restore.despike.model import DeSpikeNet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -323,17 +325,17 @@ def test_cuda_request_without_cuda(tiny_weights):
             load_model(path, device="cuda")
 
 
-def test_inference_any_size_batches_and_tiles(tiny_weights):
+def test_inference_any_size_batches_and_tiles(tiny_weights, device):
     path, _ = tiny_weights
-    model = load_model(path)
+    model = load_model(path, device=device)
     rng = np.random.default_rng(0)
     x = torch.from_numpy(rng.uniform(0.1, 0.5, (2, 3, 37, 53)).astype(np.float32))
-    whole = predict(model, x)
+    whole = predict(model, x, device=device)
     assert whole.shape == (2, 37, 53) and np.isfinite(whole).all()
-    one = predict(model, x[1:])
-    np.testing.assert_allclose(one[0], whole[1], rtol=1e-5, atol=1e-6)
+    one = predict(model, x[1:], device=device)
+    np.testing.assert_allclose(one[0], whole[1], **tol(np.float32))
     assert not np.allclose(whole[:, :, :], x[:, -1].numpy(), atol=1e-3)
-    tiled = predict(model, x, tile=24, overlap=4)
+    tiled = predict(model, x, tile=24, overlap=4, device=device)
     assert tiled.shape == whole.shape and np.isfinite(tiled).all()
     # tiles share the frame's normalisation: the tiled estimate stays close to the whole one
     assert np.median(np.abs(tiled - whole)) < 0.1 * np.median(np.abs(whole))
@@ -350,22 +352,22 @@ def test_dihedral_transforms_invert_and_are_eight_distinct():
     assert torch.equal(dihedral(x, 0), x)
 
 
-def test_self_ensemble_is_equivariant_and_differs_from_one_pass(tiny_weights):
+def test_self_ensemble_is_equivariant_and_differs_from_one_pass(tiny_weights, device):
     """Averaging over the group makes the output follow any flip/transpose of the input
     exactly, which one pass of the (not equivariant) network does not."""
     path, _ = tiny_weights
-    model = load_model(path)
+    model = load_model(path, device=device)
     rng = np.random.default_rng(3)
     x = torch.from_numpy(rng.uniform(0.1, 0.5, (1, 3, 20, 28)).astype(np.float32))
-    ens = predict(model, x, self_ensemble=True)
-    one = predict(model, x)
+    ens = predict(model, x, self_ensemble=True, device=device)
+    one = predict(model, x, device=device)
     assert ens.shape == one.shape == (1, 20, 28)
     assert np.abs(ens - one).max() > 1e-5
     k = 6                                                   # transpose, then vertical flip
-    ens_t = predict(model, dihedral(x, k).contiguous(), self_ensemble=True)
+    ens_t = predict(model, dihedral(x, k).contiguous(), self_ensemble=True, device=device)
     np.testing.assert_allclose(dihedral_inverse(torch.from_numpy(ens_t), k).numpy(), ens,
                                rtol=1e-4, atol=1e-5)
-    one_t = predict(model, dihedral(x, k).contiguous())
+    one_t = predict(model, dihedral(x, k).contiguous(), device=device)
     assert np.abs(dihedral_inverse(torch.from_numpy(one_t), k).numpy() - one).max() > 1e-5
 
 
@@ -410,7 +412,8 @@ def test_pool_views_are_exact_crops_and_reload_identically(tmp_path):
     calibration (IF features are per pixel), short variants clip the windows as at
     evaluation, and a second dataset reloads the pool from disk and gives the same items."""
     from restore.despike.configs import train_config
-    from restore.despike.data import ProceduralDataset, _crop_calibration, features_for
+    from restore.despike.data import ProceduralDataset, _crop_calibration
+    from restore.despike.encoding import features_for
     from restore.despike.pool import PooledDataset, pooled_sample
 
     mapping = dict(TINY_TRAIN, data=dict(TINY_TRAIN["data"], pool=3, pool_size=24,
@@ -490,7 +493,8 @@ def test_calibrated_features_flatten_a_uniform_field(tmp_path):
     from spikesim.config import CameraProfile
     from spikesim.sensor import capture
     from restore.despike.configs import model_config
-    from restore.despike.data import calibrate_camera, features_for
+    from restore.despike.data import calibrate_camera
+    from restore.despike.encoding import features_for
 
     cam = dataclasses.replace(CameraProfile(), width=32, height=32, gain_sd=0.08,
                               hot_fraction=0.0, dead_fraction=0.0, theta_sd=0.0)
@@ -527,8 +531,6 @@ def test_short_stream_augmentation_clips_the_windows(tmp_path):
 
 def test_bundled_weights_load_safely_and_are_the_small_preset():
     from restore.despike.configs import PRESETS
-    from restore.despike.infer import bundled_weights_path
-
     path = bundled_weights_path()
     assert path.stat().st_size < 25 * 2**20
     payload = read_weights(path)                  # torch.load(weights_only=True)
@@ -542,7 +544,6 @@ def test_bundled_model_card_was_written_from_the_bundled_weights():
     """The card is `spikerestore card`'s output for these weights (not hand-written): its
     header, parameter count, steps and validation figure are the weights' own."""
     from restore.despike.card import CARD_HEADER
-    from restore.despike.infer import bundled_weights_path
     from restore.despike.model import count_parameters
 
     path = bundled_weights_path()
@@ -564,8 +565,6 @@ def test_bundled_weights_were_trained_by_the_shipped_configs():
     that is examples/configs/train_wide.yaml (one stage from scratch, no init), whose
     model is the despike-small preset — what the README's command reproduces."""
     from restore.despike.configs import PRESETS, config_to_dict, train_config
-    from restore.despike.infer import bundled_weights_path
-
     meta = read_weights(bundled_weights_path())["meta"]
     cfg = train_config(ROOT / "examples" / "configs" / "train_wide.yaml")
     assert meta["train_config"] == config_to_dict(cfg)

@@ -1,7 +1,9 @@
 """One dtype-keyed tolerance table for float comparisons in tests.
 
 Values are (rtol, atol). float32 tolerances allow for single-precision
-accumulation over ~1e5 terms; float64 for double-precision round-off.
+accumulation over ~1e5 terms; float64 for double-precision round-off. The same table
+serves numpy and torch dtypes (``tol(torch.float32)`` works), so a torch test on CUDA
+uses the same bounds as on CPU.
 """
 
 import numpy as np
@@ -13,7 +15,17 @@ TOLERANCES = {
 }
 
 
+def _numpy_dtype(dtype) -> np.dtype:
+    """A numpy dtype for a numpy or torch dtype (torch imported only when given one)."""
+    if type(dtype).__module__ == "torch":
+        import torch
+
+        return np.dtype(torch.empty((), dtype=dtype).numpy().dtype)
+    return np.dtype(dtype)
+
+
 def tol(dtype) -> dict:
-    """``dict(rtol=..., atol=...)`` for ``np.testing.assert_allclose``."""
-    rtol, atol = TOLERANCES[np.dtype(dtype)]
+    """``dict(rtol=..., atol=...)`` for ``np.testing.assert_allclose`` and
+    ``torch.testing.assert_close``, for a numpy or torch dtype."""
+    rtol, atol = TOLERANCES[_numpy_dtype(dtype)]
     return {"rtol": rtol, "atol": atol}

@@ -64,7 +64,7 @@ def model_card(run_dir, weights: str = "best.pt", machine_note: str = "",
     evaluations : ``spikerestore eval -o`` directories (or their ``results.md``), each
         copied as a section
     """
-    from .infer import read_weights
+    from .weights import read_weights
 
     run = Path(run_dir)
     for name in ("config.yaml", "summary.json"):

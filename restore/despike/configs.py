@@ -258,21 +258,27 @@ def model_config(source=None) -> ModelConfig:
     return from_mapping(ModelConfig, _merge(base, source), "model")
 
 
-def train_config(source) -> TrainConfig:
-    """A :class:`TrainConfig` from a YAML path or a mapping (``preset`` fills ``model``)."""
+def train_config(source, seed: int | None = None) -> TrainConfig:
+    """A :class:`TrainConfig` from a YAML path, a mapping or a config (``preset`` fills
+    ``model``); ``seed`` (optional) replaces the config's ``seed``, validated as any key."""
     if isinstance(source, TrainConfig):
-        return source
-    if isinstance(source, (str, Path)):
-        source = read_yaml_mapping(source)
-    if not isinstance(source, dict):
-        raise ConfigError("config", repr(source), "a mapping", "write key: value pairs")
-    source = dict(source)
-    preset = source.get("preset") or ""
-    if preset:
-        if preset not in PRESETS:
-            raise ConfigError("preset", preset, "one of " + ", ".join(PRESETS), "pick a preset")
-        source["model"] = _merge(to_mapping(PRESETS[preset]), source.get("model") or {})
-    return from_mapping(TrainConfig, source, "")
+        cfg = source
+    else:
+        if isinstance(source, (str, Path)):
+            source = read_yaml_mapping(source)
+        if not isinstance(source, dict):
+            raise ConfigError("config", repr(source), "a mapping", "write key: value pairs")
+        source = dict(source)
+        preset = source.get("preset") or ""
+        if preset:
+            if preset not in PRESETS:
+                raise ConfigError("preset", preset, "one of " + ", ".join(PRESETS),
+                                  "pick a preset")
+            source["model"] = _merge(to_mapping(PRESETS[preset]), source.get("model") or {})
+        cfg = from_mapping(TrainConfig, source, "")
+    if seed is None:
+        return cfg
+    return from_mapping(TrainConfig, _merge(to_mapping(cfg), {"seed": int(seed)}), "")
 
 
 def config_to_dict(cfg) -> dict:

@@ -43,7 +43,7 @@ from spikesim.errors import InputError
 from spikesim.inspect import shifted_window
 
 from .configs import DataConfig, ModelConfig
-from .encoding import if_features, linearize_rate
+from .encoding import features_for
 
 log = logging.getLogger("spikes")
 
@@ -119,42 +119,6 @@ def calibrate_camera(profile, fpn_seed: int, levels, steps: int, seed: int = 0,
         path.parent.mkdir(parents=True, exist_ok=True)
         calib.save(path, overwrite=True)
     return calib
-
-
-def features_for(stream, calib, model: ModelConfig, key_step=None,
-                 dead_time: float | None = None) -> tuple[np.ndarray, list]:
-    """Network input ``(n, H, W) float32``: every window's charge per step ``λ̂``.
-
-    With a calibration and ``use_calibration`` (default):
-
-    - ``correction: full`` (default): the IF rate of each window goes through the
-      calibration module's full inverse (:func:`calibration.correct.full_inverse`,
-      ``output="charge"``): the ideal pixel's charge per step, exact at every light
-      level (gain, dark offset and dead time corrected);
-    - ``correction: weight``: the paper's Eq. 14, ``V += w S`` with the calibration's
-      spike weight, then the dead-time inversion (exact at the operating level only).
-
-    Without calibration (``calib=None`` or the w/o NC ablation) the plain rate is
-    inverted with ``dead_time`` (steps) when given, else the calibrated dead time when
-    known, else 1 step.
-    """
-    if dead_time is None:
-        dead_time = 1.0 if calib is None else calib.dead_time
-    use = calib is not None and model.use_calibration
-    feats = if_features(stream, None, model.used_windows, key_step)
-    if use and model.correction == "full":
-        from calibration.correct import full_inverse
-
-        x = full_inverse(feats.features, calib, output="charge")
-    else:
-        x = feats.features
-        if use:        # Eq. 14: w constant in time, so weighting the rate = weighting V
-            from calibration.correct import weight_spikes
-
-            x = weight_spikes(x, calib)
-        if model.linearize:
-            x = linearize_rate(x, dead_time)
-    return np.ascontiguousarray(x, np.float32), feats.clipped
 
 
 def augment(x: np.ndarray, target: np.ndarray, rng: np.random.Generator):

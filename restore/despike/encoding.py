@@ -1,4 +1,8 @@
-"""Multi-temporal-scale IF integration with the FPN spike weight (paper Eq. 14).
+"""The network's input: multi-temporal-scale IF integration with the FPN spike weight.
+
+:func:`if_features` integrates the windows (paper Eq. 14); :func:`features_for` turns a
+stream and its calibration into the network input ``(n, H, W)`` exactly as training and
+inference both use it (it imports nothing from training).
 
 For each window ``T_i`` around the key step ``t_c`` a non-spiking IF neuron integrates
 ``V(t) = V(t-1) + w_p S_p(t)`` (physics.md §5: ``w`` is the calibration's spike weight,
@@ -29,7 +33,9 @@ from spikesim.errors import InputError
 from spikesim.inspect import shifted_window
 
 from restore import settings
-from restore.baselines import linearize_rate  # noqa: F401  (re-exported: the one rate inversion)
+from restore.baselines import linearize_rate
+
+from .configs import ModelConfig
 
 log = logging.getLogger("spikes")
 
@@ -149,15 +155,37 @@ def if_features(spikes, weight=None, windows=settings.DESPIKE_WINDOWS,
     return IFFeatures(feats, bounds, tuple(int(x) for x in windows), notes)
 
 
-def if_features_reference(spikes, weight, windows, key_step=None):
-    """Slow obvious reference: integrate ``V += w S`` step by step for every window."""
-    arr = np.asarray(spikes, dtype=np.float64)
-    bounds, _ = window_bounds(arr.shape[0], windows, key_step)
-    w = np.ones(arr.shape[1:]) if weight is None else np.asarray(weight, np.float64)
-    out = []
-    for a, b in bounds:
-        v = np.zeros(arr.shape[1:])
-        for t in range(a, b):
-            v = v + w * arr[t]
-        out.append(v / (b - a))
-    return np.stack(out).astype(np.float32)
+def features_for(stream, calib, model: ModelConfig, key_step=None,
+                 dead_time: float | None = None) -> tuple[np.ndarray, list]:
+    """Network input ``(n, H, W) float32``: every window's charge per step ``λ̂``.
+
+    With a calibration and ``use_calibration`` (default):
+
+    - ``correction: full`` (default): the IF rate of each window goes through the
+      calibration module's full inverse (:func:`calibration.correct.full_inverse`,
+      ``output="charge"``): the ideal pixel's charge per step, exact at every light
+      level (gain, dark offset and dead time corrected);
+    - ``correction: weight``: the paper's Eq. 14, ``V += w S`` with the calibration's
+      spike weight, then the dead-time inversion (exact at the operating level only).
+
+    Without calibration (``calib=None`` or the w/o NC ablation) the plain rate is
+    inverted with ``dead_time`` (steps) when given, else the calibrated dead time when
+    known, else 1 step.
+    """
+    if dead_time is None:
+        dead_time = 1.0 if calib is None else calib.dead_time
+    use = calib is not None and model.use_calibration
+    feats = if_features(stream, None, model.used_windows, key_step)
+    if use and model.correction == "full":
+        from calibration.correct import full_inverse
+
+        x = full_inverse(feats.features, calib, output="charge")
+    else:
+        x = feats.features
+        if use:        # Eq. 14: w constant in time, so weighting the rate = weighting V
+            from calibration.correct import weight_spikes
+
+            x = weight_spikes(x, calib)
+        if model.linearize:
+            x = linearize_rate(x, dead_time)
+    return np.ascontiguousarray(x, np.float32), feats.clipped

@@ -32,6 +32,7 @@ import logging
 import math
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,31 +41,18 @@ import torch
 from spikesim.atomic import atomic_path, check_writable_dir, write_json, write_yaml
 from spikesim.errors import InputError
 
-from restore import settings
-
 from .configs import TrainConfig, config_to_dict, differing_keys, train_config
 from .data import GeneratedDirDataset, ProceduralDataset, collate
+from .device import resolve_device
 from .loss import DeSpikeLoss, srgb_continued
 from .model import DeSpikeNet, count_parameters
+from .weights import load_model, save_torch, weights_payload
 
 log = logging.getLogger("spikes")
 
 LOG_FIELDS = ["step", "lr", "loss", "mse_grid", "mse_final", "fft", "perc", "grad_norm",
               "examples", "wall_s"]
 VAL_FIELDS = ["step", "loss", "psnr", "ssim", "psnr_tfp", "ssim_tfp", "wall_s"]
-
-
-def resolve_device(device: str) -> torch.device:
-    """``cpu`` or ``cuda[:i]``; a clear error when CUDA is asked for and absent."""
-    device = str(device or "cpu")
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise InputError("--device", device, "cpu (this torch build or machine has no CUDA)",
-                             "use --device cpu, or install a CUDA build of torch on a GPU machine")
-        return torch.device(device)
-    if device != "cpu":
-        raise InputError("--device", device, "cpu or cuda", "use --device cpu or --device cuda")
-    return torch.device("cpu")
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
@@ -75,20 +63,6 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
     t = min(1.0, (step - cfg.warmup) / span)
     floor = cfg.lr * cfg.min_lr_ratio
     return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
-
-
-def weights_payload(model: DeSpikeNet, meta: dict) -> dict:
-    """What a weights file holds (loadable with ``torch.load(weights_only=True)``)."""
-    return {"format": settings.DESPIKE_WEIGHTS_FORMAT, "kind": "despike-weights",
-            "config": config_to_dict(model.config),
-            "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-            "meta": meta}
-
-
-def save_torch(obj, path: Path) -> None:
-    """``torch.save`` atomically (temporary file + rename)."""
-    with atomic_path(path, overwrite=True, what=str(path)) as tmp:
-        torch.save(obj, tmp)
 
 
 def _append_csv(path: Path, fields: list[str], row: dict) -> None:
@@ -238,15 +212,56 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
         switches (``windows``, ``multi_temporal``, ``use_calibration``…) share one pool,
         and calibrations are shared more widely; results do not depend on it. Runs
         started at the same moment may both make a missing entry (the same bytes)
+
+    The phases, in order: :func:`_start_processes` (device, process group, threads),
+    :func:`_open_run` (checks and the run directory, before anything is made),
+    :func:`_build` (model, start weights, optimiser, resumed state),
+    :func:`_training_data`, :func:`_train_steps` (the loop: log, validate, checkpoint)
+    and :func:`_finish` (final weights and summary).
     """
+    cfg = train_config(config, seed=seed)
+    proc = _start_processes(cfg, device, bf16)
+    run = _open_run(cfg, Path(run_dir), resume, overwrite, cache_dir, proc)
+    model, opt, loss_fn = _build(cfg, run, proc)
+    ds, workers = _training_data(cfg, run, workers)
+    validator = Validator(cfg, run.cache) if proc.rank == 0 else None
+    if proc.rank == 0:
+        log.info("training %s (%d parameters) on %s, %d process(es), steps %d..%d",
+                 cfg.model.name, count_parameters(model), proc.device, proc.world, run.start,
+                 cfg.steps)
+    last = min(cfg.steps, stop_after) if stop_after is not None else cfg.steps
+    val, wall = _train_steps(cfg, run, proc, model, opt, loss_fn, ds, validator, last,
+                             workers, progress)
+    return _finish(cfg, run, proc, model, last, wall, val), model
+
+
+@dataclass
+class _Processes:
+    """Where this process trains: its device, the number of processes and its rank."""
+
+    device: torch.device
+    world: int
+    rank: int
+    bf16: bool
+
+
+@dataclass
+class _Run:
+    """The run directory and the state a resumed run continues from."""
+
+    dir: Path
+    cache: Path
+    state: dict | None              # the checkpoint read on --resume
+    start: int = 0                  # first step to make
+    best: dict = field(default_factory=lambda: {"psnr": -1e9, "step": -1})
+    wall0: float = 0.0              # wall time spent before this process started
+    init_meta: dict | None = None   # the start weights' record (cfg.init)
+
+
+def _start_processes(cfg: TrainConfig, device: str, bf16: bool) -> _Processes:
+    """Resolve the device, join the process group under ``torchrun``, pin threads."""
     import torch.distributed as dist
 
-    cfg = train_config(config)
-    if seed is not None:
-        from .configs import _merge
-        from spikesim.config import from_mapping
-
-        cfg = from_mapping(TrainConfig, _merge(config_to_dict(cfg), {"seed": int(seed)}), "")
     dev = resolve_device(device)
     if bf16 and dev.type == "cpu" and not hasattr(torch, "bfloat16"):
         raise InputError("--bf16", True, "a torch with bfloat16", "drop --bf16")
@@ -257,8 +272,19 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(dev)
     _pin_threads(cfg.threads)
+    return _Processes(dev, world, rank, bf16)
 
-    run = Path(run_dir)
+
+def _open_run(cfg: TrainConfig, run: Path, resume: bool, overwrite: bool, cache_dir,
+              proc: _Processes) -> _Run:
+    """Check the run directory and the cache, then (rank 0, new run) write ``config.yaml``.
+
+    Every refusal happens before anything is written: a resumed run must have the same
+    config; a new run needs an empty directory (or ``overwrite``); the cache must be
+    writable.
+    """
+    import torch.distributed as dist
+
     cfg_dict = config_to_dict(cfg)
     ckpt_path = run / "checkpoint.pt"
     state = None
@@ -266,7 +292,7 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     cache, cache_source = _cache_choice(cache_dir, state, run)
     cache_param = "--cache" if cache_dir is not None else "-o"   # who to name in an error
-    if rank == 0:
+    if proc.rank == 0:
         if resume:
             if not (run / "config.yaml").is_file():
                 raise InputError("--resume", str(run), "a run directory with config.yaml",
@@ -291,67 +317,89 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
                 (run / name).unlink(missing_ok=True)
             write_yaml(run / "config.yaml", cfg_dict)
     log.info("cache of calibrations and pool: %s (%s)", cache, cache_source)
-    if world > 1:
+    if proc.world > 1:
         dist.barrier()
+    return _Run(run, cache, state)
 
+
+def _build(cfg: TrainConfig, run: _Run, proc: _Processes):
+    """``(model, optimiser, loss)``: the model initialised from ``cfg.seed`` (inside a
+    forked RNG, no global seeding), grown from ``cfg.init`` when given, and a resumed
+    run's parameters, optimiser state, best and wall time restored into ``run``."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = DeSpikeNet(cfg.model)
+    state = run.state
     # a resumed run has its start record in the checkpoint: the init file need not exist
-    init_meta = state.get("init") if state else None
-    if cfg.init and init_meta is None:
-        init_meta = _init_from(model, cfg)
-    model.to(dev)
+    run.init_meta = state.get("init") if state else None
+    if cfg.init and run.init_meta is None:
+        run.init_meta = _init_from(model, cfg)
+    model.to(proc.device)
     loss_fn = DeSpikeLoss(cfg.loss, cfg.model)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    start, best, wall0 = 0, {"psnr": -1e9, "step": -1}, 0.0
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optim"])
-        start = int(state["step"])
-        best = dict(state.get("best", best))
-        wall0 = float(state.get("wall_s", 0.0))
-        if rank == 0:
-            _truncate_csv(run / "log.csv", start)
-            _truncate_csv(run / "val.csv", start)
-            log.info("resumed %s at step %d", run, start)
-    ddp = model
-    if world > 1:
-        ddp = torch.nn.parallel.DistributedDataParallel(model)
+        run.start = int(state["step"])
+        run.best = dict(state.get("best", run.best))
+        run.wall0 = float(state.get("wall_s", 0.0))
+        if proc.rank == 0:
+            _truncate_csv(run.dir / "log.csv", run.start)
+            _truncate_csv(run.dir / "val.csv", run.start)
+            log.info("resumed %s at step %d", run.dir, run.start)
+    return model, opt, loss_fn
+
+
+def _training_data(cfg: TrainConfig, run: _Run, workers: int):
+    """``(dataset, DataLoader workers)``: the pool, on-the-fly procedural examples or a
+    generated directory (docs/despike.md §2)."""
     if cfg.data.source == "procedural" and cfg.data.pool:
         from .pool import PooledDataset
 
-        ds = PooledDataset(cfg.data, cfg.model, seed=cfg.seed, cache_dir=cache, workers=workers)
-        workers = 0                  # views of the pool are cheap: made in this process
-    elif cfg.data.source == "procedural":
-        ds = ProceduralDataset(cfg.data, cfg.model, seed=cfg.seed, size=cfg.data.crop,
-                               cache_dir=cache)
-    else:
-        ds = GeneratedDirDataset(cfg.data.train_dir, cfg.data, cfg.model, seed=cfg.seed,
-                                 crop=cfg.data.crop, cache_dir=cache)
-    validator = Validator(cfg, cache) if rank == 0 else None
-    if rank == 0:
-        log.info("training %s (%d parameters) on %s, %d process(es), steps %d..%d",
-                 cfg.model.name, count_parameters(model), dev, world, start, cfg.steps)
-    last = min(cfg.steps, stop_after) if stop_after is not None else cfg.steps
+        ds = PooledDataset(cfg.data, cfg.model, seed=cfg.seed, cache_dir=run.cache,
+                           workers=workers)
+        return ds, 0                 # views of the pool are cheap: made in this process
+    if cfg.data.source == "procedural":
+        return ProceduralDataset(cfg.data, cfg.model, seed=cfg.seed, size=cfg.data.crop,
+                                 cache_dir=run.cache), workers
+    return GeneratedDirDataset(cfg.data.train_dir, cfg.data, cfg.model, seed=cfg.seed,
+                               crop=cfg.data.crop, cache_dir=run.cache), workers
+
+
+def _train_steps(cfg: TrainConfig, run: _Run, proc: _Processes, model, opt, loss_fn, ds,
+                 validator, last: int, workers: int, progress):
+    """Steps ``run.start .. last``; returns ``(last validation or None, wall time)``.
+
+    The examples of step ``s`` on rank ``r`` are ``(s·world + r)·B + b``; the learning
+    rate is :func:`lr_at`. Rank 0 logs every ``log_every`` steps, validates every
+    ``val_every`` (keeping ``best.pt``) and checkpoints every ``ckpt_every``.
+    """
+    import torch.distributed as dist
+
+    dev, world, rank = proc.device, proc.world, proc.rank
+    ddp = model
+    if world > 1:
+        ddp = torch.nn.parallel.DistributedDataParallel(model)
     t0 = time.perf_counter()
     model.train()
     val = None
+
     def indices(step):
         return [(step * world + rank) * cfg.batch_size + b for b in range(cfg.batch_size)]
 
     if workers > 0:
         loader = iter(torch.utils.data.DataLoader(
-            ds, batch_sampler=[indices(s) for s in range(start, last)], num_workers=workers,
-            collate_fn=collate, multiprocessing_context="spawn"))   # numba's OpenMP: no fork
-    for step in range(start, last):
+            ds, batch_sampler=[indices(s) for s in range(run.start, last)],
+            num_workers=workers, collate_fn=collate,
+            multiprocessing_context="spawn"))   # numba's OpenMP: no fork
+    for step in range(run.start, last):
         batch = next(loader) if workers > 0 else collate([ds[i] for i in indices(step)])
         _pin_threads(cfg.threads)        # making examples (numba) may have reset it
         lr = lr_at(cfg, step)
         for g in opt.param_groups:
             g["lr"] = lr
         x, tgt = batch["x"].to(dev), batch["target"].to(dev)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=proc.bf16):
             out = ddp(x)
             loss, terms = loss_fn(out, tgt, batch["to_value"].to(dev))
         opt.zero_grad(set_to_none=True)
@@ -360,46 +408,56 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
                                                    cfg.grad_clip if cfg.grad_clip else 1e30))
         opt.step()
         done = step + 1
-        wall = wall0 + time.perf_counter() - t0
+        wall = run.wall0 + time.perf_counter() - t0
         if rank == 0 and (done % cfg.log_every == 0 or done == last):
             row = {"step": done, "lr": f"{lr:.6g}", "loss": f"{float(loss.detach()):.6g}",
                    "grad_norm": f"{gn:.4g}", "examples": done * world * cfg.batch_size,
                    "wall_s": f"{wall:.1f}", **{k: f"{v:.6g}" for k, v in terms.items()}}
-            _append_csv(run / "log.csv", LOG_FIELDS, row)
-            log.info("step %d/%d loss %.5f lr %.2e (%.0f s)", done, cfg.steps, float(loss.detach()),
-                     lr, wall)
+            _append_csv(run.dir / "log.csv", LOG_FIELDS, row)
+            log.info("step %d/%d loss %.5f lr %.2e (%.0f s)", done, cfg.steps,
+                     float(loss.detach()), lr, wall)
             if progress:
                 progress(done, cfg.steps, row)
         if rank == 0 and (done % cfg.val_every == 0 or done == cfg.steps):
-            val = validator(model, loss_fn, dev, bf16)
-            _append_csv(run / "val.csv", VAL_FIELDS,
+            val = validator(model, loss_fn, dev, proc.bf16)
+            _append_csv(run.dir / "val.csv", VAL_FIELDS,
                         {"step": done, "wall_s": f"{wall:.1f}",
                          **{k: f"{v:.6g}" for k, v in val.items()}})
             log.info("validation at %d: PSNR %.2f dB (TFP %.2f), SSIM %.4f (TFP %.4f)", done,
                      val["psnr"], val["psnr_tfp"], val["ssim"], val["ssim_tfp"])
-            if val["psnr"] > best["psnr"]:
-                best = {"step": done, **val}
-                save_torch(weights_payload(model, _meta(cfg, done, wall, val, world, init_meta)),
-                           run / "best.pt")
+            if val["psnr"] > run.best["psnr"]:
+                run.best = {"step": done, **val}
+                save_torch(weights_payload(model, _meta(cfg, done, wall, val, world,
+                                                        run.init_meta)),
+                           run.dir / "best.pt")
         if rank == 0 and (done % cfg.ckpt_every == 0 or done == last):
             save_torch({"model": model.state_dict(), "optim": opt.state_dict(), "step": done,
-                        "best": best, "wall_s": wall, "init": init_meta,
-                        "cache_dir": None if cache == run / "cache" else str(cache.resolve())},
-                       ckpt_path)
-            write_json(run / "summary.json", _summary(cfg, model, done, wall, best, val, world,
-                                                      dev))
+                        "best": run.best, "wall_s": wall, "init": run.init_meta,
+                        "cache_dir": None if run.cache == run.dir / "cache"
+                        else str(run.cache.resolve())},
+                       run.dir / "checkpoint.pt")
+            write_json(run.dir / "summary.json",
+                       _summary(cfg, model, done, wall, run.best, val, world, dev))
         if world > 1 and done % cfg.ckpt_every == 0:
             dist.barrier()
-    wall = wall0 + time.perf_counter() - t0
-    summary = _summary(cfg, model, last, wall, best, val, world, dev)
-    if rank == 0:
+    return val, run.wall0 + time.perf_counter() - t0
+
+
+def _finish(cfg: TrainConfig, run: _Run, proc: _Processes, model, last: int, wall: float,
+            val) -> dict:
+    """Rank 0 writes ``final.pt`` (when the schedule is complete) and ``summary.json``."""
+    import torch.distributed as dist
+
+    summary = _summary(cfg, model, last, wall, run.best, val, proc.world, proc.device)
+    if proc.rank == 0:
         if last == cfg.steps:
-            save_torch(weights_payload(model, _meta(cfg, last, wall, val, world, init_meta)),
-                       run / "final.pt")
-        write_json(run / "summary.json", summary)
-    if world > 1:
+            save_torch(weights_payload(model, _meta(cfg, last, wall, val, proc.world,
+                                                    run.init_meta)),
+                       run.dir / "final.pt")
+        write_json(run.dir / "summary.json", summary)
+    if proc.world > 1:
         dist.barrier()
-    return summary, model
+    return summary
 
 
 def _init_from(model: DeSpikeNet, cfg: TrainConfig) -> dict:
@@ -412,8 +470,6 @@ def _init_from(model: DeSpikeNet, cfg: TrainConfig) -> dict:
     Returns the file's meta (its steps and wall time), so the card can count the whole
     training. Another architecture, or a file that is not weights, is a clear error.
     """
-    from .infer import load_model
-
     try:
         start = load_model(cfg.init)
     except InputError as exc:
