@@ -24,9 +24,10 @@ from __future__ import annotations
 import numpy as np
 
 from spikesim.errors import InputError
+from spikesim.rate_law import rate_from_charge
 
 from .calfile import Calibration
-from .fit import charge_from_rate, rate_from_charge
+from .fit import charge_from_rate
 
 OUTPUTS = ("level", "charge", "rate")
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spikesim import rate_law
 from spikesim.errors import InputError
 
 from . import defects as dfx
@@ -56,23 +57,20 @@ ASSUMPTIONS = {
 def charge_from_rate(rate, dead_time: float) -> np.ndarray:
     """``lambda = 1/D = r / (1 - delta r)``: charge per step (thresholds) from a rate.
 
+    The sensor's rate law (:func:`spikesim.rate_law.charge_from_rate`) with the
+    calibration's guards: the denominator is floored at ``MIN_DENOM`` (a saturated pixel
+    gives a large but finite value) and the result is capped at ``CHARGE_MAX``.
+
     Parameters
     ----------
     rate : array, spikes per step (any shape)
     dead_time : float, steps
 
-    The denominator is floored at ``MIN_DENOM`` (a saturated pixel gives a large but
-    finite value) and the result is capped at ``CHARGE_MAX``.
+    Returns float64 of ``rate``'s shape.
     """
-    rate = np.asarray(rate, dtype=np.float64)
-    denom = np.maximum(1.0 - float(dead_time) * rate, settings.MIN_DENOM)
-    return np.minimum(rate / denom, settings.CHARGE_MAX)
-
-
-def rate_from_charge(charge, dead_time: float) -> np.ndarray:
-    """``r = 1 / (delta + 1/lambda) = lambda / (1 + delta lambda)``; ``lambda <= 0`` gives 0."""
-    lam = np.maximum(np.asarray(charge, dtype=np.float64), 0.0)
-    return lam / (1.0 + float(dead_time) * lam)
+    return rate_law.charge_from_rate(np.asarray(rate, dtype=np.float64), dead_time,
+                                     min_denom=settings.MIN_DENOM,
+                                     max_charge=settings.CHARGE_MAX)
 
 
 @dataclass
@@ -115,7 +113,7 @@ def charge_weights(rates, sd_rate, dead_time: float) -> np.ndarray:
 
     ``d lambda / d r = 1 / (1 - delta r)^2``.
     """
-    denom = np.maximum(1.0 - dead_time * rates, settings.MIN_DENOM)
+    denom = rate_law.inversion_denominator(rates, dead_time, min_denom=settings.MIN_DENOM)
     sd = np.asarray(sd_rate, dtype=np.float64)[:, None] / (denom * denom)
     return 1.0 / (sd * sd)
 

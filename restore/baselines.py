@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from spikesim import rate_law
 from spikesim.errors import InputError
 from spikesim.inspect import shifted_window
 from spikesim.settings import NUMBA_CACHE
@@ -111,16 +112,15 @@ def resolve_window(length: int, center: int | None = None, window: int | None = 
 
 def linearize_rate(rate, dead_time: float = settings.DEFAULT_DEAD_TIME):
     """Charge per step from a spike rate: ``λ = r / max(1 − δ r, MIN_DENOM)``, the
-    inverse of ``r = 1 / (δ + 1/λ)`` (physics.md §4); ``δ`` the dead time in steps.
+    inverse of ``r = 1 / (δ + 1/λ)`` (:func:`spikesim.rate_law.charge_from_rate`);
+    ``δ`` the dead time in steps.
 
-    The one rate inversion of reconstruction (TFP, TFI and the network's inputs). Works
-    on numpy arrays and torch tensors alike (same dtype out).
+    The one rate inversion of reconstruction (TFP, TFI and the network's inputs), with
+    reconstruction's floor ``settings.RATE_INVERSION_MIN_DENOM``. Works on numpy arrays
+    and torch tensors alike (same dtype out).
     """
-    denom = 1.0 - float(dead_time) * rate
-    floor = settings.RATE_INVERSION_MIN_DENOM
-    if hasattr(denom, "clamp"):
-        return rate / denom.clamp(min=floor)
-    return (rate / np.maximum(denom, floor)).astype(np.asarray(rate).dtype, copy=False)
+    return rate_law.charge_from_rate(rate, dead_time,
+                                     min_denom=settings.RATE_INVERSION_MIN_DENOM)
 
 
 def rate_to_lambda(rate, dead_time: float = settings.DEFAULT_DEAD_TIME) -> np.ndarray:

@@ -14,10 +14,10 @@ import pytest
 from calibration import settings
 from calibration.calfile import MAP_KEYS, Calibration, load_calibration
 from calibration.correct import correct_rate, full_inverse, weight_spikes, weighted_counts
-from calibration.fit import (calibrate, charge_from_rate, estimate_dead_time, rate_from_charge,
-                             weighted_line)
+from calibration.fit import calibrate, charge_from_rate, estimate_dead_time, weighted_line
 from calibration.rates import FieldRates, check_fields, rate_noise
 from spikesim.errors import InputError
+from spikesim.rate_law import rate_from_charge
 from spikesim.stream import SpikeStream
 from tests.tolerances import tol
 
@@ -334,7 +334,7 @@ def test_ratio_full_inverse_is_exact_on_its_own_field_without_dark_offset():
     """Eq. 13's own assumption (no dark offset): the one-field calibration's full inverse
     must return the field's level at every pixel, whatever the gain (dead time 1)."""
     from calibration.correct import full_inverse
-    from calibration.fit import calibrate, rate_from_charge
+    from calibration.fit import calibrate
     from calibration.rates import FieldRates
 
     rng = np.random.default_rng(3)

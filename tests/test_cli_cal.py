@@ -132,7 +132,7 @@ def test_fit_quiet_prints_only_the_file_name(tmp_path):
     """-q silences the summary (the file is still written and named)."""
     import numpy as np
 
-    from calibration.fit import rate_from_charge
+    from spikesim.rate_law import rate_from_charge
     from spikesim.stream import SpikeStream
 
     rng = np.random.default_rng(1)

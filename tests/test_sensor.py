@@ -10,6 +10,7 @@ from spikesim.config import CameraProfile
 from spikesim.errors import InputError
 from spikesim.fpn import draw_fixed_pattern
 from spikesim.stream import SpikeStream, pack_frames, unpack_frames
+from tests.tolerances import tol
 
 LAMBDAS = np.array([0.013, 0.05, 0.1, 0.17, 0.25, 1 / 3, 0.4, 0.5, 0.61, 0.75, 0.9, 0.999,
                     1.0, 0.3, 0.07, 0.2], dtype=np.float32)
@@ -256,6 +257,79 @@ def test_charge_per_step_and_capture():
         sensor.charge_per_step(np.ones((4, 4)), profile, fpn)
     with pytest.raises(InputError, match="irradiance"):
         sensor.charge_per_step(-np.ones((8, 16)), profile, fpn)
+
+
+# --- the rate law (spikesim.rate_law) -----------------------------------------------
+
+@pytest.mark.parametrize("dead_time", [0.0, 1.0, 2.5])
+def test_rate_law_round_trips_below_saturation(dead_time):
+    """r = λ / (1 + δλ) and λ = r / (1 − δr) are inverses while the floor is not reached."""
+    from spikesim.rate_law import charge_from_rate, rate_from_charge
+
+    lam = np.geomspace(1e-4, 50.0, 400)
+    r = rate_from_charge(lam, dead_time)
+    assert np.all(np.diff(r) > 0) and np.all(r < (1.0 / dead_time if dead_time else np.inf))
+    # the sensor's range λ <= 1 maps into [0, 1 / (1 + δ)]: its saturation rate
+    assert rate_from_charge(1.0, dead_time) == 1.0 / (1.0 + dead_time)
+    np.testing.assert_allclose(charge_from_rate(r, dead_time, min_denom=1e-9), lam,
+                               **tol(np.float64))
+    rates = np.linspace(0.0, 0.999 / (1.0 + dead_time), 300)
+    np.testing.assert_allclose(rate_from_charge(charge_from_rate(rates, dead_time,
+                                                                 min_denom=1e-9), dead_time),
+                               rates, **tol(np.float64))
+    assert np.array_equal(rate_from_charge(np.array([-1.0, 0.0]), dead_time), [0.0, 0.0])
+
+
+def test_rate_law_floor_and_cap_are_the_named_ones():
+    """Past ``1 − δr = min_denom`` the charge is ``r / min_denom``; ``max_charge`` caps it."""
+    from spikesim.rate_law import charge_from_rate
+
+    r = np.array([0.2, 0.95, 0.9995, 1.0])                    # δ = 1: 1 − r = 0.8 .. 0
+    np.testing.assert_array_equal(charge_from_rate(r, 1.0, min_denom=0.1),
+                                  [0.2 / 0.8, 0.95 / 0.1, 0.9995 / 0.1, 1.0 / 0.1])
+    capped = charge_from_rate(r, 1.0, min_denom=1e-3, max_charge=800.0)
+    np.testing.assert_array_equal(capped, [0.2 / 0.8, 0.95 / (1 - 0.95), 800.0, 800.0])
+    # the callers' numbers: calibration (floor 1e-3, cap 1e3), reconstruction (floor 0.1)
+    from calibration import settings as cal_settings
+    from calibration.fit import charge_from_rate as calibration_inversion
+    from restore import settings as restore_settings
+    from restore.baselines import linearize_rate
+
+    assert calibration_inversion(1.0, 1.0) == 1.0 / cal_settings.MIN_DENOM
+    assert calibration_inversion(0.9, 0.0) == 0.9
+    assert calibration_inversion(2.0, 0.0) == 2.0                      # δ = 0: λ = r
+    assert calibration_inversion(1.0, 1.0 - 1e-12) <= cal_settings.CHARGE_MAX
+    assert linearize_rate(np.float64(1.0), 1.0) == 1.0 / restore_settings.RATE_INVERSION_MIN_DENOM
+    # float32 in, float32 out (the network's features)
+    f32 = charge_from_rate(np.float32([0.25, 0.5]), 1.0, min_denom=0.1)
+    assert f32.dtype == np.float32
+
+
+def test_rate_law_numpy_and_torch_agree():
+    torch = pytest.importorskip("torch")
+    from spikesim.rate_law import charge_from_rate
+
+    r = np.linspace(0, 0.7, 50, dtype=np.float32)
+    t = charge_from_rate(torch.from_numpy(r), 1.0, min_denom=0.1, max_charge=5.0)
+    assert isinstance(t, torch.Tensor) and t.dtype == torch.float32
+    np.testing.assert_array_equal(t.numpy(), charge_from_rate(r, 1.0, min_denom=0.1,
+                                                              max_charge=5.0))
+
+
+@pytest.mark.parametrize("dead_time", [1, 2])
+def test_rate_law_inverts_the_simulated_sensor(dead_time):
+    """The law is the sensor's: the inverted count rate of a long capture is λ, to within
+    the count quantisation (one spike over the capture)."""
+    from spikesim.rate_law import charge_from_rate
+
+    lam = _lambda_map().astype(np.float64)
+    lam = np.minimum(lam, 0.9)                     # keep 1 − δr away from 0
+    steps = 20000
+    counts = sensor.simulate_spikes(lam.astype(np.float32), steps,
+                                    dead_time=dead_time, seed=4).counts()
+    recovered = charge_from_rate(counts / steps, dead_time, min_denom=1e-9)
+    slope = 1.0 / (1.0 - dead_time * counts / steps) ** 2       # dλ/dr
+    assert np.all(np.abs(recovered - lam) <= slope * 1.0 / steps + 1e-6)
 
 
 # --- the counter-based generator ------------------------------------------------------
