@@ -136,6 +136,42 @@ class Calibration:
                    defects=np.zeros((height, width), np.uint8),
                    residual=np.zeros_like(ones), meta=meta)
 
+    @classmethod
+    def from_truth(cls, truth, operating_level: float | None = None) -> "Calibration":
+        """The calibration of a simulated camera built from its TRUE maps (no fit).
+
+        ``truth`` holds the keys of a ``truth.npz`` / ``camera.npz``
+        (:func:`spikesim.fpn.truth_arrays`, ``Camera.truth_arrays()``): ``gain``, ``dark``
+        (lux), ``hot``, ``dead``, ``k`` (thresholds per lux per step), ``dead_time``
+        (steps). The ideal pixel has gain 1 and no dark offset: ``q_p = 1/(k g_p)``,
+        ``q_ref = 1/k``, ``offset = L_d``; dead pixels carry gain 1 and the median dark
+        offset and flag 1, hot pixels keep their true offset and flag 2. ``gamma`` and
+        ``weight`` (and ``ratio``, equal to ``weight``) are Eq. 12 / Eq. 14 at
+        ``operating_level`` lux (default ``settings.TRUTH_OPERATING_LEVEL``) by
+        :func:`calibration.operating.operating_maps`, as ``spikecal fit`` computes them;
+        the full inverse does not depend on the operating level.
+        """
+        from .operating import operating_maps
+
+        gain = np.asarray(truth["gain"], dtype=np.float64)
+        dark = np.asarray(truth["dark"], dtype=np.float64)
+        dead = np.asarray(truth["dead"], dtype=bool) | (gain <= 0)
+        hot = np.asarray(truth["hot"], dtype=bool)
+        k = float(truth["k"])
+        delta = float(truth["dead_time"])
+        level = float(operating_level or settings.TRUTH_OPERATING_LEVEL)
+        g = np.where(dead, 1.0, gain)
+        off = np.where(dead, float(np.median(dark[~dead])) if (~dead).any() else 0.0, dark)
+        q = 1.0 / (k * g)
+        gamma, weight = operating_maps(q, off, 1.0 / k, level, delta)
+        defects = (dead.astype(np.uint8) * settings.DEFECT_DEAD) | \
+            (hot.astype(np.uint8) * settings.DEFECT_HOT)
+        meta = {"method": "oracle-truth", "levels": [], "operating_level": level,
+                "q_ref": 1.0 / k, "dead_time": {"value": delta, "source": "truth"},
+                "reference": {"kind": "ideal pixel (gain 1, no dark offset)"}, "summary": {}}
+        return cls(gain=g, offset=off, q=q, gamma=gamma, weight=weight, ratio=weight,
+                   defects=defects, residual=np.zeros_like(g), meta=meta)
+
     # -- I/O -----------------------------------------------------------------------
     def save(self, path, overwrite: bool = False) -> Path:
         """Write the ``.npz`` atomically (refused when it exists, unless ``overwrite``)."""

@@ -35,6 +35,7 @@ from spikesim.errors import InputError
 from . import defects as dfx
 from . import settings
 from .calfile import FORMAT_NAME, FORMAT_VERSION, Calibration
+from .operating import operating_maps
 from .rates import FieldRates, check_fields, noise_floor_pct, rate_noise, robust_sd
 
 log = logging.getLogger(__name__)
@@ -494,11 +495,9 @@ def calibrate(fields: list[FieldRates], levels="auto", method: str = settings.DE
     if not (operating_level > 0 and math.isfinite(operating_level)):
         raise InputError("--operating-level", operating_level, "a level > 0",
                          "give the scene level at which gamma and the weight are exact")
-    ideal = q_ref / operating_level                                    # I of Eq. 12
-    level_p = np.maximum(operating_level + offset, 1e-12)
-    d_p = q / level_p
-    gamma = np.where(bad, 1.0, d_p / ideal)
-    weight = np.where(bad, 1.0, (delta + d_p) / (delta + ideal))
+    gamma, weight = operating_maps(q, offset, q_ref, operating_level, delta)
+    gamma = np.where(bad, 1.0, gamma)
+    weight = np.where(bad, 1.0, weight)
     k_star = int(np.argmin(np.abs(levels - operating_level)))
     r_star = rates[k_star]
     r_ref = float(np.median(r_star[good])) if ref_px is None else float(r_star[ref_px[1] * w

@@ -12,6 +12,8 @@ DEAD_TIME_TOL = 1e-6             # steps; golden-section tolerance of the refine
 DEAD_TIME_CHI2_CAP = 25.0        # chi^2 scale of the robust dead-time objective log(1 + chi2/cap)
 MIN_DENOM = 1e-3                 # 1 - delta*r is floored here (lambda = r / (1 - delta r))
 CHARGE_MAX = 1e3                 # lambda never exceeds this (a guard, not a physical value)
+MIN_OPERATING_LEVEL = 1e-12      # level units; L + L_d is floored here for gamma and weight
+TRUTH_OPERATING_LEVEL = 300.0    # lux; operating level of a calibration built from true maps
 
 # defect rules (bit flags of the calibration file, formats.md)
 DEFECT_DEAD = 1

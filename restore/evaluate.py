@@ -153,39 +153,12 @@ def window_label(w: int | None) -> str:
 
 # ------------------------------------------------------------------------ calibration
 def oracle_calibration(camera: dict, operating_level: float | None = None):
-    """A :class:`calibration.calfile.Calibration` built from a camera's TRUE maps.
-
-    ``camera`` holds the truth keys (``gain``, ``dark`` lux, ``hot``, ``dead``, ``k``,
-    ``dead_time``). The ideal pixel has gain 1 and no dark offset: ``q_p = 1/(k g_p)``,
-    ``q_ref = 1/k``, ``offset = L_d``; dead pixels carry neutral maps and flag 1, hot
-    pixels keep their true offset and flag 2. ``gamma``/``weight``/``ratio`` are the
-    exact Eq. 12 / Eq. 14 / Eq. 13 values at ``operating_level`` lux (default 300 lux);
-    the full inverse used by the calibrated baselines does not depend on it.
-    """
+    """The sample camera's calibration from its TRUE maps (``camera.npz`` keys):
+    :meth:`calibration.calfile.Calibration.from_truth` (``operating_level`` lux, default
+    300), the best a calibration can do."""
     from calibration.calfile import Calibration
 
-    gain = np.asarray(camera["gain"], dtype=np.float64)
-    dark = np.asarray(camera["dark"], dtype=np.float64)
-    dead = np.asarray(camera["dead"], dtype=bool) | (gain <= 0)
-    hot = np.asarray(camera["hot"], dtype=bool)
-    k = float(camera["k"])
-    delta = float(camera["dead_time"])
-    level = float(operating_level or 300.0)
-    g = np.where(dead, 1.0, gain)
-    off = np.where(dead, float(np.median(dark[~dead])) if (~dead).any() else 0.0, dark)
-    q = 1.0 / (k * g)
-    lam_ideal = k * level
-    lam_p = k * g * (level + off)
-    r_ideal = lam_ideal / (1 + delta * lam_ideal)
-    r_p = lam_p / (1 + delta * lam_p)
-    weight = r_ideal / r_p
-    gamma = lam_ideal / lam_p                 # D_p = gamma * D_ideal (acts on the interval)
-    defects = (dead.astype(np.uint8) * 1) | (hot.astype(np.uint8) * 2)
-    meta = {"method": "oracle-truth", "levels": [], "operating_level": level,
-            "q_ref": 1.0 / k, "dead_time": {"value": delta, "source": "truth"},
-            "reference": {"kind": "ideal pixel (gain 1, no dark offset)"}, "summary": {}}
-    return Calibration(gain=g, offset=off, q=q, gamma=gamma, weight=weight, ratio=weight,
-                       defects=defects, residual=np.zeros_like(g), meta=meta)
+    return Calibration.from_truth(camera, operating_level)
 
 
 # ------------------------------------------------------------------------ one sample

@@ -95,3 +95,50 @@ def test_zero_dead_time_camera(zero_dead_time_camera):
     assert lsq.dead_time == pytest.approx(0.0, abs=0.01)
     assert chk_l["nu_full_pct"] <= 1.5 * chk_l["floor_pct"]
     assert ev_l["false_flag_pct"] <= 0.1
+
+
+def test_calibration_from_truth_is_what_the_fit_recovers(ref_camera):
+    """``Calibration.from_truth`` (the oracle of evaluation) and ``spikecal fit`` on 20,000-
+    step fields of the same camera agree within the fit's own uncertainty: the Eq. 14
+    weight and Eq. 12 gamma to within 5x the gain uncertainty the fit reports from its
+    two halves (max) and 1x (median), the defects exactly."""
+    from calibration.calfile import Calibration
+    from calibration.settings import DEFECT_DEAD, DEFECT_HOT
+    from spikesim.fpn import truth_arrays
+
+    profile, fpn, fields = ref_camera
+    fit = calibrate([fields[v] for v in FIT_LEVELS], FIT_LEVELS)
+    truth = Calibration.from_truth(truth_arrays(fpn, profile), fit.operating_level)
+    np.testing.assert_array_equal(fit.defects & (DEFECT_DEAD | DEFECT_HOT), truth.defects)
+    good = fit.good
+    unc = fit.summary()["gain_uncertainty_pct"] / 100
+    for key in ("gain", "gamma", "weight"):
+        err = np.abs(getattr(fit, key)[good].astype(np.float64) - getattr(truth, key)[good])
+        assert np.median(err) < unc and err.max() < 5 * unc, (key, np.median(err), err.max())
+    assert truth.q_ref == 1 / profile.k and truth.dead_time == profile.dead_time
+    assert fit.q_ref == pytest.approx(truth.q_ref, rel=1e-3)
+
+
+def test_calibration_from_truth_weight_is_the_rate_ratio():
+    """Eq. 14's weight is the ideal pixel's rate over the pixel's, ``r_ideal / r_p`` with
+    ``r = λ / (1 + δλ)``: the spelling evaluation's oracle used before ``from_truth``
+    (restore/evaluate.py at 247f85f); the stored float32 maps agree to float32 rounding."""
+    from calibration.calfile import Calibration
+    from spikesim.fpn import truth_arrays
+
+    profile = dataclasses.replace(CameraProfile(), width=64, height=48, hot_fraction=0.01,
+                                  dead_fraction=0.01)
+    fpn = draw_fixed_pattern(profile, 5)
+    level = 210.0
+    cal = Calibration.from_truth(truth_arrays(fpn, profile), level)
+    k, delta = profile.k, profile.dead_time
+    g = np.where(cal.defects & 1, 1.0, fpn.gain.astype(np.float64))
+    lam_p = k * g * (level + cal.offset.astype(np.float64))
+    r_ideal, r_p = k * level / (1 + delta * k * level), lam_p / (1 + delta * lam_p)
+    np.testing.assert_allclose(cal.weight, r_ideal / r_p, rtol=2e-7)
+    np.testing.assert_allclose(cal.gamma, k * level / lam_p, rtol=2e-7)
+    np.testing.assert_array_equal(cal.ratio, cal.weight)
+    assert (cal.defects[fpn.dead] == 1).all() and (cal.defects[fpn.hot] == 2).all()
+    dead_offsets = np.unique(cal.offset[fpn.dead])
+    assert dead_offsets.size == 1 and (cal.gain[fpn.dead] == 1).all()
+    assert dead_offsets[0] == np.float32(np.median(fpn.dark[~fpn.dead].astype(np.float64)))
