@@ -211,47 +211,55 @@ def noise_floor_pct(field: FieldRates, mask=None) -> float:
 def read_uniform_dir(directory) -> dict:
     """The capture list of a ``spikesim uniform -o DIR`` directory (formats.md).
 
-    Reads ``DIR/fields.yaml`` (``yaml.safe_load``): the levels in order, the steps and
-    the resolution; the field files are ``DIR/field_<level>.dat`` (or the file names the
-    YAML lists under ``files``/``fields``).
+    Reads ``DIR/fields.yaml`` (:mod:`spikesim.yamlio`, strict): the levels in order, the
+    steps and the resolution; the field files are ``DIR/field_<level>.dat`` (or the file
+    names the YAML lists under ``files``/``fields``, which must stay inside ``DIR``).
+    Levels must be distinct finite numbers >= 0 and the field files distinct files.
 
     Returns ``{"paths": [...], "levels": [...], "size": (W, H) or None, "truth": path or None}``.
     """
-    import yaml
+    from spikesim.yamlio import read_yaml
 
     directory = Path(directory)
     spec = directory / "fields.yaml"
     if not spec.is_file():
         raise InputError("FIELDS", str(directory), "a `spikesim uniform` directory with fields.yaml",
                          "give the field files and --levels, or the directory spikesim wrote")
-    try:
-        data = yaml.safe_load(spec.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(str(spec), "invalid YAML", "a YAML mapping",
-                         f"fix the syntax: {str(exc).splitlines()[0]}") from None
+    data = read_yaml(spec, "fields.yaml")
     if not isinstance(data, dict) or "levels" not in data:
         raise InputError(str(spec), "no `levels` key", "the levels of the fields in order",
                          "write it with `spikesim uniform`")
-    levels = [float(v) for v in data["levels"]]
+    raw_levels = data["levels"]
+    if not isinstance(raw_levels, list) or len(raw_levels) < 1 or not all(
+            _is_number(v) and np.isfinite(float(v)) and float(v) >= 0 for v in raw_levels):
+        raise InputError(f"{spec}: levels", raw_levels,
+                         "a list of illuminances in lux (finite numbers >= 0)",
+                         "write it with `spikesim uniform`, e.g. levels: [0, 153, 335]")
+    levels = [float(v) for v in raw_levels]
+    if len(set(levels)) != len(levels):
+        raise InputError(f"{spec}: levels", raw_levels, "distinct levels",
+                         "each field is one illuminance; list each once")
     files = data.get("files") or data.get("fields")
     if isinstance(files, list) and files and all(isinstance(f, str) for f in files):
-        paths = [directory / f for f in files]
+        names = list(files)
     elif isinstance(files, list) and files and all(isinstance(f, dict) for f in files):
-        paths = [directory / f.get("file", f.get("path", "")) for f in files]
+        names = [str(f.get("file", f.get("path", ""))) for f in files]
     else:
-        paths = [directory / f"field_{_level_name(v, raw)}.dat"
-                 for v, raw in zip(levels, data["levels"])]
-    size = None
-    res = data.get("resolution") or data.get("size")
-    if isinstance(res, dict) and "width" in res and "height" in res:
-        size = (int(res["width"]), int(res["height"]))
-    elif isinstance(res, (list, tuple)) and len(res) == 2:
-        size = (int(res[0]), int(res[1]))
-    elif isinstance(res, str) and "x" in res.lower():
-        w, h = res.lower().split("x")
-        size = (int(w), int(h))
-    elif "width" in data and "height" in data:
-        size = (int(data["width"]), int(data["height"]))
+        names = [f"field_{_level_name(v, raw)}.dat" for v, raw in zip(levels, raw_levels)]
+    if len(names) != len(levels):
+        raise InputError(f"{spec}: files", f"{len(names)} files for {len(levels)} levels",
+                         "one field file per level", "list one file per level, in order")
+    paths = []
+    for name in names:
+        p = Path(name)
+        if p.is_absolute() or ".." in p.parts or not name:
+            raise InputError(f"{spec}: files", name, "a file name inside the directory",
+                             "fields.yaml lists the files beside it; move them there")
+        paths.append(directory / p)
+    if len({str(p.resolve()) for p in paths}) != len(paths):
+        raise InputError(f"{spec}: files", ", ".join(names), "one distinct file per level",
+                         "each level needs its own capture; list each file once")
+    size = _resolution(data, spec)
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise InputError("FIELDS", ", ".join(missing), "the field files fields.yaml lists",
@@ -259,6 +267,35 @@ def read_uniform_dir(directory) -> dict:
     truth = directory / "truth.npz"
     return {"paths": paths, "levels": levels, "size": size,
             "truth": truth if truth.is_file() else None}
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _resolution(data: dict, spec: Path):
+    """``(W, H)`` from fields.yaml's ``resolution``/``size`` (``"WxH"``, ``[W, H]`` or a
+    mapping) or top-level ``width``/``height``; ``None`` when it gives none."""
+    res = data.get("resolution") or data.get("size")
+    raw = res
+    if isinstance(res, dict) and "width" in res and "height" in res:
+        res = (res["width"], res["height"])
+    elif isinstance(res, str) and res.lower().count("x") == 1:
+        res = tuple(res.lower().split("x"))
+    elif res is None and "width" in data and "height" in data:
+        res = raw = (data["width"], data["height"])
+    if res is None:
+        return None
+    try:
+        w, h = (int(v) if not isinstance(v, bool) and str(v).strip().isdigit() else None
+                for v in res)
+    except (TypeError, ValueError):
+        w = h = None
+    if not w or not h or w * h % 8:
+        raise InputError(f"{spec}: resolution", raw,
+                         "WxH in pixels, positive, with W·H a multiple of 8",
+                         "write it with `spikesim uniform`, e.g. resolution: 400x250")
+    return (w, h)
 
 
 def _level_name(value: float, raw) -> str:

@@ -3,8 +3,8 @@
 Every field carries its unit and allowed range in ``metadata``; loading checks the
 type and the range of every value and rejects unknown keys with the nearest valid
 key as a suggestion. Errors are :class:`~spikesim.errors.ConfigError` naming the
-key path (``camera.gain_sd``), the value and what is allowed. Only ``yaml.safe_load``
-is used.
+key path (``camera.gain_sd``), the value and what is allowed. Files are read by
+:mod:`spikesim.yamlio` (safe, strict: UTF-8, no duplicate keys, no alias bombs).
 """
 
 from __future__ import annotations
@@ -143,26 +143,15 @@ def to_mapping(obj) -> dict:
 def read_yaml_mapping(source, where: str = "config") -> dict:
     """A plain mapping from a YAML file path or a mapping (copied).
 
-    A missing file, a YAML syntax error or a document that is not a mapping is a
-    :class:`ConfigError`. Only ``yaml.safe_load`` is used.
+    Files are read by :func:`spikesim.yamlio.read_yaml_mapping_file`: a missing file,
+    bytes that are not UTF-8, a syntax error, a duplicate key, an alias bomb or a
+    document that is not a mapping is a :class:`ConfigError` naming the file.
     """
-    import yaml
+    from .yamlio import read_yaml_mapping_file
 
     if isinstance(source, dict):
         return dict(source)
-    path = Path(source)
-    if not path.is_file():
-        raise ConfigError(where, str(path), "an existing YAML file", "check the path")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), "invalid YAML", "a YAML mapping",
-                          f"fix the syntax: {str(exc).splitlines()[0]}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), data, "a YAML mapping of keys", "write key: value pairs")
-    return data
+    return read_yaml_mapping_file(source, where)
 
 
 def load_yaml_config(source, cls, where: str = ""):

@@ -197,19 +197,56 @@ def candidate_resolutions(file_size: int, user_size=None) -> list[str]:
     return fits
 
 
+SIDECAR_MAX_SIDE = 65536                # pixels: no spike camera is larger
+
+
 def read_sidecar(path) -> dict:
-    """The optional ``NAME.dat.yaml`` sidecar (resolution, readout rate, flip), or ``{}``."""
-    import yaml
+    """The optional ``NAME.dat.yaml`` sidecar of ``path``, validated, or ``{}``.
+
+    Returns the keys it gives among ``width``, ``height`` (``int`` pixels, both or
+    neither), ``readout_hz`` (``float``, steps per second) and ``flipped`` (``bool``);
+    other keys (provenance) are ignored. A sidecar that is present but unreadable or
+    holds a wrong value is a :class:`StreamFormatError` naming the file and the key:
+    the resolution is not in the ``.dat``, so a sidecar is never guessed around.
+    """
+    from .yamlio import read_yaml
 
     side = Path(str(path) + ".yaml")
     if not side.is_file():
         return {}
-    try:
-        data = yaml.safe_load(side.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        log.warning("ignoring unreadable sidecar %s: %s", side, exc)
+    data = read_yaml(side, "sidecar")
+    if data is None:
         return {}
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        raise StreamFormatError(str(side), type(data).__name__, "a YAML mapping (width, "
+                                "height, readout_hz, flipped)", "rewrite or delete the sidecar")
+    out = {}
+
+    def bad(key, expected):
+        return StreamFormatError(f"{side}: {key}", data[key], expected,
+                                 f"correct `{key}` or delete the sidecar and pass --size WxH")
+
+    for key in ("width", "height"):
+        if key in data:
+            v = data[key]
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= SIDECAR_MAX_SIDE:
+                raise bad(key, f"a whole number of pixels in [1, {SIDECAR_MAX_SIDE}]")
+            out[key] = int(v)
+    if ("width" in out) != ("height" in out):
+        missing = "height" if "width" in out else "width"
+        raise StreamFormatError(f"{side}: {missing}", "missing", "width and height together",
+                                f"add `{missing}` or delete the sidecar and pass --size WxH")
+    if "readout_hz" in data:
+        v = data["readout_hz"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) \
+                or v <= 0:
+            raise bad("readout_hz", "a positive number of steps per second")
+        out["readout_hz"] = float(v)
+    if "flipped" in data:
+        if not isinstance(data["flipped"], bool):
+            raise bad("flipped", "true or false (rows stored bottom-up)")
+        out["flipped"] = data["flipped"]
+    return out
 
 
 class SpikeStream:
@@ -349,14 +386,20 @@ class SpikeStream:
             raise InputError("file", str(path), "a .dat file, not a directory",
                              "give the capture file inside it")
         side = read_sidecar(path)
-        if size is None and "width" in side and "height" in side:
-            size = (int(side["width"]), int(side["height"]))
+        if "width" in side:
+            recorded = (side["width"], side["height"])
+            if size is not None and tuple(int(v) for v in size) != recorded:
+                raise InputError("--size", f"{size[0]}x{size[1]}",
+                                 f"the {recorded[0]}x{recorded[1]} that {path}.yaml records",
+                                 "drop --size (the sidecar knows the resolution), or fix "
+                                 "or delete the sidecar")
+            size = recorded
         user_size = size
         width, height = size or (settings.DEFAULT_WIDTH, settings.DEFAULT_HEIGHT)
         if flipped is None:
-            flipped = bool(side.get("flipped", True))
+            flipped = side.get("flipped", True)
         if readout_hz is None:
-            readout_hz = float(side.get("readout_hz", settings.DEFAULT_READOUT_HZ))
+            readout_hz = side.get("readout_hz", settings.DEFAULT_READOUT_HZ)
         if head_crop is None:
             head_crop = width == settings.HEAD_CROP_WIDTH
         nbytes = frame_bytes(width, height)

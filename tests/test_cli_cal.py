@@ -122,7 +122,11 @@ def test_show_refuses_other_resolution(uniform_dir, tmp_path):
     cam = tmp_path / "cam.npz"
     assert run("fit", uniform_dir, "-o", cam).exit_code == 0
     res = run("show", cam, "--check", uniform_dir / "field_250.dat", "--level", 250,
-              "--size", f"{W // 2}x{H * 2}")
+              "--size", f"{W // 2}x{H * 2}")         # contradicts the field's sidecar
+    assert res.exit_code == 2 and "--size" in res.output and "sidecar" in res.output
+    bare = tmp_path / "bare.dat"                    # the same bytes without a sidecar
+    bare.write_bytes((uniform_dir / "field_250.dat").read_bytes())
+    res = run("show", cam, "--check", bare, "--level", 250, "--size", f"{W // 2}x{H * 2}")
     assert res.exit_code == 2 and "calibration" in res.output and "resolution" in res.output
     res = run("show", cam)
     assert res.exit_code == 0 and "PRNU" in res.output

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from spikesim.errors import InputError
+from spikesim.yamlio import read_yaml
 
 from .model import DeSpikeNet, count_parameters
 
@@ -76,7 +77,7 @@ def model_card(run_dir, weights: str = "best.pt", machine_note: str = "",
                          "an unfinished run has best.pt but no final.pt: pass --weights best.pt")
     payload = read_weights(run / weights)
     meta = payload.get("meta") or {}
-    cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+    cfg = read_yaml(run / "config.yaml", "run config")
     summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
     model = DeSpikeNet(payload["config"])
     val_rows = []

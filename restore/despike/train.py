@@ -297,9 +297,9 @@ def _open_run(cfg: TrainConfig, run: Path, resume: bool, overwrite: bool, cache_
             if not (run / "config.yaml").is_file():
                 raise InputError("--resume", str(run), "a run directory with config.yaml",
                                  "start a new run without --resume")
-            import yaml
+            from spikesim.yamlio import read_yaml
 
-            old = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+            old = read_yaml(run / "config.yaml", "run config")
             if old != cfg_dict:
                 diff = differing_keys(old, cfg_dict)
                 raise InputError("--config", f"differs from {run / 'config.yaml'} in "
