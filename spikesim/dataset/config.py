@@ -1,0 +1,196 @@
+"""The dataset configuration: :class:`DatasetConfig` (with :class:`CameraRanges`), its
+validation and loading.
+
+Every field carries its unit and range (:func:`spikesim.config.spec`); loading rejects
+unknown keys and names the key path of any error (:class:`~spikesim.errors.ConfigError`).
+``source`` accepts the names of the source registry (:data:`.sources.SOURCES`), and each
+source checks the keys it needs. How a sample is drawn from these ranges:
+:mod:`spikesim.dataset` ("Sampling").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .. import settings
+from ..config import CameraProfile, from_mapping, read_yaml_mapping, spec, to_mapping
+from ..errors import ConfigError
+from .sources import SOURCES
+
+
+def _default_kinds() -> list:
+    """Every concrete scene kind (``random`` is a mixture of them, not a kind of its own)."""
+    from ..scenes import RANDOM_WEIGHTS
+
+    return list(RANDOM_WEIGHTS)
+
+
+@dataclass(frozen=True)
+class CameraRanges:
+    """Per-sample camera draws (physics.md §4b, "range to support"); ``[low, high]`` each.
+
+    ``k_scale`` multiplies the base camera's responsivity ``k`` (log-uniform); the others
+    are uniform; ``dead_time`` is an integer drawn uniformly from ``low..high`` inclusive.
+    The base camera's other fields (pitch, readout rate, dark log-s.d., hot-pixel levels)
+    are kept.
+    """
+
+    k_scale: list[float] = spec([0.3, 3.0], "x k", 0.0, None, low_open=True,
+                         doc="responsivity factor on camera.k (log-uniform)")
+    gain_sd: list[float] = spec([0.0, 0.08], "", 0.0, 0.5, doc="relative gain s.d.")
+    dark_median: list[float] = spec([0.0, 10.0], "lux", 0.0, None, doc="median dark offset L_d")
+    hot_fraction: list[float] = spec([0.0, 0.005], "", 0.0, 0.1, doc="fraction of hot pixels")
+    dead_fraction: list[float] = spec([0.0, 0.001], "", 0.0, 0.1, doc="fraction of dead pixels")
+    theta_sd: list[float] = spec([0.0, 0.03], "thresholds", 0.0, 0.5, doc="threshold noise s.d.")
+    dead_time: list[int] = spec([0, 1], "steps", 0, 16, doc="dead time after a spike (integers)")
+
+    def validate(self, where: str = "camera_ranges") -> None:
+        for f in dataclasses.fields(self):
+            _check_range(getattr(self, f.name), f"{where}.{f.name}")
+        if any(float(v) != int(v) for v in self.dead_time):
+            raise ConfigError(f"{where}.dead_time", self.dead_time, "integer steps",
+                              "write whole numbers, e.g. [0, 1]")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """What ``spikesim generate`` makes. Every field has its unit; ranges are ``[low, high]``.
+
+    See :mod:`spikesim.dataset` ("Sampling") for how a sample is drawn from these ranges.
+    """
+
+    name: str = spec("dataset", doc="a label stored in the manifest")
+    width: int = spec(128, "px", 8, 8192, doc="sample width W (W*H a multiple of 8)")
+    height: int = spec(128, "px", 1, 8192, doc="sample height H")
+    steps: int = spec(256, "steps", 192, 10_000_000,
+                      doc="readout steps per sample (>= 192, the longest network window)")
+    key_step: Optional[int] = spec(None, "step", 0, None,
+                                   doc="key step (the frame the target describes); default middle")
+    num: int = spec(16, "", 1, 100_000_000, doc="number of samples")
+    seed: int = spec(0, "", 0, 2**63 - 1, doc="seed of every random draw")
+    # choices: the source registry itself, so a source registered at run time is accepted
+    source: str = spec("procedural", choices=SOURCES,
+                       doc="procedural scenes with depth, photographs with a random depth "
+                           "(image_dir), or a DPDD directory (real blur)")
+    image_dir: str = spec("", doc="directory of photographs for source: images")
+    dpdd_root: str = spec("", doc="DPDD root ({train,val,test}_c/{source,target}) for source: dpdd")
+    dpdd_split: str = spec("train", choices=("train", "val", "test"), doc="DPDD split")
+    scene_kinds: list[str] = spec([], doc="procedural scene kinds (default: every concrete kind, "
+                                           "mixed as spikesim.scenes.RANDOM_WEIGHTS)")
+    scene_weights: list[float] = spec([], "", 0.0, None,
+                                      doc="relative weights of scene_kinds (default equal)")
+    side_weights: list[float] = spec([1.0, 1.0, 1.0], "", 0.0, None,
+                              doc="relative weights of front / on / back of the focal plane")
+    sigma_range: list[float] = spec([1.0, 10.0], "px", 0.0, 50.0,
+                             doc="target median sigma of front/back samples")
+    sigma_log_uniform: bool = spec(True, doc="draw the target sigma log-uniformly (else uniformly)")
+    stratified: bool = spec(False, doc="cycle sample i over focus sides and blur bins (exact "
+                                       "proportions, for test sets) instead of drawing them")
+    on_focus_coc: float = spec(1.0, "px", 0.0, 3.0,
+                               doc="on-focus samples: |median signed CoC| below this")
+    coc_spread: list[float] = spec([0.0, 16.0], "px", 0.0, 200.0,
+                            doc="signed-CoC difference between the nearest and farthest point")
+    focal_length: list[float] = spec([0.008, 0.050], "m", 0.0, 1.0, low_open=True, doc="focal length f")
+    f_number: list[float] = spec([1.4, 8.0], "", 0.0, 64.0, low_open=True, doc="f-number N")
+    focus_distance: list[float] = spec([0.1, 1000.0], "m", 0.0, None, low_open=True,
+                                doc="allowed focus distances")
+    depth_range: list[float] = spec([0.3, 20.0], "m", 0.0, None, low_open=True,
+                             doc="scene depths (every pixel's distance lies within)")
+    sigma_floor: float = spec(0.5, "px", 0.0, 5.0, doc="in-focus PSF s.d. (quadrature)")
+    psf: str = spec("gaussian", choices=("gaussian", "disk"), doc="PSF shape")
+    lambda_p99: list[float] = spec([0.2, 1.2], "thresholds / step", 0.0, 10.0, low_open=True,
+                            doc="charge per step at the 99th-percentile irradiance")
+    camera_mode: str = spec("random", choices=("random", "fixed"),
+                            doc="one camera for all samples, or one drawn per sample")
+    camera: CameraProfile = field(default_factory=CameraProfile, metadata={
+        "doc": "the fixed camera, or the base of the drawn ones; width/height are replaced "
+               "by the dataset's"})
+    fpn_seed: int = spec(0, "", 0, 2**63 - 1, doc="the fixed camera's fpn_seed (camera_mode: fixed)")
+    camera_ranges: CameraRanges = field(default_factory=CameraRanges, metadata={
+        "doc": "per-sample camera ranges (camera_mode: random)"})
+
+    def validate(self, where: str = "") -> None:
+        p = f"{where}." if where and where != "DatasetConfig" else ""
+        if (self.width * self.height) % 8:
+            raise ConfigError(f"{p}width", self.width, "W*H a multiple of 8 (bit-packed frames)",
+                              f"W*H = {self.width * self.height}; change width or height")
+        if self.key_step is not None and self.key_step >= self.steps:
+            raise ConfigError(f"{p}key_step", self.key_step, f"a step in [0, {self.steps})",
+                              "leave it out for the middle step")
+        for name in ("sigma_range", "coc_spread", "focal_length", "f_number", "focus_distance",
+                     "depth_range", "lambda_p99"):
+            _check_range(getattr(self, name), f"{p}{name}")
+        if self.sigma_range[0] <= self.sigma_floor or self.sigma_range[0] < settings.DATASET_ON_FOCUS_SIGMA:
+            raise ConfigError(f"{p}sigma_range", self.sigma_range,
+                              f"a low end >= {settings.DATASET_ON_FOCUS_SIGMA} px and above "
+                              f"sigma_floor ({self.sigma_floor} px)",
+                              "front/back samples are blurred ones; on-focus ones come from "
+                              "side_weights")
+        if len(self.side_weights) != 3 or sum(self.side_weights) <= 0:
+            raise ConfigError(f"{p}side_weights", self.side_weights,
+                              "three weights >= 0 (front, on, back) with a positive sum",
+                              "e.g. [1, 1, 1]")
+        if self.depth_range[0] <= self.focal_length[1]:
+            raise ConfigError(f"{p}depth_range", self.depth_range,
+                              f"depths beyond the longest focal length ({self.focal_length[1]} m)",
+                              "raise the near end of depth_range")
+        if self.focus_distance[0] <= self.focal_length[1]:
+            raise ConfigError(f"{p}focus_distance", self.focus_distance,
+                              f"distances beyond the longest focal length ({self.focal_length[1]} m)",
+                              "raise the near end of focus_distance")
+        if self.scene_weights and len(self.scene_weights) != len(self.scene_kinds or _default_kinds()):
+            raise ConfigError(f"{p}scene_weights", self.scene_weights,
+                              "one weight per scene kind", "match the length of scene_kinds")
+        if self.scene_weights and sum(self.scene_weights) <= 0:
+            raise ConfigError(f"{p}scene_weights", self.scene_weights, "a positive sum",
+                              "give at least one kind a weight > 0")
+        SOURCES[self.source].check(self, p)
+
+    @property
+    def key(self) -> int:
+        """The key step (``key_step`` or the middle ``steps // 2``)."""
+        return self.steps // 2 if self.key_step is None else int(self.key_step)
+
+    def kinds(self) -> tuple[list, list]:
+        """Scene kinds in use and their relative weights.
+
+        Default: every concrete kind with the scene module's natural mix
+        (``spikesim.scenes.RANDOM_WEIGHTS``); ``scene_kinds`` without weights: equal weights.
+        """
+        if self.scene_kinds:
+            kinds = list(self.scene_kinds)
+            return kinds, list(self.scene_weights) or [1.0] * len(kinds)
+        from ..scenes import RANDOM_WEIGHTS
+
+        kinds = list(RANDOM_WEIGHTS)
+        return kinds, list(self.scene_weights) or [float(RANDOM_WEIGHTS[k]) for k in kinds]
+
+
+def _check_range(value, where: str) -> None:
+    if len(value) != 2:
+        raise ConfigError(where, value, "[low, high]", "write a two-item list")
+    if value[0] > value[1]:
+        raise ConfigError(where, value, "low <= high", "swap the bounds")
+
+
+def load_dataset_config(source, **overrides) -> DatasetConfig:
+    """Load a :class:`DatasetConfig` from a YAML file, a YAML mapping or a config.
+
+    ``overrides`` (e.g. ``num=8``, ``seed=3``) replace top-level keys; ``None`` values are
+    ignored. Errors name the key path (:class:`~spikesim.errors.ConfigError`).
+    """
+    if isinstance(source, DatasetConfig):
+        data = to_mapping(source)
+    else:
+        data = read_yaml_mapping(source)
+    for key, value in overrides.items():
+        if value is not None:
+            data[key] = value
+    return from_mapping(DatasetConfig, data)
+
+
+def config_mapping(config: DatasetConfig) -> dict:
+    """The config as plain YAML-safe data (what ``config.yaml`` and the manifest hold)."""
+    return to_mapping(config)

@@ -1,0 +1,50 @@
+"""``source: dpdd``: real defocus blur from a DPDD split.
+
+Sample ``i`` takes pair ``i % len(pairs)`` of ``dpdd_root``'s ``dpdd_split``: its real
+defocused ``source`` image is the irradiance (no synthetic blur) and ``target`` the
+label, cropped to ``height`` x ``width`` with random flips/transpose. Depth, sigma and
+CoC are unknown (NaN maps; the sample's focus side and blur bin are ``unknown``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import ConfigError
+from ..draws import PURPOSE_SCENE, sample_seed_sequence
+from .base import Content, Source
+
+
+def inputs(config) -> tuple:
+    """The split's matched ``(source, target)`` paths, sorted by file name."""
+    from ...inputs import dpdd_pairs
+
+    return tuple(dpdd_pairs(str(config.dpdd_root), config.dpdd_split))
+
+
+def content(config, index: int, rng, pairs) -> Content:
+    """DPDD pair ``index % len(pairs)``: the real defocused ``source`` is the irradiance, the
+    ``target`` the label, with the paper's crop / flip / transpose augmentation."""
+    from ...inputs import augment_pair, load_dpdd_pair
+
+    src, tgt = pairs[index % len(pairs)]
+    source, target = load_dpdd_pair(src, tgt)
+    aug_rng = np.random.default_rng(sample_seed_sequence(config.seed, index, PURPOSE_SCENE))
+    source, target = augment_pair(source, target, (config.height, config.width), aug_rng)
+    unknown = np.full((config.height, config.width), np.nan, dtype=np.float32)
+    params = {"scene_kind": "dpdd", "dpdd_pair": src.name, "dpdd_split": config.dpdd_split,
+              "lens": None, "render_layers": 0,
+              "target": {"side": None, "sigma": None, "coc": None, "coc_spread": None,
+                         "met": True, "tries": 0}}
+    return Content(np.asarray(target, np.float32), np.asarray(source, np.float32), unknown,
+                   unknown.copy(), unknown.copy(), params)
+
+
+def check(config, where: str) -> None:
+    """``dpdd_root`` is set."""
+    if not config.dpdd_root:
+        raise ConfigError(f"{where}dpdd_root", config.dpdd_root, "the DPDD directory",
+                          "set dpdd_root for source: dpdd")
+
+
+SOURCE = Source(content=content, inputs=inputs, check=check)
