@@ -27,7 +27,7 @@ from spikesim.errors import InputError
 from spikesim.rate_law import rate_from_charge
 
 from .calfile import Calibration
-from .fit import charge_from_rate
+from .solvers import charge_from_rate
 
 OUTPUTS = ("level", "charge", "rate")
 

@@ -14,7 +14,8 @@ import pytest
 from calibration import settings
 from calibration.calfile import MAP_KEYS, Calibration, load_calibration
 from calibration.correct import correct_rate, full_inverse, weight_spikes, weighted_counts
-from calibration.fit import calibrate, charge_from_rate, estimate_dead_time, weighted_line
+from calibration.fit import calibrate
+from calibration.solvers import charge_from_rate, estimate_dead_time, weighted_line
 from calibration.rates import FieldRates, check_fields, rate_noise
 from spikesim.errors import InputError
 from spikesim.rate_law import rate_from_charge

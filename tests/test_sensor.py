@@ -9,7 +9,7 @@ from spikesim._sensor_kernels import _simulate_packed, _simulate_packed_clean
 from spikesim.config import CameraProfile
 from spikesim.errors import InputError
 from spikesim.fpn import draw_fixed_pattern
-from spikesim.stream import SpikeStream, pack_frames, unpack_frames
+from spikesim.stream import SpikeStream, pack_frames
 from tests.tolerances import tol
 
 LAMBDAS = np.array([0.013, 0.05, 0.1, 0.17, 0.25, 1 / 3, 0.4, 0.5, 0.61, 0.75, 0.9, 0.999,
@@ -291,7 +291,7 @@ def test_rate_law_floor_and_cap_are_the_named_ones():
     np.testing.assert_array_equal(capped, [0.2 / 0.8, 0.95 / (1 - 0.95), 800.0, 800.0])
     # the callers' numbers: calibration (floor 1e-3, cap 1e3), reconstruction (floor 0.1)
     from calibration import settings as cal_settings
-    from calibration.fit import charge_from_rate as calibration_inversion
+    from calibration.solvers import charge_from_rate as calibration_inversion
     from restore import settings as restore_settings
     from restore.baselines import linearize_rate
 
