@@ -6,8 +6,7 @@ from pathlib import Path
 import click
 
 from cli.options import echo_json, json_option, overwrite_option, progress, verbosity_options
-
-DEFAULT_METHODS = "tfp,tfi,tfp+wiener,tfp+rl"
+from restore.settings import DEFAULT_METHODS
 
 
 @click.command("eval")

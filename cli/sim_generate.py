@@ -32,13 +32,13 @@ def generate(config_path, output, num, seed, workers, scheduler, resume, overwri
     The same config and seed give the same bytes with any --workers or a --scheduler;
     an interrupted run continues with --resume.
     """
-    from spikesim.dataset import generate_dataset, load_dataset_config
+    from spikesim.dataset import generate_dataset, load_dataset_config, manifest_summary
 
     config = load_dataset_config(config_path, num=num, seed=seed)
     with progress(length=config.num, label="samples") as bar:
         manifest = generate_dataset(config, output, workers=workers, scheduler=scheduler,
                                     resume=resume, overwrite=overwrite, progress=bar.update)
-    summary = _summary(manifest, output)
+    summary = {"output": str(output), **manifest_summary(manifest)}
     if as_json:
         echo_json(summary)
         return
@@ -49,15 +49,3 @@ def generate(config_path, output, num, seed, workers, scheduler, resume, overwri
         click.echo(f"  {summary['target_missed']} samples missed their drawn focus side / blur "
                    "bin (see target in sample.yaml)")
 
-
-def _summary(manifest: dict, output: Path) -> dict:
-    from collections import Counter
-
-    samples = manifest["samples"]
-    sides = Counter(s["focus_side"] for s in samples)
-    bins = Counter(s["blur_bin"] for s in samples)
-    return {"output": str(output), "num": manifest["num"], "done": manifest["done"],
-            "complete": manifest["complete"],
-            "focus_side": {k: sides.get(k, 0) for k in ("front", "on", "back")},
-            "blur_bin": dict(sorted(bins.items(), key=lambda kv: float(kv[0][1:].split(",")[0]))),
-            "target_missed": sum(1 for s in samples if not s["target_met"])}

@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spikesim.dataset import BLUR_BIN_LABELS, FOCUS_SIDES, blur_bin, blur_bin_label
 from spikesim.errors import InputError, ToolkitError
 
 from . import settings
@@ -58,12 +59,10 @@ log = logging.getLogger(__name__)
 
 SIGMA_MODES = {"": "oracle", "est": "estimate", "map": "map"}
 CALIB_MODES = ("off", "oracle", "both")
-DEFAULT_METHODS = "tfp,tfi,tfp+wiener,tfp+rl"
+DEFAULT_METHODS = settings.DEFAULT_METHODS
 FULL_GRID_METHODS = ("tfp,tfi,tfp+wiener,tfp+rl,tfi+wiener,tfi+rl,"
                      "tfp+wiener@est,tfp+rl@est,tfi+wiener@est,tfi+rl@est,"
                      "tfp+wiener@map,tfp+rl@map")
-BLUR_BIN_LABELS = ("[0,1)", "[1,2)", "[2,4)", "[4,inf)")
-SIDES = ("front", "on", "back")
 
 
 @dataclass(frozen=True)
@@ -184,8 +183,7 @@ class Row:
 def _sample_meta(sample) -> tuple[str, str, float]:
     p = sample.params
     s_med = float(p.get("sigma_median", np.median(sample.sigma)))
-    bin_label = p.get("blur_bin") or BLUR_BIN_LABELS[int(np.searchsorted(
-        np.asarray(settings.BLUR_BINS[1:-1]), s_med, side="right"))]
+    bin_label = p.get("blur_bin") or blur_bin_label(blur_bin(s_med))
     return str(bin_label), str(p.get("focus_side", "on")), s_med
 
 
@@ -397,7 +395,7 @@ def summarise(result: EvalResult) -> dict:
     summary = {"num_samples": result.num_samples, "wall_s": result.wall_s,
                "methods": labels, "windows": wins, "overall": overall,
                "by_blur": breakdown("blur_bin", BLUR_BIN_LABELS),
-               "by_side": breakdown("focus_side", SIDES),
+               "by_side": breakdown("focus_side", FOCUS_SIDES),
                "machine": result.info}
     summary["best_cascade"] = best_cascade(summary)
     return summary
@@ -434,7 +432,7 @@ def to_markdown(summary: dict) -> str:
         out.append(f"| {r['method']} | {r['window']} | {_f(r['psnr'])} ± {_f(r['psnr_std'])} | "
                    f"{_f(r['ssim'], 3)} ± {_f(r['ssim_std'], 3)} | {r['ms_per_image']:.1f} |")
     for title, key, groups in (("blur bin (median σ, px)", "by_blur", BLUR_BIN_LABELS),
-                               ("focus side", "by_side", SIDES)):
+                               ("focus side", "by_side", FOCUS_SIDES)):
         rows = [r for r in summary[key] if r["window"] == "full"] or summary[key]
         if not rows:
             continue

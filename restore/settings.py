@@ -5,6 +5,7 @@
 NETWORK_METHODS = ("despike", "despike-x8")    # one pass; mean over the 8 flips/transposes
 METHOD_NAMES = NETWORK_METHODS + ("tfp", "tfi", "tfp+wiener", "tfp+rl", "tfi+wiener", "tfi+rl")
 DEFAULT_METHOD = "despike"        # the bundled network (despike.md: the default once it exists)
+DEFAULT_METHODS = "tfp,tfi,tfp+wiener,tfp+rl"   # spikerestore eval --methods default
 # TFP / TFI (restore.baselines)
 DEFAULT_WINDOW = 192              # steps; the network's longest window (despike.md)
 DEFAULT_DEAD_TIME = 1             # steps; the reference camera's (physics.md §4b)
@@ -42,7 +43,6 @@ SSIM_WINDOW_RADIUS = 5            # 11-tap window
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
 # evaluation (restore.evaluate)
-BLUR_BINS = (0.0, 1.0, 2.0, 4.0, float("inf"))   # px, bins of the sample's median sigma
 MONTAGE_SAMPLES = 4
 
 

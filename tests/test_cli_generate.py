@@ -53,6 +53,32 @@ def test_generate_writes_a_dataset_and_reports_it(tmp_path, config):
         assert (out / "samples" / f"{i:06d}" / "spikes.dat").stat().st_size == 192 * 32 * 32 // 8
 
 
+def test_summary_of_a_dataset_whose_blur_is_unknown(tmp_path):
+    """source: dpdd (real blur: sigma, side and bin unknown): the summary counts the
+    samples as unknown, in --json and in text (it used to parse bin labels as numbers)."""
+    import imageio.v3 as iio
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for sub in ("source", "target"):
+        (tmp_path / "dpdd" / "test_c" / sub).mkdir(parents=True)
+        iio.imwrite(tmp_path / "dpdd" / "test_c" / sub / "a.png",
+                    rng.integers(1, 256, (40, 40), dtype=np.uint8))
+    cfg = tmp_path / "dpdd.yaml"
+    cfg.write_text(yaml.safe_dump({**CFG, "num": 2, "source": "dpdd", "dpdd_split": "test",
+                                   "dpdd_root": str(tmp_path / "dpdd")}))
+    res = run("--config", cfg, "-o", tmp_path / "ds", "--json")
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["focus_side"] == {"front": 0, "on": 0, "back": 0, "unknown": 2}
+    assert summary["blur_bin"] == {"unknown": 2} and summary["target_missed"] == 0
+    res = run("--config", cfg, "-o", tmp_path / "ds", "--resume")
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert lines[1:] == ["  focus side   front=0  on=0  back=0  unknown=2",
+                         "  blur bins    unknown=2"]
+
+
 def test_num_and_seed_override_the_config(tmp_path, config):
     out = tmp_path / "ds"
     res = run("--config", config, "-o", out, "--num", 1, "--seed", 9)

@@ -563,3 +563,79 @@ def test_bad_worker_settings_are_refused_before_any_output(tmp_path, kwargs):
         ds.generate_dataset(TINY, tmp_path / "w", **kwargs)
     assert err.value.param == "--workers"
     assert not (tmp_path / "w").exists()
+
+
+# ------------------------------------------------------------------------ the source registry
+def _ramp_source(calls: list):
+    """A test source: sample ``i`` shows a horizontal ramp (flipped for odd ``i``), in focus,
+    at 2 m; its ``inputs`` hook (the ramp) counts its calls in ``calls``."""
+    def inputs(config):
+        calls.append(config.name)
+        return np.tile(np.linspace(0.1, 0.9, config.width, dtype=np.float32), (config.height, 1))
+
+    def content(config, index, rng, ramp):
+        sharp = ramp if index % 2 == 0 else ramp[:, ::-1].copy()
+        full = lambda v: np.full(sharp.shape, v, np.float32)  # noqa: E731
+        params = {"scene_kind": "ramp", "lens": None, "render_layers": 0,
+                  "target": {"side": "on", "sigma": None, "coc": 0.0, "coc_spread": 0.0,
+                             "met": True, "tries": 0}}
+        return ds.Content(sharp, sharp.copy(), full(2.0), full(0.5), full(0.0), params)
+
+    return ds.Source(content=content, inputs=inputs)
+
+
+def test_a_registered_source_is_all_a_new_source_needs(tmp_path):
+    """One Source record registered under a new name: the config accepts the name (and
+    refused it before), generate lists the source's inputs once per run, and every sample
+    shows exactly the source's content, classed from its maps."""
+    cfg = {**TINY, "source": "ramp", "num": 2, "stratified": False}
+    with pytest.raises(ConfigError, match="^source: got ramp; expected one of procedural"):
+        ds.load_dataset_config(cfg)
+    calls = []
+    ds.register_source("ramp", _ramp_source(calls))
+    try:
+        with pytest.raises(ConfigError, match="^source: got ramp; expected a new"):
+            ds.register_source("ramp", _ramp_source(calls))         # a name is taken once
+        ds.generate_dataset(cfg, tmp_path / "out")
+        assert calls == ["tiny"]
+        ramp = _ramp_source([]).inputs(ds.load_dataset_config(cfg))
+        q = lambda a: np.round(np.clip(a, 0, 1) * 65535).astype(np.uint16)  # noqa: E731
+        samples = list(ds.iter_samples(tmp_path / "out"))
+        assert [s.id for s in samples] == [0, 1]
+        for s in samples:
+            want = ramp if s.id % 2 == 0 else ramp[:, ::-1]
+            np.testing.assert_array_equal(q(s.sharp), q(want))
+            np.testing.assert_array_equal(q(s.defocused), q(want))
+            assert s.params["source"] == "ramp" and s.params["scene_kind"] == "ramp"
+            assert (s.params["focus_side"], s.params["blur_bin"]) == ("on", "[0,1)")
+            assert np.all(s.depth == 2.0)
+    finally:
+        ds.SOURCES.pop("ramp")
+
+
+# ------------------------------------------------------------------------ bins and summary
+def test_bin_labels_follow_the_edges_in_settings():
+    """One definition: the labels are made from settings.DATASET_BLUR_BIN_EDGES, each edge
+    opens its bin, and evaluation breaks results down by the same labels and sides."""
+    from restore import evaluate
+
+    edges = settings.DATASET_BLUR_BIN_EDGES
+    assert len(ds.BLUR_BIN_LABELS) == len(edges) + 1
+    for i, e in enumerate(edges):
+        assert ds.blur_bin(e) == i + 1 and ds.blur_bin(np.nextafter(e, 0.0)) == i
+        assert ds.BLUR_BIN_LABELS[i + 1].startswith(f"[{e:g},")
+    assert ds.BLUR_BIN_LABELS[-1].endswith(",inf)")
+    assert evaluate.BLUR_BIN_LABELS is ds.BLUR_BIN_LABELS
+    assert evaluate.FOCUS_SIDES is ds.FOCUS_SIDES
+
+
+def test_manifest_summary_counts_in_bin_order_with_unknown_last():
+    entry = lambda side, b, met=True: {"focus_side": side, "blur_bin": b,  # noqa: E731
+                                       "target_met": met}
+    samples = [entry("back", "[4,inf)"), entry("unknown", "unknown"), entry("on", "[0,1)"),
+               entry("front", "[2,4)", met=False), entry("back", "[4,inf)")]
+    summary = ds.manifest_summary({"num": 6, "done": 5, "complete": False, "samples": samples})
+    assert summary["focus_side"] == {"front": 1, "on": 1, "back": 2, "unknown": 1}
+    assert list(summary["blur_bin"].items()) == [("[0,1)", 1), ("[2,4)", 1), ("[4,inf)", 2),
+                                                 ("unknown", 1)]
+    assert (summary["done"], summary["num"], summary["target_missed"]) == (5, 6, 1)

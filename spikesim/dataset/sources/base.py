@@ -23,8 +23,8 @@ class Content:
     depth: np.ndarray            # (H, W) float32 m (NaN: unknown)
     sigma: np.ndarray            # (H, W) float32 px (NaN: unknown)
     coc: np.ndarray              # (H, W) float32 px (NaN: unknown)
-    params: dict                 # source-specific sample.yaml entries, "scene_kind" and
-                                 # "lens" (a mapping or None) among them
+    params: dict                 # source-specific sample.yaml entries; must hold "scene_kind",
+                                 # "lens" (a mapping or None) and "target" (with "met")
 
 
 def _reads_nothing(config) -> None:
