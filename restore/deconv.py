@@ -1,6 +1,6 @@
 """Frame deblurring with a Gaussian PSF: Wiener, Richardson–Lucy, per-pixel σ-map blend.
 
-The second stage of the "reconstruct, then deblur" cascades (despike.md, Baselines).
+The second stage of the "reconstruct, then deblur" cascades (despike.md "Baselines").
 Images are ``(H, W)`` float arrays of a λ-like estimate (charge per step); both
 deconvolutions are linear in scale (Wiener exactly, RL for a positive scale), so the
 exposure step that follows does not interact with them.
