@@ -214,7 +214,7 @@ def lpips_distance(a, b, net: str = "alex", device: str = "cpu",
     -------
     float for one image pair, ``(N,) float64`` for a batch.
     """
-    lpips_weights.weights_path(net)                       # validates net
+    lpips_weights.check_net(net)
     if np.shape(a) != np.shape(b):
         raise InputError("images", f"shapes {np.shape(a)} and {np.shape(b)}",
                          "two images (or batches) of the same shape",

@@ -220,11 +220,11 @@ def weights_dir() -> Path:
 
 def weights_path(net: str) -> Path:
     """The ``.npz`` of one network (``"alex"`` or ``"vgg"``)."""
-    _check_net(net)
+    check_net(net)
     return weights_dir() / f"{net}.npz"
 
 
-def _check_net(net: str) -> None:
+def check_net(net: str) -> None:
     if net not in NETS:
         raise InputError("net", net, f"one of {sorted(NETS)}", "LPIPS has AlexNet and VGG16 weights")
 
