@@ -26,9 +26,8 @@ import numpy as np
 from calibration.fit import calibrate
 from calibration.rates import measure_stream
 from calibration.report import check_field, evaluate
+from spikesim.camera import Camera
 from spikesim.config import CameraProfile
-from spikesim.fpn import draw_fixed_pattern
-from spikesim.sensor import capture
 
 FIT = (0.0, 153.0, 335.0)
 HELD = 250.0
@@ -50,14 +49,14 @@ def main():
     print(head)
     for dead_time in (1, 0):
         profile = dataclasses.replace(CameraProfile(), width=w, height=h, dead_time=dead_time)
-        fpn = draw_fixed_pattern(profile, a.fpn_seed)
-        truth = (fpn, {"dead_time": dead_time})
+        camera = Camera(profile, a.fpn_seed)
+        truth = (camera.fpn, {"dead_time": dead_time})
         for steps in steps_list:
             t0 = time.perf_counter()
             fields = {}
             for i, level in enumerate(FIT + (HELD,)):
-                s = capture(np.full((h, w), level, np.float32), profile, a.fpn_seed, steps,
-                            seed=1000 * steps + i, fpn=fpn)
+                s = camera.capture(np.full((h, w), level, np.float32), steps,
+                                   seed=1000 * steps + i)
                 fields[level] = measure_stream(s, source=f"field_{level:g}")
             for method in ("paper", "lsq", "ratio"):
                 use = [fields[335.0]] if method == "ratio" else [fields[v] for v in FIT]

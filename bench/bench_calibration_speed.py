@@ -35,19 +35,18 @@ def make_fields(out: Path, steps: int = 20_000, block: int = 2_000) -> None:
     import numpy as np
     import yaml
 
+    from spikesim.camera import Camera
     from spikesim.config import CameraProfile
-    from spikesim.fpn import draw_fixed_pattern
-    from spikesim.sensor import capture
 
     profile = CameraProfile()
-    fpn = draw_fixed_pattern(profile, 0)
+    camera = Camera(profile, 0)
     out.mkdir(parents=True, exist_ok=True)
     for i, level in enumerate(LEVELS):
         path = out / f"field_{level}.dat"
         if path.exists() and path.stat().st_size == steps * profile.width * profile.height // 8:
             continue
-        s = capture(np.full((profile.height, profile.width), float(level), np.float32),
-                    profile, 0, block, seed=i, fpn=fpn)
+        s = camera.capture(np.full((profile.height, profile.width), float(level), np.float32),
+                           block, seed=i)
         data = np.ascontiguousarray(s.packed).tobytes()
         with open(path, "wb") as fh:
             for _ in range(steps // block):

@@ -51,7 +51,7 @@ def numpy_inplace(lam: np.ndarray, steps: int, dead_time: int, seed: int) -> np.
     h, w = lam.shape
     lam_f = np.ascontiguousarray(lam[::-1]).ravel()          # .dat pixel order
     pix = np.arange(h * w, dtype=np.uint32)
-    key = rng.stream_key(seed, settings.RNG_STREAM_PHASE)
+    key = rng.stream_key(seed, rng.SENSOR_PHASE)
     u = rng.bits_to_uniform(rng.draw_bits(rng.pixel_keys(key, pix), 0))
     v = initial_potential(u, np.float32(1.0)).astype(np.float32)
     assert packed_index_map(h, w)[h - 1, 0] == 0

@@ -62,6 +62,7 @@ def render(image, depth_file, depth_m, depth_scale, disparity, focal_px, baselin
     """
     from cli.options import parse_float_list
     from spikesim.atomic import check_writable
+    from spikesim.camera import Camera
     from spikesim.capture import CAPTURE_FILES, load_scene, render_capture, write_capture
     from spikesim.errors import InputError
     from spikesim.config import CameraProfile, Lens, load_yaml_config, to_mapping
@@ -82,7 +83,7 @@ def render(image, depth_file, depth_m, depth_scale, disparity, focal_px, baselin
     if move is not None and len(move) != 2:
         raise InputError("--translate-m", translate_m, "two numbers TX,TY in metres",
                          "e.g. --translate-m 0.01,0")
-    cap = render_capture(scene, profile, lens, steps, fpn_seed, seed, illuminance,
+    cap = render_capture(scene, Camera(profile, fpn_seed), lens, steps, seed, illuminance,
                          focus_sweep=sweep, translate_m=move, key_frames=key_frames)
     provenance = {"command": "spikesim render", "image": image, "fpn_seed": fpn_seed,
                   "seed": seed, "steps": steps, "focus_sweep_m": sweep, "translate_m": move}

@@ -32,17 +32,19 @@ def uniform(camera_path, levels, steps, output, fpn_seed, seed, threads, overwri
     DIR/fields.yaml and the camera's true maps DIR/truth.npz (the input of
     `spikecal fit DIR`).
     """
+    from spikesim.camera import Camera
     from spikesim.config import CameraProfile, load_yaml_config
-    from spikesim.uniform import check_levels, capture_uniform_fields
+    from spikesim.uniform import capture_uniform_fields, check_levels
 
     items = [v.strip() for v in str(levels).split(",") if v.strip()]
     parse_float_list(levels, "--levels")            # one-line error on a non-number
     parsed = check_levels(items, "--levels")
     profile = (load_yaml_config(camera_path, CameraProfile, "camera") if camera_path
                else CameraProfile())
+    camera = Camera(profile, fpn_seed)
     with progress(length=len(parsed), label="fields") as bar:
-        meta = capture_uniform_fields(profile, fpn_seed, [lab for lab, _ in parsed], steps,
-                                      output, seed=seed, overwrite=overwrite, threads=threads,
+        meta = capture_uniform_fields(camera, [lab for lab, _ in parsed], steps, output,
+                                      seed=seed, overwrite=overwrite, threads=threads,
                                       progress=lambda label: bar.update(1))
     if as_json:
         echo_json({"output": str(output), "files": [f["file"] for f in meta["fields"]],

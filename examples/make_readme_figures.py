@@ -46,11 +46,11 @@ def main():
               "defocused irradiance", f"sigma 0-{out.sigma.max():.1f} px"]
     try:
         from spikesim.inspect import window_mean
-        from spikesim.sensor import capture
+        from spikesim.camera import Camera
     except ImportError:                          # sensor not available: skip the spikes
         window_mean = None
     if window_mean is not None:
-        stream = capture(out.irradiance, profile, fpn_seed=0, steps=args.steps, seed=args.seed)
+        stream = Camera(profile, 0).capture(out.irradiance, args.steps, seed=args.seed)
         spikes = normalise(window_mean(stream, None, 41))
         write_png_srgb(args.out / "spikes_window_mean.png", spikes)
         tiles.append(np.clip(spikes, 0, 1) ** (1 / 2.2))

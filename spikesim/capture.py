@@ -8,12 +8,13 @@ spikes) and :func:`write_capture` (the output directory).
 from __future__ import annotations
 
 import dataclasses
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from . import rng
+from .camera import Camera
 from .config import CameraProfile, Lens, to_mapping
 from .errors import InputError
 from .render import Defocused, exposure_illuminance, render_scene
@@ -32,28 +33,28 @@ class Capture:
     defocused: Defocused
     stream: SpikeStream
     illuminance: float          # lux of a scene value of 1
-    profile: CameraProfile
+    camera: Camera
     lens: Lens
-    fpn_seed: int
-    seed: int
+    seed: int                   # the sensor seed (phase, threshold noise)
 
     def summary(self) -> dict:
         """Plain-data record of the capture (``render.yaml``)."""
         s = self.defocused.sigma
         steps = len(self.stream)
+        profile = self.camera.profile
         return {
             "scene_kind": self.scene.kind,
-            "size": f"{self.profile.width}x{self.profile.height}",
+            "size": f"{profile.width}x{profile.height}",
             "illuminance_lux": float(self.illuminance),
             "lambda_p99_ideal": float(np.percentile(self.defocused.irradiance, 99))
-            * self.profile.k,
-            "steps": steps, "fpn_seed": self.fpn_seed, "seed": self.seed,
+            * profile.k,
+            "steps": steps, "fpn_seed": self.camera.fpn_seed, "seed": self.seed,
             "layers": int(self.defocused.layers),
             "sigma_px": {"min": float(s.min()), "median": float(np.median(s)),
                          "max": float(s.max())},
             "coc_px_median": float(np.median(self.defocused.coc)),
             "spike_density": float(self.stream.counts().sum() / (steps * s.size)),
-            "lens": to_mapping(self.lens), "camera": to_mapping(self.profile),
+            "lens": to_mapping(self.lens), "camera": to_mapping(profile),
         }
 
 
@@ -62,8 +63,10 @@ def load_scene(image: str, profile: CameraProfile, lens: Lens, seed: int = 0,
                **depth_options) -> Scene:
     """``scene:KIND`` (a procedural scene drawn from ``seed``) or an image file with depth.
 
-    An image without depth is placed at the focus distance; its size must be the
-    camera's (no silent resizing).
+    ``profile`` gives the size. The procedural scene's generator is
+    ``default_rng([seed, rng.RENDER_SCENE])`` (:mod:`spikesim.rng`'s seed purposes). An
+    image without depth is placed at the focus distance; its size must be the camera's
+    (no silent resizing).
     """
     if image.startswith("scene:"):
         from .scenes import make_scene
@@ -73,7 +76,7 @@ def load_scene(image: str, profile: CameraProfile, lens: Lens, seed: int = 0,
                              "no depth option (scenes carry their own depth)",
                              "drop --depth/--depth-m")
         return make_scene(image.split(":", 1)[1], profile.height, profile.width,
-                          np.random.default_rng([seed, 1]))
+                          np.random.default_rng([seed, rng.RENDER_SCENE]))
     from .inputs import load_user_scene
 
     if depth_file is None and depth_m is None:
@@ -90,10 +93,11 @@ def load_scene(image: str, profile: CameraProfile, lens: Lens, seed: int = 0,
     return scene
 
 
-def render_capture(scene: Scene, profile: CameraProfile, lens: Lens, steps: int,
-                   fpn_seed: int = 0, seed: int = 0, illuminance: float | None = None,
-                   focus_sweep=None, translate_m=None, key_frames: int = 8) -> Capture:
-    """Defocus ``scene`` through ``lens`` and capture ``steps`` readout steps.
+def render_capture(scene: Scene, camera: Camera, lens: Lens, steps: int, seed: int = 0,
+                   illuminance: float | None = None, focus_sweep=None, translate_m=None,
+                   key_frames: int = 8) -> Capture:
+    """Defocus ``scene`` through ``lens`` and capture ``steps`` readout steps with
+    ``camera`` (sensor seed ``seed``).
 
     ``illuminance`` (lux of a scene value of 1) defaults to the exposure that puts the
     scene's 99th percentile at λ ≈ 0.6 (physics.md §4b). A scene that changes over the
@@ -103,11 +107,10 @@ def render_capture(scene: Scene, profile: CameraProfile, lens: Lens, steps: int,
     sideways from 0 to there over ``key_frames`` key frames). The returned
     ``defocused`` maps are those of the first key frame.
     """
-    from .sensor import capture
-
     if focus_sweep is not None and translate_m is not None:
         raise InputError("--focus-sweep", "given with --translate-m",
                          "one kind of time variation", "drop one of them")
+    profile = camera.profile
     if illuminance is None:
         illuminance = exposure_illuminance(scene.image, profile.k)
     first_lens = lens
@@ -126,10 +129,9 @@ def render_capture(scene: Scene, profile: CameraProfile, lens: Lens, steps: int,
         irradiance = None
     defocused = render_scene(scene.image, scene.depth, first_lens, profile.pixel_pitch,
                              illuminance)
-    stream = capture(defocused.irradiance if irradiance is None else irradiance, profile,
-                     fpn_seed, steps, seed)
-    return Capture(scene, defocused, stream, float(illuminance), profile, first_lens, fpn_seed,
-                   seed)
+    stream = camera.capture(defocused.irradiance if irradiance is None else irradiance, steps,
+                            seed)
+    return Capture(scene, defocused, stream, float(illuminance), camera, first_lens, seed)
 
 
 def write_capture(cap: Capture, output, window: int = 41, overwrite: bool = False,

@@ -2,7 +2,7 @@
 
 A camera is a :class:`~spikesim.config.CameraProfile` plus an ``fpn_seed``: the maps
 are drawn from the profile's distributions with a generator seeded by
-``(fpn_seed, settings.RNG_STREAM_FPN)`` only, so ``render``, ``uniform`` and
+``(fpn_seed, rng.FPN_MAPS)`` only (:mod:`spikesim.rng`), so ``render``, ``uniform`` and
 ``generate`` given the same pair use the same maps.
 
 Maps are upright ``(H, W)`` (rows top-down):
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import settings
+from . import rng
 from .atomic import save_npz
 from .config import CameraProfile, to_mapping
 from .errors import InputError
@@ -61,8 +61,7 @@ class FixedPattern:
 
 
 def _generator(fpn_seed: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([int(fpn_seed),
-                                                         settings.RNG_STREAM_FPN]))
+    return np.random.default_rng(np.random.SeedSequence([int(fpn_seed), rng.FPN_MAPS]))
 
 
 def check_fpn_seed(fpn_seed, param: str = "fpn_seed") -> int:

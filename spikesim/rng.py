@@ -9,7 +9,7 @@ reference reproduces the compiled kernel bit for bit.
 Construction
 ------------
 - :func:`stream_key` folds a user seed (any integer >= 0) and a stream id (what the
-  numbers are for, ``settings.RNG_STREAM_*``) into a 32-bit key with splitmix64
+  numbers are for, ``SENSOR_*`` in the table of seed purposes) into a 32-bit key with splitmix64
   (Steele, Lea & Flood 2014), in Python, once per call.
 - :func:`pixel_key` mixes the key with the pixel index (two hash rounds).
 - :func:`draw_bits` gives 32 random bits for event ``counter`` of a pixel: one round
@@ -29,6 +29,15 @@ Construction
   max |z - Phi^-1(u)| = 3.0e-5, max CDF error 1.2e-5, mean exactly 0 (the grid and
   the arithmetic are mirror-symmetric), range +-5.29.
 
+Seed purposes
+-------------
+Every random stream of the toolkit is derived from a user seed and a *purpose*, an
+integer that says what the numbers are for, so two uses of one seed never share numbers.
+The purposes are the one table below (``SENSOR_*`` ... ``POOL_EXAMPLE``), each with what
+it seeds and how it is combined with the seed. Their values are part of the
+reproducibility contract (same seeds, same files): never change one; a new use gets a new
+name and value.
+
 Arithmetic is 32-bit: numpy ``uint32`` arrays wrap modulo 2**32, and in numba the
 integer steps are LLVM ``i32`` intrinsics (so they vectorise 16 lanes wide) behind
 ``overload``\\ s of the same public functions. Call the public functions with numpy
@@ -41,6 +50,33 @@ import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload, register_jitable
+
+# --- seed purposes: what every derived random stream is for (one table) -------------
+# Counter-based sensor streams, stream_key(seed, purpose) (spikesim.sensor):
+SENSOR_PHASE = 1            # initial potential V ~ U(0, 1), one draw per pixel
+SENSOR_THRESHOLD = 2        # per-spike threshold noise, event index = the pixel's spike count
+# numpy generators, default_rng(SeedSequence([fpn_seed, purpose])) (spikesim.fpn):
+FPN_MAPS = 3                # a camera's fixed-pattern maps (gain, dark, hot, dead)
+# numpy generators, default_rng([seed, purpose]) (spikesim.capture):
+RENDER_SCENE = 1            # spikesim render: the procedural scene (scene:KIND)
+# derive_seed(seed, purpose, i) (spikesim.uniform):
+UNIFORM_FIELD = 0x756E69    # "uni": the sensor seed of uniform field i (spikesim uniform)
+# spikesim generate, SeedSequence(config.seed, spawn_key=(i, purpose)) of sample i
+# (spikesim.dataset.draws):
+SAMPLE_PARAMS = 0           # the sample's parameters: geometry, exposure, drawn camera
+SAMPLE_SCENE = 1            # the scene: procedural scene, picture crop, DPDD flips
+SAMPLE_SENSOR = 2           # the sample's sensor seed (phase, threshold noise)
+SAMPLE_FPN = 3              # a drawn camera's fpn_seed (camera_mode: random)
+# DeSpike training (restore.despike):
+POOL_CAMERA = 0xCA4E7A      # camera i of the training pool:
+#                             SeedSequence(generator seed, spawn_key=(i, purpose))
+CALIBRATION_FIELD = 0x5EED_CA1B   # uniform field i calibrating a training camera:
+#                             SeedSequence(seed, spawn_key=(fpn_seed mod 2**32, i, purpose))
+PROCEDURAL_EXAMPLE = 0xA06  # crop, flips, short stream of on-the-fly example i:
+#                             default_rng(SeedSequence([seed, i, purpose]))
+DIRECTORY_EXAMPLE = 0xD1    # the same for example i read from a generated directory
+POOL_EXAMPLE = 0xB001       # the same for example i drawn from the cached pool
+
 
 _MASK64 = (1 << 64) - 1
 _C1 = 0x7FEB352D

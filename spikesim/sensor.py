@@ -32,7 +32,7 @@ from ._sensor_kernels import (F32_ONE, if_step, initial_potential, select,
                               threshold_from_normal)
 from .config import CameraProfile
 from .errors import InputError
-from .fpn import FixedPattern, draw_fixed_pattern
+from .fpn import FixedPattern
 from .stream import SpikeStream
 
 
@@ -124,8 +124,8 @@ def packed_index_map(height: int, width: int) -> np.ndarray:
 
 
 def _keys(seed: int):
-    return (rng.stream_key(seed, settings.RNG_STREAM_PHASE),
-            rng.stream_key(seed, settings.RNG_STREAM_THRESHOLD))
+    return (rng.stream_key(seed, rng.SENSOR_PHASE),
+            rng.stream_key(seed, rng.SENSOR_THRESHOLD))
 
 
 def simulate_reference(charge: np.ndarray, steps: int, dead_time: int, theta_sd: float,
@@ -288,36 +288,3 @@ class numba_threads:
     def __exit__(self, *exc):
         self.numba.set_num_threads(self.previous)
         return False
-
-
-def capture(irradiance, profile: CameraProfile | None = None, fpn_seed: int = 0,
-            steps: int = 1000, seed: int = 0, fpn: FixedPattern | None = None, *,
-            backend: str = "numba", threads: int | None = None) -> SpikeStream:
-    """The camera end to end: irradiance (lux) -> spike stream.
-
-    Parameters
-    ----------
-    irradiance : (H, W) or (F, H, W) lux at the sensor, rows top-down (key frames
-        spread evenly over the steps, see :func:`simulate_spikes`)
-    profile : camera profile (default: the reference camera, physics.md §4b)
-    fpn_seed : int, which camera of that profile (its fixed-pattern maps)
-    steps : readout steps ``T``
-    seed : seed of the temporal randomness (phase, threshold noise)
-    fpn : the camera's maps if already drawn (must be those of ``(profile, fpn_seed)``
-        for the pair to mean the same camera; this is not re-checked)
-
-    Returns
-    -------
-    SpikeStream ``(T, H, W)`` at ``profile.readout_hz``.
-    """
-    profile = profile if profile is not None else CameraProfile()
-    if fpn is None:
-        fpn = draw_fixed_pattern(profile, fpn_seed)
-    if tuple(fpn.shape) != (profile.height, profile.width):
-        raise InputError("fpn", f"maps of shape {fpn.shape}",
-                         f"({profile.height}, {profile.width}) maps of the profile",
-                         "draw them with draw_fixed_pattern(profile, fpn_seed)")
-    lam = charge_per_step(irradiance, profile, fpn)
-    return simulate_spikes(lam, steps, dead_time=profile.dead_time, theta_sd=profile.theta_sd,
-                           seed=seed, backend=backend, threads=threads,
-                           readout_hz=profile.readout_hz)

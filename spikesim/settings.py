@@ -16,10 +16,7 @@ POPCOUNT_PARALLEL_BYTES = 8 << 20   # chunks smaller than this are counted on on
 NUMBA_CACHE = True
 
 # --- sensor -------------------------------------------------------------------
-# Counter-based random numbers (spikesim/rng.py): stream ids say what a draw is for.
-RNG_STREAM_PHASE = 1           # initial potential V ~ U(0, 1) (one draw per pixel)
-RNG_STREAM_THRESHOLD = 2       # per-spike threshold noise (event index = spike count)
-RNG_STREAM_FPN = 3             # fixed-pattern maps of a camera (fpn_seed)
+# What each random stream is for (seed purposes): the one table in spikesim/rng.py.
 # Integrate-and-fire (spikesim/sensor.py, spikesim/_sensor_kernels.py).
 SATURATION_MARGIN = 2.0 ** -20  # after a reset V <= theta - margin (< theta, physics §4)
 THETA_FLOOR = 0.05             # thresholds never fall below this (normals span +-5.29: unreachable for theta_sd < 0.18)

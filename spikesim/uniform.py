@@ -1,33 +1,38 @@
 """Uniform-field captures of one simulated camera (formats.md), the input of calibration.
 
-``capture_uniform_fields`` writes into ``out_dir``:
+:func:`uniform_fields` is the capture itself, a pure function of
+``(camera, levels, steps, seed)``: one :class:`UniformField` (level, seed, spike stream)
+per level, made one at a time. :func:`capture_uniform_fields` writes them into
+``out_dir``:
 
 - ``field_<level>.dat`` per level (``<level>`` as the user wrote it, e.g.
   ``field_153.dat``), each with its ``.dat.yaml`` sidecar;
 - ``fields.yaml``: levels in order (lux), their file names, steps per field,
   resolution, readout rate, the full camera profile, ``fpn_seed``, the sensor seed
   and the derived seed of every field;
-- ``truth.npz``: the camera's true maps (:func:`spikesim.fpn.save_truth`).
+- ``truth.npz``: the camera's true maps (:meth:`spikesim.camera.Camera.save_truth`).
 
-Every field gets its own seed derived from ``seed`` and the field's position, so
-the fields are independent captures and the whole directory is reproducible from
-``(profile, fpn_seed, levels, steps, seed)``.
+Every field gets its own seed derived from ``seed`` and the field's position
+(:func:`field_seed`), so the fields are independent captures and the whole directory is
+reproducible from ``(profile, fpn_seed, levels, steps, seed)``.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from . import __version__, rng
 from .atomic import write_yaml
-from .config import CameraProfile, to_mapping
+from .camera import Camera
+from .config import to_mapping
 from .errors import InputError, OutputExistsError
-from .fpn import check_fpn_seed, draw_fixed_pattern, save_truth
-from .sensor import capture
+from .stream import SpikeStream
 
 
 def level_label(level) -> str:
@@ -77,18 +82,80 @@ def check_levels(levels, param: str = "levels") -> list[tuple[str, float]]:
 
 def field_seed(seed: int, index: int) -> int:
     """The sensor seed of field number ``index`` (0-based, in the order given)."""
-    return rng.derive_seed(seed, 0x756E69, index)      # 0x756E69: "uni"
+    return rng.derive_seed(seed, rng.UNIFORM_FIELD, index)
 
 
-def capture_uniform_fields(profile: CameraProfile | None, fpn_seed: int, levels, steps: int,
-                           out_dir, seed: int = 0, overwrite: bool = False, *,
-                           threads: int | None = None, progress=None) -> dict:
-    """Capture uniform fields of the camera ``(profile, fpn_seed)`` into ``out_dir``.
+@dataclass(frozen=True)
+class UniformField:
+    """One uniform-field capture.
+
+    label : str, the level as written (``field_<label>.dat``)
+    level : float, lux
+    seed : int, the sensor seed of this field
+    stream : SpikeStream, ``(steps, H, W)``
+    """
+
+    label: str
+    level: float
+    seed: int
+    stream: SpikeStream
+
+
+def _check_seed(seed, param: str) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(param, seed, "an integer >= 0", "pass e.g. --seed 0")
+    return int(seed)
+
+
+def uniform_fields(camera: Camera, levels, steps: int, seed: int = 0, *, field_seeds=None,
+                   threads: int | None = None) -> Iterator[UniformField]:
+    """Uniform-field captures of ``camera``, one per level, in the order given.
 
     Parameters
     ----------
-    profile : camera profile (``None``: the reference camera)
-    fpn_seed : int >= 0, which camera of that profile
+    camera : the :class:`~spikesim.camera.Camera`
+    levels : sequence of illuminances in lux (numbers or numeric strings), >= 0
+    steps : readout steps per field
+    seed : int >= 0; field ``i`` is captured with ``field_seed(seed, i)``
+    field_seeds : optional sequence of one sensor seed per level, used instead of
+        ``seed`` (a caller with its own seed derivation, e.g. DeSpike training)
+    threads : numba threads (the bytes do not depend on it)
+
+    Returns
+    -------
+    An iterator of :class:`UniformField`, made one at a time (a 20,000-step 400x250
+    field is 250 MB packed). Arguments are checked at the call, before any capture.
+    """
+    if not isinstance(camera, Camera):
+        raise InputError("camera", type(camera).__name__, "a spikesim.camera.Camera",
+                         "build it with Camera(profile, fpn_seed)")
+    parsed = check_levels(levels)
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise InputError("steps", steps, "an integer >= 1", "pass e.g. --steps 20000")
+    if field_seeds is None:
+        seeds = [field_seed(_check_seed(seed, "seed"), i) for i in range(len(parsed))]
+    else:
+        seeds = [_check_seed(s, "field_seeds") for s in field_seeds]
+        if len(seeds) != len(parsed):
+            raise InputError("field_seeds", f"{len(seeds)} seeds", f"{len(parsed)}, one per level",
+                             "give one seed per level")
+    return _capture_fields(camera, parsed, int(steps), seeds, threads)
+
+
+def _capture_fields(camera, parsed, steps, seeds, threads) -> Iterator[UniformField]:
+    for (label, lux), s in zip(parsed, seeds):
+        irradiance = np.full(camera.shape, lux, dtype=np.float32)
+        yield UniformField(label, lux, s, camera.capture(irradiance, steps, s, threads=threads))
+
+
+def capture_uniform_fields(camera: Camera, levels, steps: int, out_dir, seed: int = 0,
+                           overwrite: bool = False, *, threads: int | None = None,
+                           progress=None) -> dict:
+    """Capture the uniform fields of ``camera`` (:func:`uniform_fields`) into ``out_dir``.
+
+    Parameters
+    ----------
+    camera : the :class:`~spikesim.camera.Camera`
     levels : sequence of illuminances in lux (numbers or numeric strings), >= 0
     steps : readout steps per field
     out_dir : output directory; must be absent or empty unless ``overwrite``
@@ -100,13 +167,7 @@ def capture_uniform_fields(profile: CameraProfile | None, fpn_seed: int, levels,
     -------
     dict, the content written to ``fields.yaml``.
     """
-    profile = profile if profile is not None else CameraProfile()
-    fpn_seed = check_fpn_seed(fpn_seed)
-    parsed = check_levels(levels)
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise InputError("steps", steps, "an integer >= 1", "pass e.g. --steps 20000")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError("seed", seed, "an integer >= 0", "pass e.g. --seed 0")
+    fields_iter = uniform_fields(camera, levels, steps, seed, threads=threads)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError("output", str(out_dir), "a directory", "choose a directory path")
@@ -114,32 +175,29 @@ def capture_uniform_fields(profile: CameraProfile | None, fpn_seed: int, levels,
         raise OutputExistsError(out_dir, "output")
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    fpn = draw_fixed_pattern(profile, fpn_seed)
-    h, w = profile.height, profile.width
+    profile = camera.profile
     fields = []
-    for index, (label, lux) in enumerate(parsed):
-        s = field_seed(seed, index)
-        irradiance = np.full((h, w), lux, dtype=np.float32)
-        stream = capture(irradiance, profile, fpn_seed, int(steps), s, fpn=fpn, threads=threads)
-        name = f"field_{label}.dat"
-        stream.write_dat(out_dir / name, overwrite=overwrite,
-                         provenance={"kind": "uniform field", "level_lux": lux,
-                                     "camera": profile.name, "fpn_seed": fpn_seed,
-                                     "seed": s})
-        fields.append({"level": lux, "label": label, "file": name, "seed": s})
+    for field in fields_iter:
+        name = f"field_{field.label}.dat"
+        field.stream.write_dat(out_dir / name, overwrite=overwrite,
+                               provenance={"kind": "uniform field", "level_lux": field.level,
+                                           "camera": profile.name,
+                                           "fpn_seed": camera.fpn_seed, "seed": field.seed})
+        fields.append({"level": field.level, "label": field.label, "file": name,
+                       "seed": field.seed})
         if progress is not None:
-            progress(label)
-    save_truth(out_dir / "truth.npz", fpn, profile, overwrite=overwrite, fpn_seed=fpn_seed)
+            progress(field.label)
+    camera.save_truth(out_dir / "truth.npz", overwrite=overwrite)
     meta = {
         "levels": [f["level"] for f in fields],
         "fields": fields,
         "steps": int(steps),
-        "width": w,
-        "height": h,
-        "resolution": f"{w}x{h}",
+        "width": camera.width,
+        "height": camera.height,
+        "resolution": f"{camera.width}x{camera.height}",
         "readout_hz": profile.readout_hz,
         "camera": to_mapping(profile),
-        "fpn_seed": fpn_seed,
+        "fpn_seed": camera.fpn_seed,
         "seed": int(seed),
         "truth": "truth.npz",
         "written_by": f"spikesim {__version__}",

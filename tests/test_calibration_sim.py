@@ -21,9 +21,9 @@ import pytest
 from calibration.fit import calibrate
 from calibration.rates import measure_stream
 from calibration.report import check_field, evaluate
+from spikesim.camera import Camera
 from spikesim.config import CameraProfile
 from spikesim.fpn import draw_fixed_pattern
-from spikesim.sensor import capture
 
 SIZE = 64
 STEPS = 20_000
@@ -34,13 +34,12 @@ HELD_OUT = 250.0
 def _camera(dead_time):
     profile = dataclasses.replace(CameraProfile(), width=SIZE, height=SIZE, dead_time=dead_time,
                                   hot_fraction=0.002, dead_fraction=0.002)
-    fpn = draw_fixed_pattern(profile, 11)
+    camera = Camera(profile, 11)
     fields = {}
     for i, level in enumerate(FIT_LEVELS + (HELD_OUT,)):
-        stream = capture(np.full((SIZE, SIZE), level, np.float32), profile, 11, STEPS,
-                         seed=200 + i, fpn=fpn)
+        stream = camera.capture(np.full((SIZE, SIZE), level, np.float32), STEPS, seed=200 + i)
         fields[level] = measure_stream(stream, source=f"field_{level:g}")
-    return profile, fpn, fields
+    return profile, camera.fpn, fields
 
 
 @pytest.fixture(scope="module")

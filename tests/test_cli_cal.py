@@ -14,9 +14,8 @@ import yaml
 from click.testing import CliRunner
 
 from cli.spikecal_cli import main
+from spikesim.camera import Camera
 from spikesim.config import CameraProfile
-from spikesim.fpn import draw_fixed_pattern, save_truth
-from spikesim.sensor import capture
 
 W, H, STEPS = 32, 16, 4000
 LEVELS = (0, 153, 335)
@@ -27,15 +26,14 @@ def uniform_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("uniform")
     profile = dataclasses.replace(CameraProfile(), width=W, height=H, hot_fraction=0.01,
                                   dead_fraction=0.004)
-    fpn = draw_fixed_pattern(profile, 3)
+    camera = Camera(profile, 3)
     for i, level in enumerate(LEVELS + (250,)):
-        stream = capture(np.full((H, W), float(level), np.float32), profile, 3, STEPS,
-                         seed=10 + i, fpn=fpn)
+        stream = camera.capture(np.full((H, W), float(level), np.float32), STEPS, seed=10 + i)
         stream.write_dat(out / f"field_{level}.dat")
     (out / "fields.yaml").write_text(yaml.safe_dump(
         {"levels": list(LEVELS), "steps": STEPS, "resolution": {"width": W, "height": H},
          "fpn_seed": 3}))
-    save_truth(out / "truth.npz", fpn, profile)
+    camera.save_truth(out / "truth.npz")
     return out
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from restore.methods import restore
 from restore.metrics import psnr
+from spikesim.camera import Camera
 from spikesim.capture import render_capture
 from spikesim.config import CameraProfile, Lens
 from spikesim.images import srgb_encode
@@ -22,7 +23,7 @@ def test_bundled_network_beats_tfp_on_a_defocused_capture():
     profile = CameraProfile(width=128, height=96, gain_sd=0.0, dark_median=0.0,
                             hot_fraction=0.0, dead_fraction=0.0)
     scene = make_scene("dead_leaves", 96, 128, np.random.default_rng(3))
-    cap = render_capture(scene, profile, Lens(focus_distance=0.9), 256, 0, 3)
+    cap = render_capture(scene, Camera(profile, 0), Lens(focus_distance=0.9), 256, 3)
     assert 3.0 < float(np.median(cap.defocused.sigma)) < 4.0
     target = srgb_encode(np.clip(scene.image, 0, 1))
 

@@ -490,16 +490,16 @@ def test_calibrated_features_flatten_a_uniform_field(tmp_path):
     """The toolkit's calibration (Eq. 14 weight) removes most FPN from the IF features."""
     import dataclasses
 
+    from spikesim.camera import Camera
     from spikesim.config import CameraProfile
-    from spikesim.sensor import capture
     from restore.despike.configs import model_config
     from restore.despike.data import calibrate_camera
     from restore.despike.encoding import features_for
 
     cam = dataclasses.replace(CameraProfile(), width=32, height=32, gain_sd=0.08,
                               hot_fraction=0.0, dead_fraction=0.0, theta_sd=0.0)
-    calib = calibrate_camera(cam, 7, [0.0, 0.2, 0.45], 4000, seed=1, cache_dir=tmp_path)
-    stream = capture(np.full((32, 32), 0.3 / cam.k, np.float32), cam, 7, 2000, seed=5)
+    calib = calibrate_camera(Camera(cam, 7), [0.0, 0.2, 0.45], 4000, seed=1, cache_dir=tmp_path)
+    stream = Camera(cam, 7).capture(np.full((32, 32), 0.3 / cam.k, np.float32), 2000, seed=5)
     cfg = model_config({"preset": "despike-small", "windows": [1000, 2000]})
     raw, _ = features_for(stream, None, cfg)
     cor, _ = features_for(stream, calib, cfg)

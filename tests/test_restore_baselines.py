@@ -8,10 +8,10 @@ from restore import baselines
 from restore.baselines import (rate_to_lambda, resolve_window, tfi, tfi_rate,
                                tfi_rate_reference, tfp)
 from restore.evaluate import oracle_calibration
+from spikesim.camera import Camera
 from spikesim.config import CameraProfile
 from spikesim.errors import InputError
-from spikesim.fpn import draw_fixed_pattern
-from spikesim.sensor import capture, simulate_spikes
+from spikesim.sensor import simulate_spikes
 from spikesim.stream import SpikeStream
 
 LAMBDAS = np.linspace(0.05, 0.9, 24, dtype=np.float32)
@@ -103,11 +103,10 @@ def test_calibrated_tfp_lowers_residual_nonuniformity():
     lognormal dark offset, hot/dead pixels): TFP corrected by the calibration module's
     full inverse (oracle maps) is far more uniform than uncalibrated TFP."""
     profile = CameraProfile(width=64, height=48, hot_fraction=0.002, dead_fraction=0.001)
-    fpn = draw_fixed_pattern(profile, 11)
-    stream = capture(np.full((48, 64), 300.0, np.float32), profile, 11, 2000, 4, fpn=fpn)
-    truth = {"gain": fpn.gain, "dark": fpn.dark, "hot": fpn.hot, "dead": fpn.dead,
-             "k": profile.k, "dead_time": profile.dead_time}
-    cal = oracle_calibration(truth, 300.0)
+    camera = Camera(profile, 11)
+    fpn = camera.fpn
+    stream = camera.capture(np.full((48, 64), 300.0, np.float32), 2000, 4)
+    cal = oracle_calibration(camera.truth_arrays(), 300.0)
     good = cal.good
     raw = tfp(stream, 1000, 2000)
     corrected = tfp(stream, 1000, 2000, calib=cal)

@@ -4,8 +4,9 @@ import numba
 import numpy as np
 import pytest
 
-from spikesim import rng, sensor, settings
+from spikesim import rng, sensor
 from spikesim._sensor_kernels import _simulate_packed, _simulate_packed_clean
+from spikesim.camera import Camera
 from spikesim.config import CameraProfile
 from spikesim.errors import InputError
 from spikesim.fpn import draw_fixed_pattern
@@ -246,7 +247,7 @@ def test_charge_per_step_and_capture():
     expected = profile.k * fpn.gain.astype(np.float64) * (irr + fpn.dark.astype(np.float64))
     np.testing.assert_allclose(lam, expected, rtol=1e-6)
     assert lam.dtype == np.float32 and (lam[fpn.dead] == 0).all()
-    s = sensor.capture(irr, profile, 3, steps=300, seed=2)
+    s = Camera(profile, 3).capture(irr, steps=300, seed=2)
     assert isinstance(s, SpikeStream) and s.shape == (300, 8, 16)
     assert s.readout_hz == profile.readout_hz
     assert (s.counts()[fpn.dead] == 0).all()
@@ -349,7 +350,7 @@ def test_normal_quantile_accuracy():
 
 
 def test_rng_is_counter_based_and_matches_numba():
-    key = rng.stream_key(123, settings.RNG_STREAM_THRESHOLD)
+    key = rng.stream_key(123, rng.SENSOR_THRESHOLD)
     pixels = np.arange(20000, dtype=np.uint32)
     counters = (pixels * 7 % 13).astype(np.uint32)
     z = rng.normals(key, pixels, counters)

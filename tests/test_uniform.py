@@ -6,11 +6,12 @@ import yaml
 from click.testing import CliRunner
 
 from cli.spikesim_cli import main
-from spikesim.config import CameraProfile
+from spikesim.camera import Camera
+from spikesim.config import CameraProfile, load_yaml_config
 from spikesim.errors import InputError
 from spikesim.fpn import load_truth
 from spikesim.stream import SpikeStream
-from spikesim.uniform import capture_uniform_fields, check_levels
+from spikesim.uniform import capture_uniform_fields, check_levels, field_seed, uniform_fields
 
 
 @pytest.fixture()
@@ -99,7 +100,34 @@ def test_default_camera_is_the_reference(tmp_path):
 
 def test_library_api_validation(tmp_path):
     assert check_levels([0, 153.0, "335.5"]) == [("0", 0.0), ("153", 153.0), ("335.5", 335.5)]
+    camera = Camera(CameraProfile(width=8, height=1), 0)
     with pytest.raises(InputError, match="steps"):
-        capture_uniform_fields(CameraProfile(width=8, height=1), 0, [1], 0, tmp_path / "s")
+        capture_uniform_fields(camera, [1], 0, tmp_path / "s")
     with pytest.raises(InputError, match="fpn_seed"):
-        capture_uniform_fields(CameraProfile(width=8, height=1), -1, [1], 5, tmp_path / "s")
+        Camera(CameraProfile(width=8, height=1), -1)
+    with pytest.raises(InputError, match="field_seeds"):
+        uniform_fields(camera, [1, 2], 5, field_seeds=[3])
+    with pytest.raises(InputError, match="camera"):
+        uniform_fields(CameraProfile(width=8, height=1), [1], 5)
+    assert not (tmp_path / "s").exists()
+
+
+def test_uniform_fields_are_the_streams_spikesim_uniform_writes(tmp_path, camera):
+    """The pure function and the command give the same streams, byte for byte (the files
+    are its output written out), with the seeds ``fields.yaml`` records."""
+    out = tmp_path / "fields"
+    assert _run("uniform", "--camera", camera, "--levels", "0,153,335.5", "--steps", 300,
+                "-o", out, "--fpn-seed", 4, "--seed", 9).exit_code == 0
+    meta = yaml.safe_load((out / "fields.yaml").read_text())
+    cam = Camera(load_yaml_config(camera, CameraProfile, "camera"), 4)
+    fields = list(uniform_fields(cam, ["0", "153", "335.5"], 300, seed=9))
+    assert [f.label for f in fields] == ["0", "153", "335.5"]
+    assert [f.level for f in fields] == meta["levels"]
+    assert [f.seed for f in fields] == [f["seed"] for f in meta["fields"]]
+    assert [f.seed for f in fields] == [field_seed(9, i) for i in range(3)]
+    for f in fields:
+        assert f.stream.shape == (300, 8, 32)
+        assert f.stream.packed.tobytes() == (out / f"field_{f.label}.dat").read_bytes()
+    # explicit seeds: the same field from the same seed
+    again = next(uniform_fields(cam, [153], 300, field_seeds=[fields[1].seed]))
+    assert np.array_equal(again.stream.packed, fields[1].stream.packed)

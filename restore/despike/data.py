@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spikesim.rng import CALIBRATION_FIELD, DIRECTORY_EXAMPLE, POOL_CAMERA, PROCEDURAL_EXAMPLE
 from spikesim.errors import InputError
 from spikesim.inspect import shifted_window
 
@@ -46,8 +47,6 @@ from .configs import DataConfig, ModelConfig
 from .encoding import features_for
 
 log = logging.getLogger("spikes")
-
-_CALIB_SEED_PURPOSE = 0x5EED_CA1B
 
 
 def generator_config(data: DataConfig, width: int, height: int, seed: int):
@@ -61,31 +60,43 @@ def generator_config(data: DataConfig, width: int, height: int, seed: int):
 
 
 def pool_camera(gen_cfg, camera_index: int):
-    """Camera ``camera_index`` of a pool: ``(CameraProfile, fpn_seed)``, deterministic."""
+    """Camera ``camera_index`` of a pool, a :class:`spikesim.camera.Camera` drawn from the
+    generator's ``camera_ranges`` (deterministic: seed purpose ``POOL_CAMERA``)."""
+    from spikesim.camera import Camera
     from spikesim.dataset import sample_camera
 
     cfg = dataclasses.replace(gen_cfg, camera_mode="random")
-    rng = np.random.default_rng(np.random.SeedSequence(gen_cfg.seed,
-                                                       spawn_key=(camera_index, 0xCA4E7A)))
-    return sample_camera(cfg, rng, camera_index)
+    key = (camera_index, POOL_CAMERA)
+    rng = np.random.default_rng(np.random.SeedSequence(gen_cfg.seed, spawn_key=key))
+    return Camera(*sample_camera(cfg, rng, camera_index))
 
 
-def calibrate_camera(profile, fpn_seed: int, levels, steps: int, seed: int = 0,
-                     cache_dir=None):
+def calibration_field_seeds(seed: int, fpn_seed: int, count: int) -> list[int]:
+    """The sensor seeds of the ``count`` uniform fields that calibrate the camera
+    ``fpn_seed`` (seed purpose ``CALIBRATION_FIELD``)."""
+    return [int(np.random.SeedSequence(seed, spawn_key=(
+        int(fpn_seed) % (2**32), i, CALIBRATION_FIELD)).generate_state(1)[0])
+        for i in range(count)]
+
+
+def calibrate_camera(camera, levels, steps: int, seed: int = 0, cache_dir=None):
     """The toolkit's calibration of a simulated camera from its uniform fields.
 
-    ``levels`` are in thresholds/step of the nominal pixel (``lux = level / profile.k``),
-    so every camera is calibrated below its saturation, as a user would choose the levels.
-    Simulates one uniform field per level of ``steps`` steps with the camera
-    ``(profile, fpn_seed)`` and fits it with :func:`calibration.fit.calibrate` (lsq,
-    dead time estimated). Cached as ``cache_dir/<hash>.npz`` when ``cache_dir`` is given.
+    ``camera`` is a :class:`spikesim.camera.Camera`; ``levels`` are in thresholds/step of
+    the nominal pixel (``lux = level / profile.k``), so every camera is calibrated below
+    its saturation, as a user would choose the levels. Captures one uniform field per
+    level of ``steps`` steps (:func:`spikesim.uniform.uniform_fields`, seeds
+    :func:`calibration_field_seeds`) and fits them with :func:`calibration.fit.calibrate`
+    (lsq, dead time estimated). Cached as ``cache_dir/<hash>.npz`` when ``cache_dir`` is
+    given.
     """
     from calibration.calfile import load_calibration
     from calibration.fit import calibrate
     from calibration.rates import measure_stream
     from spikesim.config import to_mapping
-    from spikesim.sensor import capture
+    from spikesim.uniform import uniform_fields
 
+    profile, fpn_seed = camera.profile, camera.fpn_seed
     key = json.dumps({"profile": to_mapping(profile), "fpn_seed": int(fpn_seed),
                       "levels": [float(v) for v in levels], "steps": int(steps),
                       "seed": int(seed)}, sort_keys=True)
@@ -96,14 +107,10 @@ def calibrate_camera(profile, fpn_seed: int, levels, steps: int, seed: int = 0,
             return load_calibration(path)
         except Exception:  # a corrupt cache entry (interrupted writer): recompute
             path.unlink(missing_ok=True)
-    fields = []
     lux = [float(v) / profile.k for v in levels]
-    for i, level in enumerate(lux):
-        field = np.full((profile.height, profile.width), float(level), np.float32)
-        key = (int(fpn_seed) % (2**32), i, _CALIB_SEED_PURPOSE)
-        stream_seed = int(np.random.SeedSequence(seed, spawn_key=key).generate_state(1)[0])
-        stream = capture(field, profile, fpn_seed, int(steps), seed=stream_seed)
-        fields.append(measure_stream(stream, source=f"uniform {level} lux"))
+    seeds = calibration_field_seeds(seed, fpn_seed, len(lux))
+    fields = [measure_stream(f.stream, source=f"uniform {f.level} lux")
+              for f in uniform_fields(camera, lux, int(steps), field_seeds=seeds)]
     try:
         calib = calibrate(fields, levels=lux)
     except InputError as exc:
@@ -219,11 +226,10 @@ class ProceduralDataset(torch.utils.data.Dataset):
     def calibration(self, camera_index: int):
         """(profile, fpn_seed, calibration) of pool camera ``camera_index`` (cached)."""
         if camera_index not in self._calibs:
-            profile, fpn_seed = pool_camera(self.gen, camera_index)
-            calib = calibrate_camera(profile, fpn_seed, self.data.calib_levels,
-                                     self.data.calib_steps, seed=self.seed,
-                                     cache_dir=self.cache_dir)
-            self._calibs[camera_index] = (profile, fpn_seed, calib)
+            camera = pool_camera(self.gen, camera_index)
+            calib = calibrate_camera(camera, self.data.calib_levels, self.data.calib_steps,
+                                     seed=self.seed, cache_dir=self.cache_dir)
+            self._calibs[camera_index] = (camera.profile, camera.fpn_seed, calib)
         return self._calibs[camera_index]
 
     def sample(self, index: int):
@@ -240,7 +246,7 @@ class ProceduralDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         sample, calib = self.sample(int(index))
-        rng = _seed_for(self.seed, index, 0xA06)
+        rng = _seed_for(self.seed, index, PROCEDURAL_EXAMPLE)
         ex = make_example(sample, calib, self.model, None, rng, self.augment,
                           self.short_prob, self.data.short_lengths)
         ex["index"] = int(index)
@@ -278,12 +284,13 @@ class GeneratedDirDataset(torch.utils.data.Dataset):
         return len(self.paths)
 
     def _calibration(self, params):
+        from spikesim.camera import Camera
         from spikesim.config import CameraProfile, from_mapping
 
         key = (json.dumps(params["camera"], sort_keys=True), int(params["fpn_seed"]))
         if key not in self._calibs:
             profile = from_mapping(CameraProfile, params["camera"], "camera")
-            self._calibs[key] = calibrate_camera(profile, int(params["fpn_seed"]),
+            self._calibs[key] = calibrate_camera(Camera(profile, int(params["fpn_seed"])),
                                                  self.data.calib_levels, self.data.calib_steps,
                                                  seed=self.seed, cache_dir=self.cache_dir)
         return self._calibs[key]
@@ -293,7 +300,7 @@ class GeneratedDirDataset(torch.utils.data.Dataset):
 
         sample = load_sample(self.paths[int(index) % len(self.paths)])
         calib = self._calibration(sample.params)
-        rng = _seed_for(self.seed, index, 0xD1)
+        rng = _seed_for(self.seed, index, DIRECTORY_EXAMPLE)
         ex = make_example(sample, calib, self.model, self.crop, rng, self.augment,
                           self.data.short_prob if self.augment else 0.0, self.data.short_lengths)
         ex["index"] = int(index)

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from spikesim.atomic import atomic_path
+from spikesim.rng import POOL_EXAMPLE
 
 from .configs import DataConfig, ModelConfig, config_to_dict
 from .data import ProceduralDataset, _seed_for, augment, features_for, short_stream
@@ -178,7 +179,7 @@ class PooledDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         d = self.data
-        rng = _seed_for(self.seed, index, 0xB001)
+        rng = _seed_for(self.seed, index, POOL_EXAMPLE)
         p = int(rng.integers(d.pool))
         variant = 0
         if d.augment and d.short_prob > 0 and d.short_lengths and rng.random() < d.short_prob:

@@ -2,7 +2,7 @@
 
 Every function here is pure given its ``rng``: sample ``i``'s streams come from
 :func:`sample_seed_sequence` ``(config.seed, i, purpose)``, one independent stream per
-purpose (``PURPOSE_*``). ``config`` is a :class:`spikesim.dataset.config.DatasetConfig`.
+purpose (``SAMPLE_*``, :mod:`spikesim.rng`'s table of seed purposes). ``config`` is a :class:`spikesim.dataset.config.DatasetConfig`.
 """
 
 from __future__ import annotations
@@ -18,16 +18,14 @@ import numpy as np
 from .. import settings
 from ..config import CameraProfile, Lens
 from ..errors import ConfigError
+from ..rng import SAMPLE_FPN
 from .bins import FOCUS_SIDES, blur_bin, blur_bin_edges, focus_side
 
 log = logging.getLogger(__name__)
 
-# seed purposes: independent random streams of one sample
-PURPOSE_PARAMS, PURPOSE_SCENE, PURPOSE_SENSOR, PURPOSE_FPN = 0, 1, 2, 3
-
 
 def sample_seed_sequence(seed: int, index: int, purpose: int) -> np.random.SeedSequence:
-    """The seed sequence of sample ``index`` for one ``purpose`` (0 params, 1 scene, 2 sensor, 3 FPN)."""
+    """The seed sequence of sample ``index`` for one ``purpose`` (``spikesim.rng.SAMPLE_*``)."""
     return np.random.SeedSequence(int(seed), spawn_key=(int(index), int(purpose)))
 
 
@@ -60,7 +58,7 @@ def sample_camera(config, rng, index: int) -> tuple[CameraProfile, int]:
         theta_sd=float(rng.uniform(*r.theta_sd)),
         dead_time=int(rng.integers(int(r.dead_time[0]), int(r.dead_time[1]) + 1)),
     )
-    return profile, seed_int(config.seed, index, PURPOSE_FPN)
+    return profile, seed_int(config.seed, index, SAMPLE_FPN)
 
 
 @dataclass(frozen=True)

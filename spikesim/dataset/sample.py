@@ -17,11 +17,13 @@ from typing import Optional
 import numpy as np
 
 from .. import settings
+from ..camera import Camera
 from ..config import CameraProfile, to_mapping
 from ..errors import InputError
 from ..inspect import shifted_window
+from ..rng import SAMPLE_PARAMS, SAMPLE_SENSOR
 from .bins import UNKNOWN, blur_bin, blur_bin_label, focus_side
-from .draws import PURPOSE_PARAMS, PURPOSE_SENSOR, sample_camera, sample_seed_sequence, seed_int
+from .draws import sample_camera, sample_seed_sequence, seed_int
 from .sources import SOURCES, Content
 from .sources.base import rounded
 
@@ -84,9 +86,7 @@ class _Made:
     content: Content
     irradiance: np.ndarray
     stream: object
-    fpn: object
-    profile: CameraProfile
-    fpn_seed: int
+    camera: Camera
     lam_target: float
     params: dict
 
@@ -99,14 +99,14 @@ class SampleMaker:
         missing input fails here; ``False`` lists them on first use, where the samples
         are computed (a Dask worker reads its own ``image_dir``).
 
-    The fixed camera's pattern (``camera_mode: fixed``) is drawn on first use and kept.
+    The fixed camera (``camera_mode: fixed``) is made once, so its maps are drawn once.
     A maker is what a worker holds for a run; results do not depend on what it keeps.
     """
 
     def __init__(self, config, list_inputs: bool = True):
         self.config = config
         self._inputs, self._listed = None, False
-        self._fixed_pattern = None
+        self._fixed_camera = None
         if list_inputs:
             self._list_inputs()
 
@@ -116,25 +116,21 @@ class SampleMaker:
             self._listed = True
         return self._inputs
 
-    def _pattern(self, profile: CameraProfile, fpn_seed: int):
-        from ..fpn import draw_fixed_pattern
-
+    def _camera(self, profile: CameraProfile, fpn_seed: int) -> Camera:
         if self.config.camera_mode != "fixed":
-            return draw_fixed_pattern(profile, fpn_seed)
-        if self._fixed_pattern is None:
-            self._fixed_pattern = draw_fixed_pattern(profile, fpn_seed)
-        return self._fixed_pattern
+            return Camera(profile, fpn_seed)
+        if self._fixed_camera is None:
+            self._fixed_camera = Camera(profile, fpn_seed)
+        return self._fixed_camera
 
     def compute(self, index: int) -> _Made:
         """Sample ``index``'s content, exposure, camera and spikes, with its ``sample.yaml``."""
-        from ..sensor import capture
-
         config = self.config
-        rng = np.random.default_rng(sample_seed_sequence(config.seed, index, PURPOSE_PARAMS))
+        rng = np.random.default_rng(sample_seed_sequence(config.seed, index, SAMPLE_PARAMS))
         content = SOURCES[config.source].content(config, index, rng, self._list_inputs())
         lam_target = float(rng.uniform(*config.lambda_p99))
         profile, fpn_seed = sample_camera(config, rng, index)
-        sensor_seed = seed_int(config.seed, index, PURPOSE_SENSOR)
+        sensor_seed = seed_int(config.seed, index, SAMPLE_SENSOR)
         value = content.value
         p99 = float(np.percentile(value, settings.EXPOSURE_PERCENTILE))
         if not p99 > 0:
@@ -143,17 +139,16 @@ class SampleMaker:
                              "the defocused scene is black at its 99th percentile")
         illuminance = lam_target / (profile.k * p99)
         irradiance = (value * np.float32(illuminance)).astype(np.float32)
-        fpn = self._pattern(profile, fpn_seed)
-        stream = capture(irradiance, profile, fpn_seed, config.steps, sensor_seed, fpn=fpn)
+        camera = self._camera(profile, fpn_seed)
+        stream = camera.capture(irradiance, config.steps, sensor_seed)
         params = _sample_params(config, index, content, profile, fpn_seed, sensor_seed,
                                 illuminance, lam_target, p99, stream)
-        return _Made(content, irradiance, stream, fpn, profile, int(fpn_seed), lam_target, params)
+        return _Made(content, irradiance, stream, camera, lam_target, params)
 
     def sample(self, index: int) -> "Sample":
         """Sample ``index`` made in memory (see :func:`compute_sample`)."""
         import yaml
 
-        from ..fpn import truth_arrays
         from ..images import as_png16
 
         made = self.compute(index)
@@ -161,7 +156,7 @@ class SampleMaker:
         return Sample(None, params, made.stream, as_png16(made.content.sharp),
                       as_png16(made.content.value), depth=made.content.depth,
                       sigma=made.content.sigma, coc=made.content.coc, irradiance=made.irradiance,
-                      camera=truth_arrays(made.fpn, made.profile, made.fpn_seed))
+                      camera=made.camera.truth_arrays())
 
     def build(self, index: int, out) -> dict:
         """Sample ``index``'s files written into the existing directory ``out``; returns its
@@ -236,9 +231,8 @@ def write_sample(made: _Made, config, out: Path) -> None:
     """Write a computed sample's files (formats.md's sample directory) into ``out``."""
     from .. import images
     from ..atomic import save_npz, write_yaml
-    from ..fpn import save_truth
 
-    content, stream, profile = made.content, made.stream, made.profile
+    content, stream, profile = made.content, made.stream, made.camera.profile
     stream.write_dat(out / "spikes.dat", overwrite=True,
                      provenance={"dataset": config.name, "sample": int(made.params["id"])})
     images.write_png16(out / "sharp.png", content.sharp)
@@ -248,7 +242,7 @@ def write_sample(made: _Made, config, out: Path) -> None:
     # float32 maps barely compress (about 10 %); stored plainly, they load and save faster
     save_npz(out / "maps.npz", compressed=False, depth=content.depth, sigma=content.sigma,
              coc=content.coc, irradiance=made.irradiance)
-    save_truth(out / "camera.npz", made.fpn, profile, overwrite=True, fpn_seed=made.fpn_seed)
+    made.camera.save_truth(out / "camera.npz", overwrite=True)
     w0, w1 = shifted_window(config.steps, config.key, settings.DATASET_PREVIEW_WINDOW)
     rate = stream.counts(w0, w1).astype(np.float32) / float(w1 - w0)
     rate_p99 = 1.0 / (profile.dead_time + 1.0 / min(made.lam_target, 1.0))

@@ -43,7 +43,7 @@ class Source:
     content : ``(config, index, rng, inputs) -> Content``
         Sample ``index``'s content. ``rng`` is its parameter stream (the sample draws its
         exposure and camera from it afterwards); other randomness comes from
-        ``sample_seed_sequence(config.seed, index, PURPOSE_SCENE)``. ``inputs`` is what
+        ``sample_seed_sequence(config.seed, index, SAMPLE_SCENE)``. ``inputs`` is what
         :attr:`inputs` returned.
     inputs : ``(config) -> object``
         What the source reads (e.g. a sorted file list), listed once per run, before

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import ConfigError
-from ..draws import PURPOSE_SCENE, sample_seed_sequence
+from ...rng import SAMPLE_SCENE
+from ..draws import sample_seed_sequence
 from .base import Content, Source
 
 
@@ -29,7 +30,7 @@ def content(config, index: int, rng, pairs) -> Content:
 
     src, tgt = pairs[index % len(pairs)]
     source, target = load_dpdd_pair(src, tgt)
-    aug_rng = np.random.default_rng(sample_seed_sequence(config.seed, index, PURPOSE_SCENE))
+    aug_rng = np.random.default_rng(sample_seed_sequence(config.seed, index, SAMPLE_SCENE))
     source, target = augment_pair(source, target, (config.height, config.width), aug_rng)
     unknown = np.full((config.height, config.width), np.nan, dtype=np.float32)
     params = {"scene_kind": "dpdd", "dpdd_pair": src.name, "dpdd_split": config.dpdd_split,

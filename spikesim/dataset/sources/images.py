@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import ConfigError
-from ..draws import PURPOSE_SCENE, random_depth, sample_seed_sequence
+from ...rng import SAMPLE_SCENE
+from ..draws import random_depth, sample_seed_sequence
 from .base import Content, Source
 from .defocus import defocused_content
 
@@ -39,7 +40,7 @@ def content(config, index: int, rng, files) -> Content:
     path = files[index % len(files)]
     photo = load_image(path)
     check_picture(photo, path.name, (config.height, config.width))
-    scene_rng = np.random.default_rng(sample_seed_sequence(config.seed, index, PURPOSE_SCENE))
+    scene_rng = np.random.default_rng(sample_seed_sequence(config.seed, index, SAMPLE_SCENE))
     image, _ = augment_pair(photo, photo, (config.height, config.width), scene_rng)
     depth = random_depth(config.height, config.width, scene_rng)
     return defocused_content(config, index, rng, image, depth,

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import ConfigError
-from ..draws import PURPOSE_SCENE, sample_seed_sequence
+from ...rng import SAMPLE_SCENE
+from ..draws import sample_seed_sequence
 from .base import Content, Source
 from .defocus import defocused_content
 
@@ -19,7 +20,7 @@ def content(config, index: int, rng, inputs=None) -> Content:
     kinds, weights = config.kinds()
     w = np.asarray(weights, dtype=np.float64)
     kind = kinds[int(rng.choice(len(kinds), p=w / w.sum()))]
-    scene_rng = np.random.default_rng(sample_seed_sequence(config.seed, index, PURPOSE_SCENE))
+    scene_rng = np.random.default_rng(sample_seed_sequence(config.seed, index, SAMPLE_SCENE))
     scene = make_scene(kind, config.height, config.width, scene_rng)
     return defocused_content(config, index, rng, scene.image, scene.depth,
                              {"scene_kind": scene.kind})
