@@ -129,7 +129,7 @@ def load_array_pickle(fileobj, source: str) -> dict:
     """
     try:
         tree = ArraysOnlyUnpickler(fileobj).load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as err:
+    except Exception as err:      # untrusted bytes: any failure to parse is the same refusal
         raise InputError(source, f"a pickle that needs more than arrays ({err})",
                          "a pickle of numpy arrays, dtypes and dicts/lists/tuples of them",
                          f"use the pinned {SDIST_FILE}; do not load this file") from None
