@@ -219,22 +219,6 @@ def tfi_rate(stream, win: Window) -> np.ndarray:
     return out
 
 
-def tfi_rate_reference(dense_window: np.ndarray, center: int) -> np.ndarray:
-    """Slow, obvious TFI rate on dense upright frames ``(w, H, W)``; ``center`` indexes them."""
-    w, h, wd = dense_window.shape
-    out = np.zeros((h, wd))
-    for y in range(h):
-        for x in range(wd):
-            times = np.flatnonzero(dense_window[:, y, x])
-            before = times[times <= center]
-            after = times[times > center]
-            if before.size and after.size:
-                out[y, x] = 1.0 / (after[0] - before[-1])
-            else:
-                out[y, x] = times.size / w
-    return out
-
-
 def tfi(stream, center: int | None = None, window: int | None = None, *,
         dead_time: float = settings.DEFAULT_DEAD_TIME, calib=None) -> np.ndarray:
     """TFI estimate of λ at the key step: ``(H, W)`` float32 (parameters as :func:`tfp`).

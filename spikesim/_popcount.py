@@ -98,9 +98,3 @@ def accumulate_words(buffer: np.ndarray, n: int, counts: np.ndarray,
         parallel = use_parallel(n * buffer.shape[1] * 8)
     if n:
         (_accumulate_words if parallel else _accumulate_words_serial)(buffer, n, counts)
-
-
-def accumulate_counts_reference(frames: np.ndarray, counts: np.ndarray) -> None:
-    """Slow, obviously correct reference: unpack every bit and sum (numpy)."""
-    bits = np.unpackbits(np.asarray(frames, dtype=np.uint8), axis=1, bitorder="little")
-    counts[: bits.shape[1]] += bits.sum(axis=0, dtype=np.int64)

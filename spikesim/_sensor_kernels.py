@@ -144,24 +144,9 @@ def _clean_pass(v, blind, lam, dt, zero_reset, acc):
 
 
 @register_jitable
-def _draw_next_thresholds(theta_next, count, tkey, sd):
-    """``θ_next`` of every pixel of a block: the threshold of event ``count + 1``.
-
-    Recomputing it for a pixel that has not fired since gives the same value (the draw
-    is keyed by pixel and event index), so this pass need not run every step: a
-    pixel that fires is blind for ``δ`` steps, so refreshing every ``δ + 1`` steps
-    makes the new threshold ready before the pixel can fire again.
-    """
-    for i in range(8):
-        for b in range(theta_next.shape[1]):
-            z = rng.bits_to_normal(rng.draw_bits(tkey[i, b], count[i, b] + np.uint32(1)))
-            theta_next[i, b] = threshold_from_normal(z, sd)
-
-
-@register_jitable
 def _noisy_pass(v, blind, theta, theta_next, count, lam, dt, zero_reset, acc):
-    """One step of a block with per-spike threshold noise (thresholds drawn beforehand
-    by :func:`_draw_next_thresholds`); branch-free, so the loop vectorises."""
+    """One step of a block with per-spike threshold noise (``theta_next`` drawn beforehand
+    by :func:`_simulate_packed`); branch-free, so the loop vectorises."""
     bb = acc.shape[0]
     for i in range(8):
         for b in range(bb):
@@ -194,8 +179,10 @@ def _simulate_packed(lanes, f0, w0, w1, nbytes, dead_time, zero_reset, theta_sd,
     Each block of ``B`` output bytes (8 B pixels) runs over all steps with its state
     in small local arrays; the loops over ``b`` are branch-free so they vectorise.
     The next threshold of every pixel is drawn every ``δ + 1`` steps, whether or not
-    it fired (cheaper than a branch per spike once vectorised; the dead time makes it
-    ready in time, :func:`_draw_next_thresholds`). Blocks
+    it fired (cheaper than a branch per spike once vectorised): the draw is keyed by
+    pixel and event index, so redrawing it for a pixel that has not fired gives the
+    same value, and a pixel that fires is blind for ``δ`` steps, so its next threshold
+    is ready before it can fire again. Blocks
     are independent and all randomness is keyed by pixel and event index, so the
     result does not depend on the thread count.
     """
@@ -235,7 +222,7 @@ def _simulate_packed(lanes, f0, w0, w1, nbytes, dead_time, zero_reset, theta_sd,
                 for i in range(8):
                     for b in range(bb):
                         lam[i, b] = wa * lanes[fa, blk, i, b] + wb * lanes[fa + 1, blk, i, b]
-            if t % (dt + 1) == 0:
+            if t % (dt + 1) == 0:          # θ of event count + 1 (see the docstring)
                 for i in range(8):
                     for b in range(BLOCK_BYTES):
                         z = rng.bits_to_normal(rng.draw_bits(tkey[i, b],

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 
 from restore import baselines
-from restore.baselines import (rate_to_lambda, resolve_window, tfi, tfi_rate,
-                               tfi_rate_reference, tfp)
+from restore.baselines import rate_to_lambda, resolve_window, tfi, tfi_rate, tfp
 from restore.evaluate import oracle_calibration
 from spikesim.camera import Camera
 from spikesim.config import CameraProfile
 from spikesim.errors import InputError
 from spikesim.sensor import simulate_spikes
 from spikesim.stream import SpikeStream
+from tests.naive import tfi_rate_reference
 
 LAMBDAS = np.linspace(0.05, 0.9, 24, dtype=np.float32)
 

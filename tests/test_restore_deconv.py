@@ -7,6 +7,7 @@ from restore.deconv import (blur, deconvolve, gaussian_kernel, richardson_lucy,
                             sigma_map_blend, tuned, wiener)
 from restore.metrics import psnr
 from spikesim.errors import InputError
+from tests.tolerances import tol
 
 
 def _scene(rng, h=96, w=112):
@@ -39,6 +40,39 @@ def test_blur_matches_direct_convolution_of_the_symmetric_extension():
         for x in range(50):
             direct[y, x] = np.sum(big[y:y + 2 * r + 1, x:x + 2 * r + 1] * k)
     np.testing.assert_allclose(blur(img, 1.5), direct, atol=1e-12)
+
+
+def _symmetric_source(n: int, r: int) -> np.ndarray:
+    """Index of the pixel each entry of ``numpy.pad(a, r, mode="symmetric")`` copies."""
+    j = np.arange(-r, n + r)
+    return np.where(j < 0, -j - 1, np.where(j >= n, 2 * n - j - 1, j))
+
+
+@pytest.mark.parametrize("sigma", [0.7, 1.5, 3.0])
+def test_blur_passes_the_adjoint_test(sigma):
+    """<A x, y> = <x, Aᵀ y> for random x, y, with ``A = blur`` (the DCT-domain operator)
+    and ``Aᵀ`` built independently from the boundary handling the code states: the
+    transpose of the direct convolution of the half-sample symmetric extension (the
+    kernel's taps scattered onto the padded grid, then the padding folded back onto the
+    pixels it copies). Aᵀ y also equals ``blur(y)``: the operator is symmetric, which
+    Richardson–Lucy's correction step (``Kᵀ = K``) relies on."""
+    rng = np.random.default_rng(11)
+    h, w = 23, 31                               # non-square, larger than the kernel radius
+    x, y = rng.standard_normal((h, w)), rng.standard_normal((h, w))
+    k = gaussian_kernel(sigma)
+    r = k.shape[0] // 2
+    scattered = np.zeros((h + 2 * r, w + 2 * r))
+    for a in range(2 * r + 1):
+        for b in range(2 * r + 1):
+            scattered[a:a + h, b:b + w] += k[a, b] * y
+    adjoint_y = np.zeros((h, w))
+    np.add.at(adjoint_y, (_symmetric_source(h, r)[:, None], _symmetric_source(w, r)[None, :]),
+              scattered)
+    np.testing.assert_allclose(np.vdot(blur(x, sigma), y), np.vdot(x, adjoint_y),
+                               **tol(np.float64))
+    np.testing.assert_allclose(blur(y, sigma), adjoint_y, **tol(np.float64))
+    # Aᵀ 1 = 1: every pixel's light is spread, none lost (RL's flux conservation)
+    np.testing.assert_allclose(blur(np.ones((h, w)), sigma), 1.0, **tol(np.float64))
 
 
 @pytest.mark.parametrize("sigma", [1.0, 2.0, 4.0])

@@ -2,7 +2,8 @@
 
 Every function here is pure given its ``rng``: sample ``i``'s streams come from
 :func:`sample_seed_sequence` ``(config.seed, i, purpose)``, one independent stream per
-purpose (``SAMPLE_*``, :mod:`spikesim.rng`'s table of seed purposes). ``config`` is a :class:`spikesim.dataset.config.DatasetConfig`.
+purpose (``SAMPLE_*`` in :mod:`spikesim.rng`'s table of seed purposes). ``config`` is a
+:class:`spikesim.dataset.config.DatasetConfig`.
 """
 
 from __future__ import annotations
