@@ -35,15 +35,39 @@ class LazyGroup(click.Group):
             return getattr(importlib.import_module(module_name), attr)
         return super().get_command(ctx, name)
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise OneLineUsageError.of(exc) from None
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:          # a subcommand's options or arguments
+            raise OneLineUsageError.of(exc) from None
         except ToolkitError as exc:
             _fail(ctx, exc)
         except click.exceptions.Exit:
             raise
         except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
             _fail(ctx, exc)
+
+
+class OneLineUsageError(click.UsageError):
+    """A click usage error printed as the toolkit prints every error: one line
+    ``Error: ...`` naming the command's ``--help`` (click prints three: Usage, Try, Error)."""
+
+    @classmethod
+    def of(cls, exc: click.UsageError) -> "OneLineUsageError":
+        if isinstance(exc, cls):
+            return exc
+        return cls(exc.format_message(), exc.ctx)
+
+    def show(self, file=None) -> None:
+        where = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
+        message = " ".join(self.format_message().split())
+        click.echo(f"Error: {message}{where}", file=file, err=file is None)
 
 
 def _fail(ctx, exc):

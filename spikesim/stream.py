@@ -27,7 +27,7 @@ import numpy as np
 
 from . import settings
 from .atomic import atomic_path, check_writable
-from .errors import InputError, StreamFormatError
+from .errors import InputError, OutputExistsError, StreamFormatError
 
 log = logging.getLogger(__name__)
 
@@ -246,6 +246,11 @@ def read_sidecar(path) -> dict:
         if not isinstance(data["flipped"], bool):
             raise bad("flipped", "true or false (rows stored bottom-up)")
         out["flipped"] = data["flipped"]
+    if "frames" in data:
+        v = data["frames"]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise bad("frames", "a whole number of frames >= 0")
+        out["frames"] = int(v)
     return out
 
 
@@ -264,9 +269,18 @@ class SpikeStream:
     def __init__(self, packed, height: int, width: int,
                  readout_hz: float = settings.DEFAULT_READOUT_HZ, flipped: bool = True,
                  file_width: int | None = None, source: str | None = None):
+        for name, value in (("height", height), ("width", width),
+                            ("file_width", width if file_width is None else file_width)):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+                    or not 1 <= int(value) <= SIDECAR_MAX_SIDE:
+                raise InputError(name, value, f"a whole number of pixels in [1, {SIDECAR_MAX_SIDE}]",
+                                 "give the camera's resolution")
         self.height = int(height)
         self.width = int(width)
         self.file_width = int(file_width or width)
+        if self.file_width < self.width:
+            raise InputError("file_width", self.file_width, f"at least the width {self.width}",
+                             "the stored row holds the visible one")
         self.readout_hz = float(readout_hz)
         if not (np.isfinite(self.readout_hz) and self.readout_hz > 0):
             raise InputError("readout_hz", readout_hz, "a positive number of steps per second",
@@ -322,6 +336,8 @@ class SpikeStream:
         Only that window is read and decoded.
         """
         start, stop = _check_range(start, stop, len(self))
+        if stop == start:
+            return np.zeros((0, self.height, self.width), np.uint8)
         return unpack_frames(self.packed[start:stop], self.height, self.width,
                              self.flipped, self.file_width)
 
@@ -408,6 +424,12 @@ class SpikeStream:
             raise StreamFormatError("file", f"{path} (0 bytes)", "a non-empty spike stream",
                                     "the capture is empty; record again or pick another file")
         frames, rest = divmod(file_size, nbytes)
+        if "frames" in side and (frames, rest) != (side["frames"], 0):
+            raise StreamFormatError("file", f"{path} ({file_size} bytes)",
+                                    f"the {side['frames']} frames of {width}x{height} that its "
+                                    f"sidecar records ({side['frames'] * nbytes} bytes)",
+                                    "the file and its .yaml do not belong together (an "
+                                    "interrupted write?): write the capture again")
         if rest:
             fits = candidate_resolutions(file_size, user_size)
             hint = ("resolutions that fit: " + ", ".join(fits) + "; pass --size WxH") if fits \
@@ -443,26 +465,36 @@ class SpikeStream:
                              f"{self.file_width}x{self.height} frames do not fill whole bytes; "
                              "save them with save_npz (.npz) instead")
         path = check_writable(path, overwrite, "output")
+        side = Path(str(path) + ".yaml")
+        if sidecar and side.exists() and not overwrite:
+            raise OutputExistsError(side, "sidecar")
         chunk = settings.COUNT_CHUNK_FRAMES
+        # The sidecar is renamed into place first, the .dat last: a run killed in between
+        # leaves a sidecar without its .dat (replaced with --overwrite), never a .dat
+        # without the resolution it needs; an old .dat beside a new sidecar is caught by
+        # the reader's frame count.
         with atomic_path(path, overwrite=True) as tmp:
             with open(tmp, "wb") as fh:
                 for t0 in range(0, len(self), chunk):
                     fh.write(np.ascontiguousarray(self.packed[t0:t0 + chunk]).tobytes())
                 fh.flush()
                 os.fsync(fh.fileno())
-        if sidecar:
-            from .atomic import write_yaml
-            from . import __version__
-
-            meta = {"width": self.file_width, "height": self.height,
-                    "readout_hz": self.readout_hz, "flipped": self.flipped,
-                    "frames": len(self), "layout": "LSB-first, row-major, rows bottom-up"
-                    if self.flipped else "LSB-first, row-major, rows top-down",
-                    "written_by": f"spikesim {__version__}"}
-            if provenance:
-                meta["provenance"] = provenance
-            write_yaml(str(path) + ".yaml", meta, overwrite=True)
+            if sidecar:
+                self._write_sidecar(side, provenance)
         return path
+
+    def _write_sidecar(self, side: Path, provenance: dict | None) -> None:
+        from . import __version__
+        from .atomic import write_yaml
+
+        meta = {"width": self.file_width, "height": self.height,
+                "readout_hz": self.readout_hz, "flipped": self.flipped,
+                "frames": len(self), "layout": "LSB-first, row-major, rows bottom-up"
+                if self.flipped else "LSB-first, row-major, rows top-down",
+                "written_by": f"spikesim {__version__}"}
+        if provenance:
+            meta["provenance"] = provenance
+        write_yaml(side, meta, overwrite=True)
 
     def save_npz(self, path, overwrite: bool = False) -> Path:
         """Save as a packed ``.npz`` (keys ``packed, height, width, file_width, readout_hz, flipped``)."""
@@ -478,30 +510,87 @@ class SpikeStream:
         """Load a packed ``.npz`` written by :meth:`save_npz`, or a dense one.
 
         A dense ``.npz`` holds a 0/1 array (``key``, default the only 3-D array, or
-        ``spk``/``arr_0``) whose axis order must be given by ``axes`` unless it is
-        ``THW``; e.g. ``outdoor_fence.npz`` is ``axes="HWT"``.
+        ``spk``/``arr_0``) whose axis order must be given by ``axes`` unless its last two
+        axes are a known camera resolution (then ``THW``); e.g. ``outdoor_fence.npz`` is
+        ``axes="HWT"``. Nothing else is guessed.
         """
         path = Path(path)
         if not path.is_file():
             raise InputError("file", str(path), "an existing .npz file", "check the path")
         try:
             data = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise StreamFormatError("file", str(path), "a readable .npz", str(exc)) from None
-        with data:
-            if "packed" in data.files:
-                return cls(data["packed"], int(data["height"]), int(data["width"]),
-                           float(data["readout_hz"]), bool(data["flipped"]),
-                           int(data["file_width"]), source=str(path))
-            arrays = [k for k in data.files if data[k].ndim == 3]
-            if key is None:
-                key = next((k for k in ("spk", "spikes", "arr_0") if k in arrays),
-                           arrays[0] if len(arrays) == 1 else None)
-            if key is None or key not in data.files:
-                raise InputError("key", key, "one of the 3-D arrays " + ", ".join(arrays),
-                                 "name the array holding the spikes")
-            dense = data[key]
-        return cls.from_dense(dense, axes or "THW", source=str(path))
+        except (ValueError, OSError, EOFError) as exc:
+            raise StreamFormatError("file", str(path), "a readable .npz",
+                                    f"the file is not a numpy archive ({type(exc).__name__})") \
+                from None
+        if not hasattr(data, "files"):
+            raise StreamFormatError("file", str(path), "an .npz archive, not a single .npy array",
+                                    "save the spikes with numpy.savez")
+        try:
+            with data:
+                if "packed" in data.files:
+                    stream = cls._from_packed_npz(data, path)
+                else:
+                    dense = cls._dense_npz_array(data, path, key)
+        except InputError:
+            raise
+        except ValueError as exc:        # object arrays (allow_pickle=False), bad members
+            raise StreamFormatError("file", str(path), "plain numeric arrays",
+                                    f"the archive holds something else ({str(exc)[:80]})") \
+                from None
+        if "packed" in data.files:
+            return stream
+        if axes is None:
+            axes = _unambiguous_axes(dense.shape, path)
+        stream = cls.from_dense(dense, axes, source=str(path))
+        if len(stream) == 0:
+            raise StreamFormatError("file", f"{path} (0 frames)", "a stream of at least one frame",
+                                    "the array is empty; record again or pick another file")
+        return stream
+
+    @classmethod
+    def _from_packed_npz(cls, data, path: Path) -> "SpikeStream":
+        """A stream from an archive written by :meth:`save_npz` (every key checked)."""
+        needed = ("packed", "height", "width", "file_width", "readout_hz", "flipped")
+        missing = [k for k in needed if k not in data.files]
+        if missing:
+            raise StreamFormatError(f"{path}: {missing[0]}", "missing", "the keys " +
+                                    ", ".join(needed), "write it with SpikeStream.save_npz")
+        scalars = {}
+        for k in needed[1:]:
+            v = data[k]
+            if v.shape != () or not (np.issubdtype(v.dtype, np.number) or v.dtype == np.bool_):
+                raise StreamFormatError(f"{path}: {k}", f"an array of shape {v.shape} ({v.dtype})",
+                                        "a number", "write it with SpikeStream.save_npz")
+            scalars[k] = v.item()
+        for k in ("height", "width", "file_width"):
+            if not float(scalars[k]).is_integer():
+                raise StreamFormatError(f"{path}: {k}", scalars[k], "a whole number of pixels",
+                                        "write it with SpikeStream.save_npz")
+            scalars[k] = int(scalars[k])
+        packed = data["packed"]
+        if packed.dtype != np.uint8 or packed.ndim != 2:
+            raise StreamFormatError(f"{path}: packed", f"{packed.dtype} of shape {packed.shape}",
+                                    "(T, H*W/8) uint8", "write it with SpikeStream.save_npz")
+        try:
+            return cls(packed, scalars["height"], scalars["width"], scalars["readout_hz"],
+                       bool(scalars["flipped"]), scalars["file_width"], source=str(path))
+        except InputError as exc:
+            raise StreamFormatError(f"{path}: {exc.param}", exc.value, exc.expected,
+                                    exc.fix) from None
+
+    @staticmethod
+    def _dense_npz_array(data, path: Path, key):
+        """The 3-D 0/1 array of a dense archive: ``key``, else ``spk``/``spikes``/``arr_0``,
+        else the only 3-D array."""
+        arrays = [k for k in data.files if data[k].ndim == 3]
+        if key is None:
+            key = next((k for k in ("spk", "spikes", "arr_0") if k in arrays),
+                       arrays[0] if len(arrays) == 1 else None)
+        if key is None or key not in data.files:
+            raise InputError("key", key, "one of the 3-D arrays " + (", ".join(arrays) or
+                             f"(none in {path})"), "name the array holding the spikes")
+        return data[key]
 
     @classmethod
     def open(cls, path, size=None, axes: str | None = None, strict: bool = False,
@@ -517,6 +606,17 @@ class SpikeStream:
                 stream.readout_hz = float(readout_hz)
             return stream
         return cls.read_dat(path, size=size, strict=strict, readout_hz=readout_hz)
+
+
+def _unambiguous_axes(shape: tuple, path) -> str:
+    """``"THW"`` when a dense array's last two axes are a known camera resolution
+    (``(250, 400)``...); anything else is ambiguous: nothing is guessed."""
+    known = {(h, w) for w, h in settings.KNOWN_RESOLUTIONS}
+    if len(shape) == 3 and tuple(shape[1:]) in known:
+        return "THW"
+    raise InputError("axes", f"none given for an array of shape {tuple(shape)} in {path}",
+                     "the axis order of a dense array (THW, HWT, ...)",
+                     "pass --axes, e.g. --axes HWT when time is last")
 
 
 def _check_axes(axes: str) -> str:

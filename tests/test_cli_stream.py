@@ -99,7 +99,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     bad = np.zeros((2, 4, 4), dtype=np.uint8)
     bad[0, 1, 1] = 3
     np.savez(tmp_path / "bad.npz", spikes=bad)
-    res = run("convert", tmp_path / "bad.npz", tmp_path / "bad.dat")
+    res = run("convert", tmp_path / "bad.npz", tmp_path / "bad.dat", "--axes", "THW")
     assert res.exit_code == 2 and "binary" in res.output and not (tmp_path / "bad.dat").exists()
 
     res = run("info", ok, "--readout-hz", 0)

@@ -76,9 +76,69 @@ def test_size_contradicting_the_sidecar_is_refused(dat):
     assert run("info", dat, "--size", "400x250").exit_code == 0      # agreeing is fine
 
 
+def test_convert_does_not_replace_a_sidecar_without_overwrite(dat, tmp_path):
+    """The audit: ``convert x.dat v.dat`` replaced an existing ``v.dat.yaml`` (data loss)."""
+    target = tmp_path / "v.dat"
+    notes = target.with_name("v.dat.yaml")
+    notes.write_text("width: 64\nheight: 64\nmy_notes: keep me\n")
+    one_line_error(run("convert", dat, target), str(notes), "--overwrite")
+    assert notes.read_text().endswith("keep me\n") and not target.exists()
+    assert run("convert", dat, target, "--overwrite").exit_code == 0
+    assert SpikeStream.read_dat(target).shape == (10, H, W)
+
+
+def test_dat_beside_a_sidecar_of_another_write_is_refused(dat, tmp_path):
+    """An old .dat beside a newer sidecar (a write killed between the two renames) is
+    caught by the frame count the sidecar records, not read as the wrong stream."""
+    small = tmp_path / "small.dat"
+    SpikeStream.from_dense(np.zeros((3, 64, 64), np.uint8)).write_dat(small)
+    small.with_name("small.dat.yaml").write_bytes(dat.with_name("x.dat.yaml").read_bytes())
+    one_line_error(run("info", small), "do not belong together")
+
+
+def test_sidecar_is_in_place_before_the_dat(tmp_path, monkeypatch):
+    """A kill after the first rename leaves the sidecar alone, never the .dat alone."""
+    import os
+
+    import spikesim.atomic as atomic
+
+    renamed = []
+    real = os.replace
+
+    def spy(src, dst):
+        renamed.append(str(dst))
+        return real(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", spy)
+    SpikeStream.from_dense(np.zeros((2, 8, 8), np.uint8)).write_dat(tmp_path / "a.dat")
+    assert [p.rsplit("/", 1)[-1] for p in renamed] == ["a.dat.yaml", "a.dat"]
+
+
+@pytest.mark.parametrize("build, words", [
+    (lambda p: np.savez(p, spikes=np.zeros((0, 250, 400), np.uint8)), ["0 frames"]),
+    (lambda p: np.savez(p, spikes=np.array([[[None]]], dtype=object)), ["plain numeric"]),
+    (lambda p: np.savez(p, packed=np.zeros((2, 8), np.uint8), width=8, file_width=8,
+                        readout_hz=20000.0, flipped=True), ["height", "missing"]),
+    (lambda p: np.savez(p, packed=np.zeros((2, 8), np.uint8), height=-8, width=8,
+                        file_width=8, readout_hz=20000.0, flipped=True), ["height"]),
+    (lambda p: np.savez(p, spikes=np.zeros((100, 250, 250), np.uint8)), ["--axes"]),
+])
+def test_bad_npz_streams_are_one_line(tmp_path, build, words):
+    path = tmp_path / "s.npz"
+    build(path)
+    one_line_error(run("info", path), *words)
+
+
+def test_empty_window_and_bad_sizes():
+    s = SpikeStream.from_dense(np.zeros((5, 8, 8), np.uint8))
+    assert s.window(3, 3).shape == (0, 8, 8)
+    with pytest.raises(ToolkitError, match="width"):
+        SpikeStream(np.zeros((1, 0), np.uint8), 1, 0)
+
+
 def test_valid_sidecar_round_trips(dat):
     assert read_sidecar(dat) == {"width": W, "height": H, "readout_hz": 20000.0,
-                                 "flipped": True}
+                                 "flipped": True, "frames": 10}
 
 
 # ------------------------------------------------------------------- configs
@@ -145,3 +205,19 @@ def test_sidecar_reader_gives_valid_values_or_its_own_error(tmp_path, mapping):
         assert np.isfinite(side["readout_hz"]) and side["readout_hz"] > 0
     if "flipped" in side:
         assert isinstance(side["flipped"], bool)
+
+
+# ------------------------------------------------------------------- click usage
+@pytest.mark.parametrize("tool, args, words", [
+    ("spikesim", ["render", "--steps", "abc", "scene:smooth"], ["--steps", "spikesim render --help"]),
+    ("spikesim", ["nosuch"], ["No such command", "spikesim --help"]),
+    ("spikecal", ["fit"], ["Missing argument", "spikecal fit --help"]),
+    ("spikerestore", ["run", "x.dat"], ["Missing option", "spikerestore run --help"]),
+])
+def test_usage_errors_are_one_line(tool, args, words):
+    """The audit: click printed three lines (Usage / Try / Error), not the promised one."""
+    import importlib
+
+    group = importlib.import_module(f"cli.{tool}_cli").main
+    res = CliRunner().invoke(group, args, prog_name=tool)
+    one_line_error(res, *words)

@@ -69,7 +69,9 @@ def test_helicopter_thw_loads_upright(shared_data):
     """(T, H, W) = (200, 250, 250): the displayed sky (top) is brighter than the ground
     (measured rates 0.054 vs 0.030); 250*250 is not a multiple of 8, so it stays .npz-only."""
     path = shared_data / "real" / "uhsr_helicopter.npz"
-    stream = SpikeStream.load_npz(path)
+    with pytest.raises(InputError, match="--axes"):   # 250x250: which axis is time? not guessed
+        SpikeStream.load_npz(path)
+    stream = SpikeStream.load_npz(path, axes="THW")
     assert stream.shape == (200, 250, 250)
     raw = np.load(path, allow_pickle=False)["spk"]
     assert np.array_equal(stream.to_dense(), raw)
