@@ -74,9 +74,8 @@ def pool_camera(gen_cfg, camera_index: int):
 def calibration_field_seeds(seed: int, fpn_seed: int, count: int) -> list[int]:
     """The sensor seeds of the ``count`` uniform fields that calibrate the camera
     ``fpn_seed`` (seed purpose ``CALIBRATION_FIELD``)."""
-    return [int(np.random.SeedSequence(seed, spawn_key=(
-        int(fpn_seed) % (2**32), i, CALIBRATION_FIELD)).generate_state(1)[0])
-        for i in range(count)]
+    keys = [(int(fpn_seed) % (2**32), i, CALIBRATION_FIELD) for i in range(count)]
+    return [int(np.random.SeedSequence(seed, spawn_key=k).generate_state(1)[0]) for k in keys]
 
 
 def calibrate_camera(camera, levels, steps: int, seed: int = 0, cache_dir=None):
