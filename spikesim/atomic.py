@@ -112,3 +112,14 @@ def save_npz(path, overwrite: bool = True, what: str = "output", compressed: boo
     buf = io.BytesIO()
     (np.savez_compressed if compressed else np.savez)(buf, **arrays)
     return write_bytes(path, buf.getvalue(), overwrite, what)
+
+
+def file_sha256(path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks (memory stays bounded)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

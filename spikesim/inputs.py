@@ -192,7 +192,7 @@ def image_catalogue(directory, min_shape: tuple[int, int]) -> list[dict]:
     """``[{"name", "width", "height", "sha256"}]`` of :func:`image_files`, each decoded once:
     every image must be a 2-D picture of at least ``min_shape`` ``(H, W)`` pixels. A
     dataset records this list, so a resumed dataset is made from the same pictures."""
-    import hashlib
+    from .atomic import file_sha256
 
     out = []
     for path in image_files(directory):
@@ -204,7 +204,7 @@ def image_catalogue(directory, min_shape: tuple[int, int]) -> list[dict]:
         check_picture(photo, f"{path.name} in {directory}", min_shape)
         H, W = photo.shape
         out.append({"name": path.name, "width": int(W), "height": int(H),
-                    "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+                    "sha256": file_sha256(path)})
     return out
 
 

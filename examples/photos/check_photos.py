@@ -2,6 +2,7 @@
 
     python examples/photos/check_photos.py                    # every file present and unchanged?
     python examples/photos/check_photos.py --link data/photos # + DIR/train, DIR/val, DIR/test
+                                                              #   and DIR/natural-test
 
 Prints one line for each missing or changed file, then the ``apt-get install`` command
 for the packages that are missing, and exits 1; exits 0 when every file is present with
@@ -9,6 +10,12 @@ the listed sha256 and size. ``--link DIR`` (only after a clean check) makes one 
 symbolic links a split, named by each entry's unique ``name`` (the installed file names
 repeat across packages), so that ``source: images`` with ``image_dir: DIR/train`` reads
 them (spikesim.inputs.image_files: .png/.jpg/.jpeg/.tif/.tiff/.bmp, sorted by name).
+It also makes ``DIR/natural-test``, the pictures of the natural test sets
+(examples/configs/natural_testset.yaml, natural_lowlight.yaml): links to the **test**
+split and to the two REDS ground-truth frames of ``../shared/data/interop``
+(``reds_200_part1_key151_gt.png``, ``reds_200_part3_key151_gt.png``; checked by sha256;
+``--interop DIR`` elsewhere). Without those frames the folder is not made (the benchmark
+would silently be another one) and the script says so.
 
 The split of each photograph is not chosen by hand: :func:`split_rule` derives it from the
 list (README.md "How the split is made"), and :func:`validate` checks the file agrees.
@@ -17,7 +24,6 @@ list (README.md "How the split is made"), and :func:`validate` checks the file a
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import re
 import subprocess
@@ -25,6 +31,9 @@ import sys
 from pathlib import Path
 
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from spikesim.atomic import file_sha256  # noqa: E402  (the checkout's toolkit)
 
 LIST_PATH = Path(__file__).with_name("photos.yaml")
 SPLITS = ("train", "val", "test")
@@ -35,6 +44,14 @@ REQUIRED = ("name", "path", "package", "version", "licence", "copyright", "sha25
 LINK_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")   # what image_dir reads
 SIZE_RE = re.compile(r"^(\d+)x(\d+)$")
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+NATURAL_TEST = "natural-test"     # DIR/natural-test: the test split + the REDS frames
+INTEROP_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "interop"
+# The two REDS ground-truth frames of ../shared/data/interop (Spike-Zoo sample data, MIT
+# licence, 400x250; ../shared/data/README.md), never used in training or validation.
+REDS_FRAMES = {
+    "reds_200_part1_key151_gt.png": "864293aa9befd4cb3fc6370fde5436a724ecc2208cd48ed82ca47f00da83e419",
+    "reds_200_part3_key151_gt.png": "7b82295b3b66a50e960c3a5fce8acba37528d7b6440905fb7c898b5d1247c1c7",
+}
 
 
 class ListError(ValueError):
@@ -137,12 +154,6 @@ def validate(entries: list[dict], where: str = "photos.yaml") -> None:
         raise ListError("\n".join(problems))
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -194,6 +205,51 @@ def install_command(packages: list[str]) -> str:
     return f"{sudo}apt-get install -y --no-install-recommends {' '.join(sorted(packages))}"
 
 
+def _fill_links(folder: Path, wanted: dict) -> None:
+    """Make ``folder`` hold exactly the links ``{name: target}`` (links not wanted are
+    removed; a folder holding anything but links is refused)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    foreign = [p.name for p in folder.iterdir() if not p.is_symlink()]
+    if foreign:
+        raise ListError(f"{folder} holds files that are not links ({', '.join(sorted(foreign))}); "
+                        "choose an empty folder")
+    for p in folder.iterdir():
+        if p.name not in wanted:
+            p.unlink()
+    for name, target in wanted.items():
+        link = folder / name
+        if link.is_symlink():
+            link.unlink()
+        link.symlink_to(target)
+
+
+def check_reds_frames(interop_dir) -> list[str]:
+    """Problems with the REDS frames in ``interop_dir`` (one line each; empty: all present
+    with the listed sha256)."""
+    problems = []
+    for name, digest in REDS_FRAMES.items():
+        path = Path(interop_dir) / name
+        if not path.is_file():
+            problems.append(f"MISSING  {path}  (REDS frame of the natural test set)")
+            continue
+        have = file_sha256(path)
+        if have != digest:
+            problems.append(f"CHANGED  {path}  sha256 {have[:16]}..., listed {digest[:16]}...")
+    return problems
+
+
+def link_natural_test(entries: list[dict], out_dir, interop_dir) -> int:
+    """Make ``out_dir/natural-test/`` links to the **test** split and the REDS frames of
+    ``interop_dir`` (checked first: :func:`check_reds_frames`). Returns the link count."""
+    problems = check_reds_frames(interop_dir)
+    if problems:
+        raise ListError("\n".join(problems))
+    wanted = {e["name"]: Path(e["path"]) for e in entries if e["split"] == "test"}
+    wanted.update({name: Path(interop_dir).resolve() / name for name in REDS_FRAMES})
+    _fill_links(Path(out_dir) / NATURAL_TEST, wanted)
+    return len(wanted)
+
+
 def link_splits(entries: list[dict], out_dir) -> dict:
     """Make ``out_dir/{train,val,test}/<name>`` symbolic links to the listed files.
 
@@ -203,21 +259,8 @@ def link_splits(entries: list[dict], out_dir) -> dict:
     out_dir = Path(out_dir)
     counts = {}
     for split in SPLITS:
-        folder = out_dir / split
-        folder.mkdir(parents=True, exist_ok=True)
         wanted = {e["name"]: Path(e["path"]) for e in entries if e["split"] == split}
-        foreign = [p.name for p in folder.iterdir() if not p.is_symlink()]
-        if foreign:
-            raise ListError(f"{folder} holds files that are not links ({', '.join(sorted(foreign))}); "
-                            "choose an empty folder")
-        for p in folder.iterdir():
-            if p.name not in wanted:
-                p.unlink()
-        for name, target in wanted.items():
-            link = folder / name
-            if link.is_symlink():
-                link.unlink()
-            link.symlink_to(target)
+        _fill_links(out_dir / split, wanted)
         counts[split] = len(wanted)
     return counts
 
@@ -226,7 +269,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", default=str(LIST_PATH), help="the photograph list (YAML)")
     parser.add_argument("--link", metavar="DIR",
-                        help="after a clean check, make DIR/train, DIR/val, DIR/test of links")
+                        help="after a clean check, make DIR/train, DIR/val, DIR/test of links "
+                             "(and DIR/natural-test: the test split + the REDS frames)")
+    parser.add_argument("--interop", metavar="DIR", default=str(INTEROP_DIR),
+                        help="where the REDS frames of the natural test sets are "
+                             "(default ../shared/data/interop beside the checkout)")
     args = parser.parse_args(argv)
     try:
         entries = load_list(args.list)
@@ -253,6 +300,17 @@ def main(argv=None) -> int:
             return 1
         for split, n in made.items():
             print(f"{Path(args.link) / split}: {n} links")
+        if not Path(args.interop).is_dir():
+            print(f"{Path(args.link) / NATURAL_TEST}: not made, no REDS frames at {args.interop} "
+                  "(the natural test sets need them; --interop DIR)")
+            return 0
+        try:
+            n = link_natural_test(entries, args.link, args.interop)
+        except (ListError, OSError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        print(f"{Path(args.link) / NATURAL_TEST}: {n} links (test split + {len(REDS_FRAMES)} "
+              "REDS frames)")
     return 0
 
 
