@@ -67,6 +67,10 @@ SAMPLE_PARAMS = 0           # the sample's parameters: geometry, exposure, drawn
 SAMPLE_SCENE = 1            # the scene: procedural scene, picture crop, DPDD flips
 SAMPLE_SENSOR = 2           # the sample's sensor seed (phase, threshold noise)
 SAMPLE_FPN = 3              # a drawn camera's fpn_seed (camera_mode: random)
+# spikesim generate, one offset per run, SeedSequence(config.seed, spawn_key=(purpose,))
+# (spikesim.dataset.shares):
+DATASET_SOURCE_SHARE = 0x4D4958   # "MIX": which part of source: mixed sample i comes from
+DATASET_LAYOUT_SHARE = 0x4C4159   # "LAY": which depth layout photograph sample i gets
 # DeSpike training (restore.despike):
 POOL_CAMERA = 0xCA4E7A      # camera i of the training pool:
 #                             SeedSequence(generator seed, spawn_key=(i, purpose))

@@ -17,7 +17,9 @@ from typing import Optional
 from .. import settings
 from ..config import CameraProfile, from_mapping, read_yaml_mapping, spec, to_mapping
 from ..errors import ConfigError
+from .layouts import DEFAULT_LAYOUT_WEIGHTS, LAYOUTS
 from .sources import SOURCES
+from .sources.mixed import DEFAULT_CROP_SCALE, DEFAULT_MIX, PARTS
 
 
 def _default_kinds() -> list:
@@ -73,10 +75,25 @@ class DatasetConfig:
     # choices: the source registry itself, so a source registered at run time is accepted
     source: str = spec("procedural", choices=SOURCES,
                        doc="procedural scenes with depth, photographs with a random depth "
-                           "(image_dir), or a DPDD directory (real blur)")
+                           "(image_dir), a DPDD directory (real blur), or a mix of them (mix)")
     image_dir: str = spec("", doc="directory of photographs for source: images")
     dpdd_root: str = spec("", doc="DPDD root ({train,val,test}_c/{source,target}) for source: dpdd")
     dpdd_split: str = spec("train", choices=("train", "val", "test"), doc="DPDD split")
+    mix: dict = spec(DEFAULT_MIX, "", 0.0, None,
+                     doc="source: mixed: relative weights of its parts (procedural, images, "
+                         "dpdd); each sample's part by spikesim.dataset.shares (near-exact "
+                         "proportions over any run)")
+    crop_scale: list[float] = spec([], "", 0.0, 1.0, low_open=True,
+                                   doc="photographs: [lo, hi] crops at random scales, a fraction "
+                                       "(log-uniform) of the largest crop of the sample's shape, "
+                                       "resampled (Lanczos-3, linear light); []: source: images "
+                                       "crops at the picture's own resolution, source: mixed "
+                                       f"uses {DEFAULT_CROP_SCALE}")
+    depth_layouts: dict = spec({}, "", 0.0, None,
+                               doc="photographs: relative weights of the depth layouts ("
+                                   + ", ".join(LAYOUTS) + "; spikesim.dataset.layouts); {}: "
+                                   "source: images gives every picture a random depth, source: "
+                                   f"mixed uses {DEFAULT_LAYOUT_WEIGHTS}")
     scene_kinds: list[str] = spec([], doc="procedural scene kinds (default: every concrete kind, "
                                            "mixed as spikesim.scenes.RANDOM_WEIGHTS)")
     scene_weights: list[float] = spec([], "", 0.0, None,
@@ -146,6 +163,12 @@ class DatasetConfig:
         if self.scene_weights and sum(self.scene_weights) <= 0:
             raise ConfigError(f"{p}scene_weights", self.scene_weights, "a positive sum",
                               "give at least one kind a weight > 0")
+        _check_shares(self.mix, PARTS, f"{p}mix", "e.g. {procedural: 0.4, images: 0.6}")
+        if self.depth_layouts:
+            _check_shares(self.depth_layouts, LAYOUTS, f"{p}depth_layouts",
+                          "e.g. {random: 0.3, plane: 0.15, ramp: 0.25, objects: 0.3}")
+        if self.crop_scale:
+            _check_range(self.crop_scale, f"{p}crop_scale")
         SOURCES[self.source].check(self, p)
 
     @property
@@ -173,6 +196,22 @@ def _check_range(value, where: str) -> None:
         raise ConfigError(where, value, "[low, high]", "write a two-item list")
     if value[0] > value[1]:
         raise ConfigError(where, value, "low <= high", "swap the bounds")
+
+
+def _check_shares(weights, names, where: str, example: str) -> None:
+    """``weights``: a mapping of some of ``names`` to numbers >= 0 with a positive sum."""
+    if not isinstance(weights, dict) or not weights:
+        raise ConfigError(where, weights, "a mapping of names to weights", example)
+    for name, weight in weights.items():
+        if name not in names:
+            raise ConfigError(f"{where}.{name}", "an unknown name", "one of " + ", ".join(names),
+                              "remove it or fix its spelling")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) \
+                or not weight >= 0 or weight == float("inf"):
+            raise ConfigError(f"{where}.{name}", weight, "a finite weight >= 0",
+                              "write a plain number")
+    if sum(float(w) for w in weights.values()) <= 0:
+        raise ConfigError(where, weights, "a positive sum of weights", example)
 
 
 def load_dataset_config(source, **overrides) -> DatasetConfig:

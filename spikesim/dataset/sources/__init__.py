@@ -8,13 +8,14 @@ record (see :class:`~.base.Source` and :mod:`.images` for an example) and one li
 from __future__ import annotations
 
 from ...errors import ConfigError
-from . import dpdd, images, procedural
+from . import dpdd, images, mixed, procedural
 from .base import Content, Source
 
 SOURCES: dict[str, Source] = {
     "procedural": procedural.SOURCE,
     "images": images.SOURCE,
     "dpdd": dpdd.SOURCE,
+    "mixed": mixed.SOURCE,
 }
 
 
