@@ -214,21 +214,47 @@ def load_calibration(path) -> Calibration:
     except (ValueError, OSError) as exc:
         raise InputError("calibration", str(path), "a readable .npz file",
                          f"the file is not a calibration ({exc.__class__.__name__})") from None
+    if not hasattr(data, "files"):
+        raise InputError("calibration", str(path), "an .npz of the calibration's keys",
+                         "the file holds one array; write it with `spikecal fit`")
     with data:
         missing = [k for k in MAP_KEYS + ("meta",) if k not in data.files]
         if missing:
             raise InputError("calibration", str(path), "the keys " + ", ".join(MAP_KEYS)
                              + ", meta", "missing " + ", ".join(missing)
                              + "; write it with `spikecal fit`")
-        maps = {k: data[k] for k in MAP_KEYS}
-        try:
-            meta = json.loads(str(data["meta"]))
-        except json.JSONDecodeError:
-            raise InputError("calibration", str(path), "a JSON `meta` string",
-                             "the file is damaged; fit the camera again") from None
-    calib = Calibration(meta=meta, **maps)
+        arrays = {k: _plain_array(data, k, path) for k in MAP_KEYS + ("meta",)}
+    maps = {k: arrays[k] for k in MAP_KEYS}
+    bad = [k for k in MAP_KEYS if maps[k].dtype.kind not in "biuf"]
+    if bad:
+        raise InputError("calibration", f"{path} key {bad[0]!r} of dtype {maps[bad[0]].dtype}",
+                         "numeric maps", "the file is damaged; fit the camera again")
+    try:
+        meta = json.loads(str(arrays["meta"])) if arrays["meta"].dtype.kind in "US" else None
+    except json.JSONDecodeError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise InputError("calibration", f"{path} key 'meta'", "a JSON object string",
+                         "the file is damaged; fit the camera again")
+    try:
+        calib = Calibration(meta=meta, **maps)
+    except InputError as exc:                      # name the file as well as the key
+        raise InputError("calibration", f"{path} key {exc.param!r}: {exc.value}",
+                         exc.expected, exc.fix) from None
     res = meta.get("resolution", {})
-    if (res.get("height"), res.get("width")) != calib.shape:
+    if not isinstance(res, dict) or (res.get("height"), res.get("width")) != calib.shape:
         raise InputError("calibration", str(path), "meta.resolution matching the maps",
                          "the file is inconsistent; fit the camera again")
     return calib
+
+
+def _plain_array(data, key: str, path) -> np.ndarray:
+    """``data[key]`` of an open ``.npz``; an object array (pickled data, never loaded) or an
+    unreadable member is an :class:`InputError` naming the file and the key."""
+    try:
+        return data[key]
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError("calibration", f"{path} key {key!r}",
+                         "a plain numeric array (pickled objects are never loaded)",
+                         f"the file is damaged or not a calibration ({exc.__class__.__name__})"
+                         ) from None

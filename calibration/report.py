@@ -9,7 +9,12 @@ Figures (physics.md §5, EMVA 1288 in spirit):
   ``A``, ``B`` the rate maps of its two halves (good pixels);
 - residual non-uniformity of a held-out uniform field: s.d. / mean, in %, over good
   pixels, of the rate corrected by the full inverse (as an ideal pixel's rate), beside
-  the same for the Eq. 14 weight alone and for no correction.
+  the same for the Eq. 14 weight alone and for no correction;
+- the structure of the fixed pattern (:func:`calibration_pattern_stats`,
+  :mod:`spikesim.fpn_stats`): the gain's column / row / smooth / pixel parts and their
+  shares of its variance, its neighbour correlation, the dark offset's median, spread and
+  tail. ``cal_pattern.png`` draws the four parts of the gain on one colour scale, so
+  column and row stripes stand out from the pixel noise.
 """
 
 from __future__ import annotations
@@ -29,8 +34,27 @@ DEFECT_COLOURS = {0: (0.15, 0.15, 0.15), 1: (0.2, 0.4, 1.0), 2: (1.0, 0.25, 0.2)
                   4: (1.0, 0.85, 0.1), 8: (0.8, 0.3, 0.9), 16: (0.2, 0.9, 0.4)}
 
 
+def calibration_pattern_stats(calib: Calibration) -> dict:
+    """The fixed-pattern figures of a calibration (:func:`spikesim.fpn_stats.pattern_stats`):
+    the gain over good pixels; the offsets over good pixels, the pixels flagged hot (but
+    not dead) counted in the dark tail (a calibration file does not keep their offsets)."""
+    from spikesim.fpn_stats import pattern_stats
+
+    hot = ((calib.defects & dfx.HOT) > 0) & ((calib.defects & dfx.DEAD) == 0)
+    return pattern_stats(calib.gain, calib.offset, calib.good, hot_unknown=int(hot.sum()))
+
+
+def pattern_summary_lines(calib: Calibration) -> list[str]:
+    """:func:`calibration_pattern_stats` as text lines (what ``spikecal show`` prints)."""
+    from spikesim.fpn_stats import pattern_lines
+
+    unit = "" if calib.meta.get("levels_auto") else " lux"
+    return pattern_lines(calibration_pattern_stats(calib), unit)
+
+
 def summary_lines(calib: Calibration) -> list[str]:
-    """The summary as text lines (method, levels, dead time, PRNU, DSNU, defects, floor)."""
+    """The summary as text lines (method, levels, dead time, PRNU, DSNU, defects, floor,
+    and the structure of the fixed pattern: :func:`pattern_summary_lines`)."""
     m, s = calib.meta, calib.summary()
     unit = "" if m.get("levels_auto") else " lux"
     dt = m.get("dead_time", {})
@@ -56,6 +80,8 @@ def summary_lines(calib: Calibration) -> list[str]:
                      + ", ".join(f"{v:.4f} %" for v in s.get("noise_floor_pct", [])))
         if s.get("residual_median") is not None:
             lines.append(f"lsq residual (median, in noise s.d.): {s['residual_median']:.3f}")
+    if calib.good.sum() >= 2:
+        lines += pattern_summary_lines(calib)
     lines.append("assumes: " + str(m.get("assumptions", "")))
     return lines
 
@@ -185,11 +211,34 @@ def histogram_image(values, bins: int = 64, height: int = 120, width: int = 256,
     return montage([img], [label], pad=0)
 
 
+def pattern_image(calib: Calibration) -> np.ndarray:
+    """The gain's column, row, smooth and pixel parts (:func:`spikesim.fpn_stats.gain_parts`)
+    as a 2x2 montage on ONE colour scale (the 1st-99th percentiles of the gain minus its
+    mean, symmetric), each labelled with its s.d. and share of the gain variance."""
+    from spikesim.fpn_stats import GAIN_PARTS, gain_parts
+    from spikesim.images import colormap, montage
+
+    good = calib.good
+    parts = gain_parts(calib.gain, good)
+    g = parts.pop("normalised")
+    lo, hi = np.percentile(g[good] - g[good].mean(), [1, 99])
+    half = max(abs(lo), abs(hi), 1e-6)
+    total = float(np.var(g[good]))
+    tiles, labels = [], []
+    for name in GAIN_PARTS:
+        var = float(np.var(parts[name][good]))
+        tiles.append(colormap(np.where(good, parts[name], 0.0), -half, half))
+        share = 100.0 * var / total if total > 0 else float("nan")
+        labels.append(f"{name}: s.d. {100 * var ** 0.5:.2f} %, {share:.0f} % of variance")
+    return montage(tiles, labels, ncols=2)
+
+
 def write_report(calib: Calibration, out_dir, check: dict | None = None,
                  overwrite: bool = False) -> list[Path]:
     """Write ``cal_gain.png``, ``cal_offset.png``, ``cal_gamma.png``, ``cal_weight.png``,
-    ``cal_defects.png``, ``cal_histograms.png``, ``summary.txt`` and ``summary.json`` to
-    ``out_dir``; existing files are refused unless ``overwrite``.
+    ``cal_defects.png``, ``cal_histograms.png``, ``cal_pattern.png`` (:func:`pattern_image`),
+    ``summary.txt`` and ``summary.json`` to ``out_dir``; existing files are refused unless
+    ``overwrite``.
 
     Maps use a blue-to-yellow colour ramp over the 1st-99th percentiles of good pixels.
     """
@@ -198,7 +247,8 @@ def write_report(calib: Calibration, out_dir, check: dict | None = None,
 
     out_dir = Path(out_dir)
     names = ["cal_gain.png", "cal_offset.png", "cal_gamma.png", "cal_weight.png",
-             "cal_defects.png", "cal_histograms.png", "summary.txt", "summary.json"]
+             "cal_defects.png", "cal_histograms.png", "cal_pattern.png", "summary.txt",
+             "summary.json"]
     for n in names:
         check_writable(out_dir / n, overwrite, "--report")
     good = calib.good
@@ -219,11 +269,12 @@ def write_report(calib: Calibration, out_dir, check: dict | None = None,
              histogram_image(calib.weight[good], label="weight")]
     written.append(write_png(out_dir / "cal_histograms.png", montage(hists, ncols=1),
                              overwrite=True))
+    written.append(write_png(out_dir / "cal_pattern.png", pattern_image(calib), overwrite=True))
     lines = summary_lines(calib)
     if check:
         lines += check_lines(check)
     written.append(write_text(out_dir / "summary.txt", "\n".join(lines) + "\n", overwrite=True))
-    payload = {"meta": calib.meta}
+    payload = {"meta": calib.meta, "pattern": calibration_pattern_stats(calib)}
     if check:
         payload["check"] = check
     written.append(write_json(out_dir / "summary.json", payload, overwrite=True))

@@ -20,12 +20,15 @@ from cli.options import echo_json, json_option, overwrite_option, size_option, v
 @json_option
 @verbosity_options
 def show(calibration, report_dir, check_file, level, size, overwrite, as_json):
-    """Print PRNU, DSNU, defects, noise floor, method and levels of CAM.npz."""
+    """Print PRNU, DSNU, defects, noise floor, method and levels of CAM.npz, and the
+    structure of its fixed pattern (the gain's column / row / smooth / pixel shares, its
+    neighbour correlation, the dark offset's median, spread and tail)."""
     from spikesim.errors import InputError
 
     from calibration.calfile import load_calibration
     from calibration.rates import measure_field
-    from calibration.report import check_field, check_lines, summary_lines, write_report
+    from calibration.report import (calibration_pattern_stats, check_field, check_lines,
+                                   summary_lines, write_report)
 
     calib = load_calibration(calibration)
     check = None
@@ -38,7 +41,8 @@ def show(calibration, report_dir, check_file, level, size, overwrite, as_json):
     if report_dir is not None:
         write_report(calib, report_dir, check=check, overwrite=overwrite)
     if as_json:
-        echo_json({"meta": calib.meta, **({"check": check} if check else {})})
+        echo_json({"meta": calib.meta, "pattern": calibration_pattern_stats(calib),
+                   **({"check": check} if check else {})})
         return
     for line in summary_lines(calib) + (check_lines(check) if check else []):
         click.echo(line)

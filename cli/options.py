@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from pathlib import Path
 
 import click
 
@@ -127,6 +128,10 @@ json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print machine-readable JSON instead of text.")
 seed_option = click.option("--seed", type=int, default=0, show_default=True,
                            help="Seed of all randomness (results are reproducible from it).")
+camera_maps_option = click.option(
+    "--camera-maps", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Simulate the camera of this calibration file (`spikecal fit`): its gain, dark "
+         "offset, dead and hot pixels, responsivity and dead time; --camera gives the rest.")
 
 
 class SizeType(click.ParamType):

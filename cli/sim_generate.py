@@ -4,8 +4,8 @@ from pathlib import Path
 
 import click
 
-from cli.options import (echo_json, json_option, overwrite_option, progress, resume_option,
-                         verbosity_options)
+from cli.options import (camera_maps_option, echo_json, json_option, overwrite_option, progress,
+                         resume_option, verbosity_options)
 
 
 @click.command()
@@ -21,11 +21,13 @@ from cli.options import (echo_json, json_option, overwrite_option, progress, res
               help="Local worker processes.")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Run on a Dask distributed scheduler (tcp://HOST:PORT); needs dask[distributed].")
+@camera_maps_option
 @resume_option
 @overwrite_option
 @json_option
 @verbosity_options
-def generate(config_path, output, num, seed, workers, scheduler, resume, overwrite, as_json):
+def generate(config_path, output, num, seed, workers, scheduler, camera_maps, resume, overwrite,
+             as_json):
     """Generate a dataset: per sample a spike stream, the sharp target, the defocused
     irradiance, depth / sigma / CoC maps and the camera's true fixed pattern.
 
@@ -35,6 +37,10 @@ def generate(config_path, output, num, seed, workers, scheduler, resume, overwri
     from spikesim.dataset import generate_dataset, load_dataset_config, manifest_summary
 
     config = load_dataset_config(config_path, num=num, seed=seed)
+    if camera_maps is not None:
+        from spikesim.dataset.camera_maps import with_camera_maps
+
+        config = with_camera_maps(config, camera_maps)
     with progress(length=config.num, label="samples") as bar:
         manifest = generate_dataset(config, output, workers=workers, scheduler=scheduler,
                                     resume=resume, overwrite=overwrite, progress=bar.update)

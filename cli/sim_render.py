@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from cli.options import overwrite_option, seed_option, verbosity_options
+from cli.options import camera_maps_option, overwrite_option, seed_option, verbosity_options
 
 
 @click.command()
@@ -25,6 +25,7 @@ from cli.options import overwrite_option, seed_option, verbosity_options
               show_default=True, help="Transfer of the input image.")
 @click.option("--camera", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Camera profile YAML (default: the reference 400x250 camera).")
+@camera_maps_option
 @click.option("--lens", "lens_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Lens YAML (default: 25 mm f/2 focused at 1.5 m).")
 @click.option("--focus-m", type=float, default=None, help="Override the lens focus distance, m.")
@@ -38,6 +39,9 @@ from cli.options import overwrite_option, seed_option, verbosity_options
 @seed_option
 @click.option("--illuminance", type=float, default=None,
               help="Lux of a scene value of 1 (default: the 99th percentile gives λ≈0.6).")
+@click.option("--lambda-p99", type=float, default=None,
+              help="Exposure: the scene's 99th percentile gives this charge per step on an "
+                   "ideal pixel (default 0.6; 0.05 is a low-light capture).")
 @click.option("--focus-sweep", default=None, metavar="D1,D2,...",
               help="Sweep the focus over these distances (m) during the capture.")
 @click.option("--translate-m", default=None, metavar="TX,TY",
@@ -51,8 +55,8 @@ from cli.options import overwrite_option, seed_option, verbosity_options
 @overwrite_option
 @verbosity_options
 def render(image, depth_file, depth_m, depth_scale, disparity, focal_px, baseline_m, encoding,
-           camera, lens_file, focus_m, f_number, psf, steps, fpn_seed, seed, illuminance,
-           focus_sweep, translate_m, key_frames, window, output, overwrite):
+           camera, camera_maps, lens_file, focus_m, f_number, psf, steps, fpn_seed, seed,
+           illuminance, lambda_p99, focus_sweep, translate_m, key_frames, window, output, overwrite):
     """Render one defocused capture of IMAGE (a file, or scene:KIND for a procedural scene,
     KIND one of dead_leaves, tiled_plane, bricks, grille, text, smooth, random).
 
@@ -63,11 +67,19 @@ def render(image, depth_file, depth_m, depth_scale, disparity, focal_px, baselin
     from cli.options import parse_float_list
     from spikesim.atomic import check_writable
     from spikesim.camera import Camera
+    from spikesim.camera_maps import profile_from_calibration
     from spikesim.capture import CAPTURE_FILES, load_scene, render_capture, write_capture
+    from spikesim.render import exposure_illuminance
     from spikesim.errors import InputError
     from spikesim.config import CameraProfile, Lens, load_yaml_config, to_mapping
 
-    profile = load_yaml_config(camera, CameraProfile, "camera") if camera else CameraProfile()
+    profile = load_yaml_config(camera, CameraProfile, "camera") if camera else None
+    if camera_maps is not None:
+        profile = profile_from_calibration(camera_maps, profile)
+    profile = profile or CameraProfile()
+    if illuminance is not None and lambda_p99 is not None:
+        raise InputError("--lambda-p99", lambda_p99, "either --illuminance or --lambda-p99",
+                         "drop one of them")
     lens = load_yaml_config(lens_file, Lens, "lens") if lens_file else Lens()
     overrides = {k: v for k, v in (("focus_distance", focus_m), ("f_number", f_number),
                                    ("psf", psf)) if v is not None}
@@ -83,6 +95,8 @@ def render(image, depth_file, depth_m, depth_scale, disparity, focal_px, baselin
     if move is not None and len(move) != 2:
         raise InputError("--translate-m", translate_m, "two numbers TX,TY in metres",
                          "e.g. --translate-m 0.01,0")
+    if lambda_p99 is not None:
+        illuminance = exposure_illuminance(scene.image, profile.k, lambda_p99)
     cap = render_capture(scene, Camera(profile, fpn_seed), lens, steps, seed, illuminance,
                          focus_sweep=sweep, translate_m=move, key_frames=key_frames)
     provenance = {"command": "spikesim render", "image": image, "fpn_seed": fpn_seed,

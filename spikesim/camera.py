@@ -12,14 +12,16 @@ DeSpike training expose to light. It holds
 
 The one way to expose it to irradiance: :meth:`Camera.charge` (``λ = k g (E + L_d)``,
 charge per step) and :meth:`Camera.capture` (the spike stream). The maps come from
-:meth:`Camera._draw_pattern`; a camera whose maps come from elsewhere (structured
-fixed-pattern noise, maps measured by a calibration) is a subclass or constructor that
-supplies them there, and everything downstream stays the same.
+:meth:`Camera._draw_pattern`: drawn from the profile's distributions (column, row,
+shading and pixel parts, hot and dead pixels), or, when the profile's ``maps`` names a
+calibration file, read from it (:meth:`Camera.from_calibration`,
+:mod:`spikesim.camera_maps`); everything downstream stays the same.
 
 Example::
 
     camera = Camera(load_yaml_config("cam.yaml", CameraProfile), fpn_seed=7)
     stream = camera.capture(irradiance_lux, steps=1000, seed=1)    # (T, H, W) SpikeStream
+    own = Camera.from_calibration("cam.npz")        # the camera `spikecal fit` measured
 """
 
 from __future__ import annotations
@@ -66,8 +68,31 @@ class Camera:
         return self._fpn
 
     def _draw_pattern(self) -> FixedPattern:
-        """The source of the maps: the profile's distributions drawn with ``fpn_seed``."""
+        """The source of the maps: the calibration file the profile's ``maps`` names, or
+        else the profile's distributions drawn with ``fpn_seed``."""
+        if self.profile.maps:
+            from .camera_maps import pattern_from_calibration
+
+            return pattern_from_calibration(self.profile, self.fpn_seed)
         return draw_fixed_pattern(self.profile, self.fpn_seed)
+
+    @classmethod
+    def from_calibration(cls, path, profile: CameraProfile | None = None,
+                         fpn_seed: int = 0) -> "Camera":
+        """The camera of a calibration file written by ``spikecal fit`` (``--camera-maps``).
+
+        Gain, dark offset, dead and hot pixels, the responsivity ``k`` that ``q`` implies
+        and the dead time come from the file (:mod:`spikesim.camera_maps`); ``profile``
+        (default the reference camera) gives the rest: readout rate, threshold noise,
+        pixel pitch, the hot pixels' offset range. ``fpn_seed`` draws only the hot
+        pixels' offsets, which a calibration file does not keep. The maps are read now,
+        so a bad file fails here.
+        """
+        from .camera_maps import profile_from_calibration
+
+        camera = cls(profile_from_calibration(path, profile), fpn_seed)
+        camera.fpn                                       # read the maps now
+        return camera
 
     @property
     def shape(self) -> tuple[int, int]:

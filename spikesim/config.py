@@ -177,7 +177,14 @@ class CameraProfile:
     """A spike camera (physics.md §4, §4b). Defaults are the reference camera.
 
     A camera is one profile plus one ``fpn_seed``: the fixed-pattern maps are drawn
-    from the profile's distributions with that seed.
+    from the profile's distributions with that seed (:func:`spikesim.fpn.draw_fixed_pattern`),
+    or read from a calibration file when ``maps`` names one (``--camera-maps``).
+
+    The relative gain is ``1 + column + row + shading + pixel`` (the ``gain_*_sd`` keys;
+    ``gain_sd`` is the spatially white pixel part), the dark offset
+    ``dark_median * exp(column + row + shading + pixel)`` (the ``dark_*_sd`` keys, log
+    s.d.; ``dark_log_sd`` the pixel part); a white-noise camera has the column, row and
+    shading parts at 0.
     """
 
     name: str = spec("reference-400x250", doc="profile name")
@@ -185,19 +192,39 @@ class CameraProfile:
     height: int = spec(250, "px", 1, 8192, doc="frame height H")
     readout_hz: float = spec(20_000.0, "Hz", 0.0, None, low_open=True,
                              doc="readout steps per second")
-    k: float = spec(1.0 / 800.0, "thresholds / (lux step)", 0.0, None, low_open=True,
+    k: float = spec(1.0 / 1700.0, "thresholds / (lux step)", 0.0, None, low_open=True,
                     doc="responsivity: charge per step per lux, in thresholds")
-    gain_sd: float = spec(0.04, "", 0.0, 0.5, doc="s.d. of the relative gain g (mean 1)")
-    dark_median: float = spec(3.0, "lux", 0.0, None, doc="median dark offset L_d (lognormal)")
-    dark_log_sd: float = spec(0.5, "", 0.0, 3.0, doc="log-s.d. of the dark offset")
-    hot_fraction: float = spec(0.001, "", 0.0, 0.1, doc="fraction of hot pixels")
-    hot_low: float = spec(80.0, "lux", 0.0, None, doc="hot-pixel dark offset, lower bound")
-    hot_high: float = spec(300.0, "lux", 0.0, None, doc="hot-pixel dark offset, upper bound")
+    gain_column_sd: float = spec(0.041, "", 0.0, 0.2,
+                                 doc="s.d. of the gain's column part (one value per column)")
+    gain_row_sd: float = spec(0.026, "", 0.0, 0.2,
+                              doc="s.d. of the gain's row part (one value per row)")
+    gain_shading_sd: float = spec(0.008, "", 0.0, 0.2,
+                                  doc="s.d. of the gain's smooth shading part")
+    gain_sd: float = spec(0.026, "", 0.0, 0.5,
+                          doc="s.d. of the gain's pixel part (spatially white, mean 1)")
+    dark_median: float = spec(7.7, "lux", 0.0, None, doc="median dark offset L_d")
+    dark_column_sd: float = spec(0.0, "", 0.0, 3.0,
+                                 doc="log-s.d. of the dark offset's column part")
+    dark_row_sd: float = spec(0.0, "", 0.0, 3.0, doc="log-s.d. of the dark offset's row part")
+    dark_shading_sd: float = spec(0.0, "", 0.0, 3.0,
+                                  doc="log-s.d. of the dark offset's smooth shading part")
+    dark_log_sd: float = spec(0.42, "", 0.0, 3.0,
+                              doc="log-s.d. of the dark offset's pixel part (spatially white)")
+    shading_scale: float = spec(16.0, "px", 0.0, 512.0, low_open=True,
+                                doc="size of the smooth shading: s.d. of the Gaussian that "
+                                    "smooths white noise into it")
+    hot_fraction: float = spec(0.0028, "", 0.0, 0.1,
+                               doc="fraction of hot pixels (the dark offset's tail)")
+    hot_low: float = spec(23.1, "lux", 0.0, None, doc="hot-pixel dark offset, lower bound")
+    hot_high: float = spec(380.0, "lux", 0.0, None, doc="hot-pixel dark offset, upper bound")
     dead_fraction: float = spec(0.0001, "", 0.0, 0.1, doc="fraction of dead pixels (g = 0)")
     theta_sd: float = spec(0.01, "thresholds", 0.0, 0.5,
                            doc="threshold noise s.d., drawn per spike")
     dead_time: int = spec(1, "steps", 0, 16, doc="blind steps after each spike")
     pixel_pitch: float = spec(20e-6, "m", 0.0, None, low_open=True, doc="pixel pitch")
+    maps: str = spec("", doc="a calibration file (spikecal fit) whose maps are this camera's "
+                             "fixed pattern instead of drawn ones (written by --camera-maps)")
+    maps_sha256: str = spec("", doc="sha256 of the maps file, checked when it is read")
 
     def validate(self, where: str = "camera") -> None:
         if (self.width * self.height) % 8:
@@ -207,6 +234,13 @@ class CameraProfile:
         if self.hot_high < self.hot_low:
             raise ConfigError(f"{where}.hot_high", self.hot_high,
                               f">= hot_low ({self.hot_low})", "swap the bounds")
+        digest = self.maps_sha256
+        if digest and (len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest)):
+            raise ConfigError(f"{where}.maps_sha256", digest, "64 lowercase hex digits or ''",
+                              "leave it out, or copy it from `sha256sum` of the maps file")
+        if digest and not self.maps:
+            raise ConfigError(f"{where}.maps_sha256", digest, "a digest only with maps",
+                              "give maps: the calibration file, or drop maps_sha256")
 
     @property
     def size(self) -> tuple[int, int]:

@@ -57,6 +57,11 @@ SENSOR_PHASE = 1            # initial potential V ~ U(0, 1), one draw per pixel
 SENSOR_THRESHOLD = 2        # per-spike threshold noise, event index = the pixel's spike count
 # numpy generators, default_rng(SeedSequence([fpn_seed, purpose])) (spikesim.fpn):
 FPN_MAPS = 3                # a camera's fixed-pattern maps (gain, dark, hot, dead)
+FPN_STRUCTURE = 4           # a camera's structured components, one generator each:
+#                             SeedSequence([fpn_seed, purpose, component]), component the
+#                             index in spikesim.fpn.STRUCTURE_COMPONENTS
+FPN_IMPORTED_HOT = 5        # dark offsets of the hot pixels of a camera read from a
+#                             calibration file (spikesim.camera_maps)
 # numpy generators, default_rng([seed, purpose]) (spikesim.capture):
 RENDER_SCENE = 1            # spikesim render: the procedural scene (scene:KIND)
 # derive_seed(seed, purpose, i) (spikesim.uniform):
@@ -67,6 +72,8 @@ SAMPLE_PARAMS = 0           # the sample's parameters: geometry, exposure, drawn
 SAMPLE_SCENE = 1            # the scene: procedural scene, picture crop, DPDD flips
 SAMPLE_SENSOR = 2           # the sample's sensor seed (phase, threshold noise)
 SAMPLE_FPN = 3              # a drawn camera's fpn_seed (camera_mode: random)
+SAMPLE_CAMERA_STRUCTURE = 4  # a drawn camera's structured components and dark spread
+#                             (camera_ranges' keys added after the first seven)
 # spikesim generate, one offset per run, SeedSequence(config.seed, spawn_key=(purpose,))
 # (spikesim.dataset.shares):
 DATASET_SOURCE_SHARE = 0x4D4958   # "MIX": which part of source: mixed sample i comes from

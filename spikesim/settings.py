@@ -27,6 +27,18 @@ SENSOR_FASTMATH = frozenset({"nnan", "ninf", "nsz"})
 RESET_MODES = ("subtract", "zero")
 SENSOR_BACKENDS = ("numba", "numpy")
 
+# --- camera: fixed pattern (spikesim/fpn.py, spikesim/camera_maps.py; physics.md §4b) ------
+K_SCALE_REFERENCE = 1.0 / 800.0   # thresholds/(lux step): what a dataset's camera_ranges.k_scale multiplies
+GAIN_FLOOR = 0.05              # a structured camera's summed relative gain is clipped below here (5 s.d. at a total s.d. of 0.19)
+SHADING_TRUNCATE = 4.0         # smooth shading: Gaussian support radius in units of shading_scale
+CALIBRATION_DEFECT_DEAD = 1    # bit flags of a calibration file's `defects` (formats.md "Calibration file")
+CALIBRATION_DEFECT_HOT = 2
+IMPORTED_DEAD_TIME_TOL = 0.25  # steps: a calibrated dead time further than this from a whole step is refused
+# Statistics of a fixed pattern (spikesim/fpn_stats.py), as the real camera of issue 16 was measured:
+PATTERN_SHADING_SIGMA = 8.0    # px: the smooth part is the row/column residual smoothed by this Gaussian
+PATTERN_NEIGHBOUR_LAGS = (1, 16)   # px: neighbour correlations reported at these distances
+PATTERN_TAIL_FACTOR = 3.0      # dark-offset tail: pixels above this many times the median offset
+
 # --- optics and rendering -----------------------------------------------------
 GAUSS_TRUNCATE = 4.0           # Gaussian PSF support: radius = ceil(GAUSS_TRUNCATE * sigma)
 DISK_SUPERSAMPLE = 8           # sub-samples per pixel side for the anti-aliased disk PSF

@@ -15,7 +15,7 @@ def test_shipped_reference_camera_equals_the_defaults():
     """examples/configs/camera_reference.yaml restates physics.md §4b, as the defaults do."""
     assert load_yaml_config(CONFIGS / "camera_reference.yaml", CameraProfile) == CameraProfile()
     cam = CameraProfile()
-    assert cam.k == pytest.approx(1 / 800) and cam.size == (400, 250)
+    assert cam.k == pytest.approx(1 / 1700) and cam.size == (400, 250)   # issue 16's camera
     lens = load_yaml_config(CONFIGS / "lens_25mm_f2.yaml", Lens)
     assert lens == Lens() and lens.aperture == pytest.approx(0.0125)
 

@@ -236,7 +236,7 @@ def test_camera_ranges_are_respected(reference):
     r = ds.CameraRanges()
     for s in ds.iter_samples(reference):
         cam = s.params["camera"]
-        assert r.k_scale[0] <= cam["k"] / CameraProfile().k <= r.k_scale[1]
+        assert r.k_scale[0] <= cam["k"] / settings.K_SCALE_REFERENCE <= r.k_scale[1]
         assert r.gain_sd[0] <= cam["gain_sd"] <= r.gain_sd[1]
         assert r.dark_median[0] <= cam["dark_median"] <= r.dark_median[1]
         assert r.theta_sd[0] <= cam["theta_sd"] <= r.theta_sd[1]

@@ -33,24 +33,46 @@ def _default_kinds() -> list:
 class CameraRanges:
     """Per-sample camera draws (physics.md §4b, "range to support"); ``[low, high]`` each.
 
-    ``k_scale`` multiplies the base camera's responsivity ``k`` (log-uniform); the others
-    are uniform; ``dead_time`` is an integer drawn uniformly from ``low..high`` inclusive.
-    The base camera's other fields (pitch, readout rate, dark log-s.d., hot-pixel levels)
-    are kept.
+    ``k_scale`` multiplies ``settings.K_SCALE_REFERENCE`` (1/800 threshold per lux per
+    step, log-uniform); ``dead_time`` is an integer drawn uniformly from ``low..high``
+    inclusive; the others are uniform. The defaults draw white-noise cameras (the column,
+    row and shading parts of the gain 0; the dark offset's log-s.d. 0.5, hot pixels at
+    80-300 lux). The **structured** style opts in: give ``gain_column_sd``,
+    ``gain_row_sd``, ``gain_shading_sd`` ranges (and ``structured_fraction`` < 1 to keep
+    some white-noise cameras), e.g. physics.md §4b's block. ``hot_levels`` is not drawn:
+    it is every drawn camera's ``[hot_low, hot_high]``. The base camera's other fields
+    (pitch, readout rate, shading scale, dark structure) are kept.
     """
 
-    k_scale: list[float] = spec([0.3, 3.0], "x k", 0.0, None, low_open=True,
-                         doc="responsivity factor on camera.k (log-uniform)")
-    gain_sd: list[float] = spec([0.0, 0.08], "", 0.0, 0.5, doc="relative gain s.d.")
+    k_scale: list[float] = spec([0.3, 3.0], "x 1/800", 0.0, None, low_open=True,
+                         doc="responsivity k / K_SCALE_REFERENCE (log-uniform)")
+    gain_sd: list[float] = spec([0.0, 0.08], "", 0.0, 0.5,
+                                doc="s.d. of the gain's pixel (white) part")
     dark_median: list[float] = spec([0.0, 10.0], "lux", 0.0, None, doc="median dark offset L_d")
     hot_fraction: list[float] = spec([0.0, 0.005], "", 0.0, 0.1, doc="fraction of hot pixels")
     dead_fraction: list[float] = spec([0.0, 0.001], "", 0.0, 0.1, doc="fraction of dead pixels")
     theta_sd: list[float] = spec([0.0, 0.03], "thresholds", 0.0, 0.5, doc="threshold noise s.d.")
     dead_time: list[int] = spec([0, 1], "steps", 0, 16, doc="dead time after a spike (integers)")
+    # drawn from their own stream (seed purpose SAMPLE_CAMERA_STRUCTURE): the seven above
+    # draw exactly what they drew before these existed
+    gain_column_sd: list[float] = spec([0.0, 0.0], "", 0.0, 0.2,
+                                       doc="s.d. of the gain's column part")
+    gain_row_sd: list[float] = spec([0.0, 0.0], "", 0.0, 0.2, doc="s.d. of the gain's row part")
+    gain_shading_sd: list[float] = spec([0.0, 0.0], "", 0.0, 0.2,
+                                        doc="s.d. of the gain's smooth shading part")
+    structured_fraction: float = spec(1.0, "", 0.0, 1.0,
+                                      doc="share of drawn cameras that get the column, row "
+                                          "and shading parts (the others: white noise only)")
+    dark_log_sd: list[float] = spec([0.5, 0.5], "", 0.0, 3.0,
+                                    doc="log-s.d. of the dark offset's pixel part")
+    hot_levels: list[float] = spec([80.0, 300.0], "lux", 0.0, None,
+                                   doc="hot pixels' dark offset range [hot_low, hot_high] "
+                                       "of every drawn camera (not drawn)")
 
     def validate(self, where: str = "camera_ranges") -> None:
         for f in dataclasses.fields(self):
-            _check_range(getattr(self, f.name), f"{where}.{f.name}")
+            if f.name != "structured_fraction":
+                _check_range(getattr(self, f.name), f"{where}.{f.name}")
         if any(float(v) != int(v) for v in self.dead_time):
             raise ConfigError(f"{where}.dead_time", self.dead_time, "integer steps",
                               "write whole numbers, e.g. [0, 1]")
@@ -169,6 +191,15 @@ class DatasetConfig:
                           "e.g. {random: 0.3, plane: 0.15, ramp: 0.25, objects: 0.3}")
         if self.crop_scale:
             _check_range(self.crop_scale, f"{p}crop_scale")
+        if self.camera.maps and self.camera_mode != "fixed":
+            raise ConfigError(f"{p}camera_mode", self.camera_mode,
+                              "fixed with camera.maps (one camera, read from a calibration)",
+                              "set camera_mode: fixed")
+        if self.camera.maps and (self.width, self.height) != self.camera.size:
+            raise ConfigError(f"{p}width", f"{self.width}x{self.height}",
+                              f"the size of the camera maps {self.camera.maps} "
+                              f"({self.camera.width}x{self.camera.height})",
+                              "set width and height to the maps' (no crop of a real camera)")
         SOURCES[self.source].check(self, p)
 
     @property

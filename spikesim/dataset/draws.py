@@ -19,7 +19,7 @@ import numpy as np
 from .. import settings
 from ..config import CameraProfile, Lens
 from ..errors import ConfigError
-from ..rng import SAMPLE_FPN
+from ..rng import SAMPLE_CAMERA_STRUCTURE, SAMPLE_FPN
 from .bins import FOCUS_SIDES, blur_bin, blur_bin_edges, focus_side
 
 log = logging.getLogger(__name__)
@@ -43,15 +43,26 @@ def loguniform(rng, lo: float, hi: float) -> float:
 
 
 def sample_camera(config, rng, index: int) -> tuple[CameraProfile, int]:
-    """The camera profile and ``fpn_seed`` of sample ``index`` (``rng``: its parameter stream)."""
+    """The camera profile and ``fpn_seed`` of sample ``index`` (``rng``: its parameter stream).
+
+    ``camera_mode: fixed``: the config's camera at the dataset's size (its ``maps``, if
+    any, must be of that size: checked when the config is loaded). ``random``: the base
+    camera with the ``camera_ranges`` draws. The first seven ranges (``k_scale`` ...
+    ``dead_time``) are drawn from ``rng`` in that order, as before the structured ranges
+    existed; the structured parts, ``structured_fraction`` and the dark log-s.d. from the
+    sample's own stream ``(config.seed, index, SAMPLE_CAMERA_STRUCTURE)``, always all of
+    them, so ranges of zero width reproduce the white-noise cameras byte for byte.
+    """
     base = dataclasses.replace(config.camera, width=config.width, height=config.height)
     if config.camera_mode == "fixed":
         return base, int(config.fpn_seed)
+    if base.maps:
+        raise ConfigError("camera.maps", base.maps, "camera_mode: fixed with maps",
+                          "a camera read from a calibration file is one camera; set "
+                          "camera_mode: fixed")
     r = config.camera_ranges
-    profile = dataclasses.replace(
-        base,
-        name=f"{config.name}-camera-{index:0{settings.DATASET_SAMPLE_DIGITS}d}",
-        k=float(base.k * loguniform(rng, *r.k_scale)),
+    drawn = dict(
+        k=float(settings.K_SCALE_REFERENCE * loguniform(rng, *r.k_scale)),
         gain_sd=float(rng.uniform(*r.gain_sd)),
         dark_median=float(rng.uniform(*r.dark_median)),
         hot_fraction=float(rng.uniform(*r.hot_fraction)),
@@ -59,6 +70,16 @@ def sample_camera(config, rng, index: int) -> tuple[CameraProfile, int]:
         theta_sd=float(rng.uniform(*r.theta_sd)),
         dead_time=int(rng.integers(int(r.dead_time[0]), int(r.dead_time[1]) + 1)),
     )
+    more = np.random.default_rng(sample_seed_sequence(config.seed, index,
+                                                      SAMPLE_CAMERA_STRUCTURE))
+    structured = float(more.uniform()) < r.structured_fraction
+    for key in ("gain_column_sd", "gain_row_sd", "gain_shading_sd"):
+        value = float(more.uniform(*getattr(r, key)))
+        drawn[key] = value if structured else 0.0
+    drawn["dark_log_sd"] = float(more.uniform(*r.dark_log_sd))
+    profile = dataclasses.replace(
+        base, name=f"{config.name}-camera-{index:0{settings.DATASET_SAMPLE_DIGITS}d}",
+        hot_low=float(r.hot_levels[0]), hot_high=float(r.hot_levels[1]), **drawn)
     return profile, seed_int(config.seed, index, SAMPLE_FPN)
 
 

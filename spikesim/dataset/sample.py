@@ -109,6 +109,10 @@ class SampleMaker:
         self._fixed_camera = None
         if list_inputs:
             self._list_inputs()
+        if config.camera_mode == "fixed" and config.camera.maps:
+            # a camera read from a calibration file: read now, so a bad file fails before
+            # anything is written and the workers get its maps with the maker
+            _ = self._camera(*sample_camera(config, None, 0)).fpn
 
     def _list_inputs(self):
         if not self._listed:
