@@ -536,10 +536,10 @@ def test_images_source_reads_the_reds_frames(shared_data, tmp_path):
 
 
 def test_natural_config_loads_and_matches_the_test_recipe():
-    """examples/configs/natural_reds.yaml is the public test set's recipe on photographs."""
-    root = Path(__file__).resolve().parents[1] / "examples" / "configs"
-    nat = dataclasses.asdict(ds.load_dataset_config(root / "natural_reds.yaml"))
-    test = dataclasses.asdict(ds.load_dataset_config(root / "testset.yaml"))
+    """experiments/configs/natural_reds.yaml is the public test set's recipe on photographs."""
+    root = Path(__file__).resolve().parents[1]
+    nat = dataclasses.asdict(ds.load_dataset_config(root / "experiments/configs/natural_reds.yaml"))
+    test = dataclasses.asdict(ds.load_dataset_config(root / "examples/configs/testset.yaml"))
     diff = {k for k in nat if nat[k] != test[k]}
     assert diff == {"name", "height", "num", "seed", "source", "image_dir"}
 

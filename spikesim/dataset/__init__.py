@@ -9,8 +9,10 @@ Modules, one job each:
 - :mod:`.config`: :class:`DatasetConfig` and its validation;
 - :mod:`.bins`: blur bins and focus sides (how a sample is classed);
 - :mod:`.draws`: per-sample draws (seed streams, camera, optics geometry, strata);
-- :mod:`.sources`: what a sample shows (procedural, images, dpdd) and the registry
+- :mod:`.sources`: what a sample shows (procedural, images, dpdd, mixed) and the registry
   ``SOURCES`` (a new source: one module and one registry line);
+- :mod:`.layouts`: depth layouts for photographs; :mod:`.shares`: stated proportions
+  over sample indices;
 - :mod:`.sample`: one sample computed, written, read back;
 - :mod:`.directory`: the directory's life cycle and manifest;
 - :mod:`.runners`: this process, local worker processes, Dask;
@@ -68,8 +70,16 @@ picture is checked before anything is written and listed with its sha256 in
 ``images.yaml``; a resumed dataset must find the same pictures. ``image_dir`` is read
 where the samples are computed (relative to the working directory; a Dask cluster's
 workers need it too). It is how natural images are put through the toolkit's own
-defocus and sensor (``examples/configs/natural_reds.yaml``: the REDS frames of
+defocus and sensor (``experiments/configs/natural_reds.yaml``: the REDS frames of
 ``../shared/data/interop``).
+
+The keys ``crop_scale`` (crops at random scales, resampled in linear light) and
+``depth_layouts`` (random depth, a plane, a slanted plane, near objects over a far plane:
+:mod:`.layouts`) opt ``source: images`` into the natural-photograph recipe. ``source:
+mixed`` (:mod:`.sources.mixed`) makes procedural scenes, photographs with that recipe and
+DPDD pairs in the proportions of ``mix``, sample ``i``'s part a pure function of ``(mix,
+seed, i)`` (:mod:`.shares`); ``examples/configs/natural_testset.yaml`` and
+``natural_lowlight.yaml`` are the natural benchmarks.
 
 ``source: dpdd`` takes pair ``i % len(pairs)`` of a DPDD split instead: its real
 defocused ``source`` image is the irradiance (no synthetic blur) and ``target`` the
