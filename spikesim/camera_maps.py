@@ -34,7 +34,6 @@ object, levels not in lux, a resolution other than the camera's.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from . import rng, settings
+from .atomic import file_sha256
 from .config import CameraProfile
 from .errors import InputError
 from .fpn import FixedPattern
@@ -86,15 +86,6 @@ class CalibrationMaps:
 def _bad(path, key: str, got: str, expected: str, fix: str = "") -> InputError:
     return InputError(f"camera maps {path}", f"key {key!r} {got}", expected,
                       fix or "use a calibration file written by `spikecal fit`")
-
-
-def file_sha256(path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_arrays(path: Path) -> dict:
