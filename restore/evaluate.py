@@ -5,7 +5,9 @@ Protocol (despike.md "How it is judged")
 - Each method's λ estimate goes through the one shared exposure step with the
   sample's **oracle exposure** (``--exposure camera``: ``v = λ / (k · illuminance)``,
   :mod:`restore.exposure`), then sRGB encoding; the target is ``sharp.png`` (linear
-  [0, 1]) encoded the same way. PSNR and SSIM (:mod:`restore.metrics`) compare the two.
+  [0, 1]) encoded the same way. PSNR, SSIM and LPIPS (AlexNet, the grey images
+  replicated to three channels; ``lpips=False`` leaves it out) (:mod:`restore.metrics`)
+  compare the two.
 - Windows: ``full`` (the stream around the key step, at most 192 steps), and ``64`` /
   ``32``: the method is **given only that many steps** of stream, centred on the key
   step (``[t_c − w//2, t_c − w//2 + w)``).
@@ -30,7 +32,10 @@ and dark offset left in). ``oracle``: each sample's camera is calibrated with it
 by the calibration module's full inverse — the best a calibration can do, so the
 calibrated baselines are not handicapped by a fit's error. ``both``: every method
 twice. The network (``despike``) always receives the sample's calibration under
-``oracle``/``both`` and an identity calibration under ``off``.
+``oracle``/``both`` and an identity calibration under ``off`` (a network trained with
+the calibration flag, ``model.calibration_flag``, reads an identity calibration as
+"calibration absent": :func:`restore.despike.encoding.measured`). ``off`` is the
+issue's "uncalibrated": its rows are the methods without ``+cal``.
 """
 
 from __future__ import annotations
@@ -53,12 +58,18 @@ from spikesim.errors import InputError, ToolkitError
 from . import settings
 from .exposure import expose, to_display
 from .methods import METHODS, check_method, is_network, restore
-from .metrics import psnr, ssim
+from .metrics import lpips, psnr, ssim
 
 log = logging.getLogger(__name__)
 
 SIGMA_MODES = {"": "oracle", "est": "estimate", "map": "map"}
 CALIB_MODES = ("off", "oracle", "both")
+METRICS = ("psnr", "ssim", "lpips")        # every metric a Row can hold, in table order
+METRIC_NAMES = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS"}
+METRIC_UNITS = {"psnr": "dB"}
+METRIC_DIGITS = {"psnr": 2, "ssim": 3, "lpips": 3}
+LPIPS_NOTE = ("LPIPS: AlexNet, v0.1 (lower is better), on the same sRGB display images as "
+              "PSNR and SSIM; the grey images are replicated to three channels.")
 DEFAULT_METHODS = settings.DEFAULT_METHODS
 FULL_GRID_METHODS = ("tfp,tfi,tfp+wiener,tfp+rl,tfi+wiener,tfi+rl,"
                      "tfp+wiener@est,tfp+rl@est,tfi+wiener@est,tfi+rl@est,"
@@ -170,6 +181,7 @@ class Row:
     window: str
     psnr: float
     ssim: float
+    lpips: float                    # NaN when LPIPS was not computed
     seconds: float
     sigma: float | None
     blur_bin: str
@@ -237,9 +249,10 @@ def display_of(lam, sample) -> np.ndarray:
 
 
 def evaluate_sample(sample, specs, windows, calib_cache=None, device="cpu",
-                    keep_images: bool = False, weights=None):
+                    keep_images: bool = False, weights=None, with_lpips: bool = True):
     """All (method, window) rows of one sample; with ``keep_images`` also the full-window
-    display images ``{label: (H, W)}`` plus ``"input mean"`` and ``"target"``."""
+    display images ``{label: (H, W)}`` plus ``"input mean"`` and ``"target"``. Without
+    ``with_lpips`` the rows' ``lpips`` is NaN."""
     target = to_display(sample.sharp)
     bin_label, side, s_med = _sample_meta(sample)
     rows, images = [], {}
@@ -247,8 +260,9 @@ def evaluate_sample(sample, specs, windows, calib_cache=None, device="cpu",
         for spec in specs:
             res, secs = run_on_sample(sample, spec, window, calib_cache, device, weights)
             disp = display_of(res.lam, sample)
+            dist = lpips(disp, target) if with_lpips else float("nan")
             rows.append(Row(sample.id, spec.label, window_label(window), psnr(disp, target),
-                            ssim(disp, target), secs, res.sigma, bin_label, side, s_med))
+                            ssim(disp, target), dist, secs, res.sigma, bin_label, side, s_med))
             if keep_images and window is None:
                 images[spec.label] = disp
     if keep_images:
@@ -271,15 +285,17 @@ class EvalResult:
     wall_s: float
     montage: np.ndarray | None = None
     info: dict = field(default_factory=dict)
+    metrics: tuple = METRICS            # the metrics the rows hold (LPIPS may be left out)
 
 
 def evaluate(dataset_dir, specs, windows, *, limit: int | None = None, device: str = "cpu",
              montage_samples: int = settings.MONTAGE_SAMPLES, progress=None,
-             weights=None) -> EvalResult:
+             weights=None, with_lpips: bool = True) -> EvalResult:
     """Evaluate ``specs`` × ``windows`` on every sample of a generated dataset.
 
     ``progress(i, n)`` is called after each sample; ``weights`` is the network's weights
-    file for ``despike`` (default: the bundled one). A directory without
+    file for ``despike`` (default: the bundled one); ``with_lpips`` adds LPIPS beside
+    PSNR and SSIM (about 0.1 s per 400×256 image on 2 CPU cores). A directory without
     ``manifest.yaml`` is an :class:`InputError` (from ``read_manifest``).
     """
     from spikesim.dataset import load_sample, read_manifest, sample_name
@@ -295,6 +311,11 @@ def evaluate(dataset_dir, specs, windows, *, limit: int | None = None, device: s
     if not entries:
         raise InputError("DATASET", str(d), "a dataset with at least one sample",
                          "generate samples first (`spikesim generate`)")
+    if with_lpips:                  # missing LPIPS weights: a clear error before any work
+        from .lpips_weights import load_weights
+        from .metrics import LPIPS_NET
+
+        load_weights(LPIPS_NET)
     show = _montage_choice(entries, montage_samples)
     rows, tiles, labels = [], [], []
     cache: dict = {}
@@ -303,7 +324,7 @@ def evaluate(dataset_dir, specs, windows, *, limit: int | None = None, device: s
         sample = load_sample(d / "samples" / sample_name(entry["id"]))
         keep = entry["id"] in show
         sample_rows, images = evaluate_sample(sample, specs, windows, cache, device, keep,
-                                              weights)
+                                              weights, with_lpips)
         cache.clear()
         rows.extend(sample_rows)
         if keep:
@@ -318,8 +339,9 @@ def evaluate(dataset_dir, specs, windows, *, limit: int | None = None, device: s
         from spikesim.images import montage as make_montage
 
         montage = make_montage(tiles, labels, ncols=len(specs) + 2)
+    metrics = METRICS if with_lpips else tuple(m for m in METRICS if m != "lpips")
     return EvalResult(rows, list(specs), list(windows), len(entries), wall, montage,
-                      machine_info())
+                      machine_info(), metrics)
 
 
 def _montage_choice(entries, n: int) -> set:
@@ -367,33 +389,32 @@ def summarise(result: EvalResult) -> dict:
     """Plain-data summary: overall (method × window), by blur bin and by focus side."""
     labels = [s.label for s in result.specs]
     wins = [window_label(w) for w in result.windows]
+    metrics = list(result.metrics)
     overall = []
     for w in wins:
         for spec in result.specs:
             sel = [r for r in result.rows if r.method == spec.label and r.window == w]
             if not sel:
                 continue
-            p, ps = _stats([r.psnr for r in sel])
-            s, ss = _stats([r.ssim for r in sel])
-            overall.append({"method": spec.label, "window": w, "n": len(sel), "psnr": p,
-                            "psnr_std": ps, "ssim": s, "ssim_std": ss,
-                            "ms_per_image": 1000.0 * float(np.median([r.seconds for r in sel])),
-                            "kind": spec.kind})
+            row = {"method": spec.label, "window": w, "n": len(sel)}
+            for m in metrics:
+                row[m], row[f"{m}_std"] = _stats([getattr(r, m) for r in sel])
+            overall.append(dict(row, ms_per_image=1000.0 * float(np.median(
+                [r.seconds for r in sel])), kind=spec.kind))
     def breakdown(key, groups):
         out = []
-        for m in labels:
+        for label in labels:
             for w in wins:
-                row = {"method": m, "window": w}
+                row = {"method": label, "window": w}
                 for g in groups:
                     sel = [r for r in result.rows
-                           if r.method == m and r.window == w and getattr(r, key) == g]
-                    p, _ = _stats([r.psnr for r in sel])
-                    s, _ = _stats([r.ssim for r in sel])
-                    row[g] = {"n": len(sel), "psnr": p, "ssim": s}
+                           if r.method == label and r.window == w and getattr(r, key) == g]
+                    row[g] = {"n": len(sel), **{m: _stats([getattr(r, m) for r in sel])[0]
+                                                for m in metrics}}
                 out.append(row)
         return out
     summary = {"num_samples": result.num_samples, "wall_s": result.wall_s,
-               "methods": labels, "windows": wins, "overall": overall,
+               "methods": labels, "windows": wins, "metrics": metrics, "overall": overall,
                "by_blur": breakdown("blur_bin", BLUR_BIN_LABELS),
                "by_side": breakdown("focus_side", FOCUS_SIDES),
                "machine": result.info}
@@ -410,62 +431,92 @@ def best_cascade(summary: dict, window: str = "full") -> dict | None:
     if not cands:
         return None
     best = max(cands, key=lambda r: r["psnr"])
-    return {"method": best["method"], "psnr": best["psnr"], "ssim": best["ssim"]}
+    return {"method": best["method"], **{m: best[m] for m in _metrics(summary)}}
+
+
+def _metrics(summary: dict) -> list:
+    """The metrics a summary holds (summaries written before LPIPS: PSNR and SSIM)."""
+    return list(summary.get("metrics", ("psnr", "ssim")))
 
 
 def _f(x, digits=2):
     return "nan" if not math.isfinite(x) else f"{x:.{digits}f}"
 
 
+def _heading(metric: str, what: str = "") -> str:
+    """A column heading: ``PSNR (dB)``, ``SSIM − cascade``, ..."""
+    unit = METRIC_UNITS.get(metric)
+    return METRIC_NAMES[metric] + what + (f" ({unit})" if unit else "")
+
+
+def _cell(summary: dict, values: dict) -> str:
+    """``PSNR / SSIM[ / LPIPS]`` of one breakdown group."""
+    return " / ".join(_f(values[m], METRIC_DIGITS[m]) for m in _metrics(summary))
+
+
 def to_markdown(summary: dict) -> str:
-    """The results as markdown tables (overall, by blur bin, by focus side)."""
+    """The results as markdown tables (overall, by blur bin, by focus side, the network's
+    margins over the best cascade); every metric the summary holds is a column."""
+    metrics = _metrics(summary)
     out = []
     if summary.get("command"):
         out += [f"Command: `{summary['command']}`", ""]
     if summary.get("weights"):
         out += [f"Network weights: `{summary['weights']}`", ""]
     out += [f"Samples: {summary['num_samples']}; evaluation wall time "
-            f"{summary['wall_s']:.1f} s.", "",
-            "| method | window | PSNR (dB) | SSIM | ms / image |",
-            "|---|---|---|---|---|"]
+            f"{summary['wall_s']:.1f} s."]
+    if "lpips" in metrics:
+        out += ["", LPIPS_NOTE]
+    out += ["", "| method | window | " + " | ".join(_heading(m) for m in metrics)
+            + " | ms / image |",
+            "|---|---|" + "---|" * (len(metrics) + 1)]
     for r in summary["overall"]:
-        out.append(f"| {r['method']} | {r['window']} | {_f(r['psnr'])} ± {_f(r['psnr_std'])} | "
-                   f"{_f(r['ssim'], 3)} ± {_f(r['ssim_std'], 3)} | {r['ms_per_image']:.1f} |")
+        out.append(f"| {r['method']} | {r['window']} | " + " | ".join(
+            f"{_f(r[m], METRIC_DIGITS[m])} ± {_f(r[m + '_std'], METRIC_DIGITS[m])}"
+            for m in metrics) + f" | {r['ms_per_image']:.1f} |")
+    names = " / ".join(METRIC_NAMES[m] for m in metrics)
     for title, key, groups in (("blur bin (median σ, px)", "by_blur", BLUR_BIN_LABELS),
                                ("focus side", "by_side", FOCUS_SIDES)):
         rows = [r for r in summary[key] if r["window"] == "full"] or summary[key]
         if not rows:
             continue
         ns = {g: rows[0][g]["n"] for g in groups}
-        out += ["", f"PSNR / SSIM by {title}, window {rows[0]['window']}:", "",
+        out += ["", f"{names} by {title}, window {rows[0]['window']}:", "",
                 "| method | " + " | ".join(f"{g} (n={ns[g]})" for g in groups) + " |",
                 "|---|" + "---|" * len(groups)]
         for r in rows:
-            out.append(f"| {r['method']} | " + " | ".join(
-                f"{_f(r[g]['psnr'])} / {_f(r[g]['ssim'], 3)}" for g in groups) + " |")
+            out.append(f"| {r['method']} | " + " | ".join(_cell(summary, r[g]) for g in groups)
+                       + " |")
     best = summary.get("best_cascade")
     if best:
-        out += ["", f"Best classical cascade (one σ per image, full window): **{best['method']}**"
-                f" — PSNR {_f(best['psnr'])} dB, SSIM {_f(best['ssim'], 3)}."]
+        scores = ", ".join(f"{METRIC_NAMES[m]} {_f(best[m], METRIC_DIGITS[m])}"
+                           + (f" {METRIC_UNITS[m]}" if m in METRIC_UNITS else "")
+                           for m in metrics)
+        out += ["", "Best classical cascade (one σ per image, full window): "
+                f"**{best['method']}** — {scores}."]
     margins = network_margins(summary)
     if margins:
-        out += ["", "The network against the best one-σ cascade of the same window:", "",
-                "| method | window | best cascade | PSNR − cascade (dB) | SSIM − cascade |",
-                "|---|---|---|---|---|"]
-        out += [f"| {m['method']} | {m['window']} | {m['cascade']} | {m['psnr']:+.2f} | "
-                f"{m['ssim']:+.3f} |" for m in margins]
+        out += ["", "The network against the best one-σ cascade of the same window"
+                + (" (a negative LPIPS margin is the network's gain)" if "lpips" in metrics
+                   else "") + ":", "",
+                "| method | window | best cascade | " + " | ".join(
+                    _heading(m, " − cascade") for m in metrics) + " |",
+                "|---|---|---|" + "---|" * len(metrics)]
+        out += [f"| {m['method']} | {m['window']} | {m['cascade']} | " + " | ".join(
+            f"{m[k]:+.{METRIC_DIGITS[k]}f}" for k in metrics) + " |" for m in margins]
     return "\n".join(out) + "\n"
 
 
 def network_margins(summary: dict) -> list[dict]:
-    """Each network row's PSNR and SSIM minus the best one-σ cascade of its window."""
+    """Each network row's metrics minus those of the best one-σ cascade of its window
+    (the cascade chosen by PSNR; a negative LPIPS margin is the network's gain)."""
     rows = []
     for r in summary["overall"]:
         best = best_cascade(summary, r["window"]) if r["kind"] == "network" else None
         if best:
             rows.append({"method": r["method"], "window": r["window"],
-                         "cascade": best["method"], "psnr": r["psnr"] - best["psnr"],
-                         "ssim": r["ssim"] - best["ssim"]})
+                         "cascade": best["method"],
+                         **{m: r[m] - best[m] for m in _metrics(summary)}})
     return rows
 
 
@@ -514,4 +565,5 @@ def write_outputs(out_dir, summary: dict, result: EvalResult, overwrite: bool = 
 __all__ = ["MethodSpec", "parse_methods", "parse_windows", "oracle_calibration", "evaluate",
            "evaluate_sample", "summarise", "best_cascade", "network_margins", "to_markdown",
            "to_csv", "to_json",
-           "write_outputs", "DEFAULT_METHODS", "FULL_GRID_METHODS", "CALIB_MODES", "METHODS"]
+           "write_outputs", "DEFAULT_METHODS", "FULL_GRID_METHODS", "CALIB_MODES", "METHODS",
+           "METRICS"]

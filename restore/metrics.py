@@ -1,9 +1,13 @@
-"""Full-reference image metrics: PSNR and SSIM (Wang et al. 2004).
+"""Full-reference image metrics: PSNR, SSIM (Wang et al. 2004) and LPIPS.
 
-Both are computed on **sRGB-encoded images in [0, 1]** (despike.md "How it is
+All are computed on **sRGB-encoded images in [0, 1]** (despike.md "How it is
 judged"): the caller encodes linear intensities with
 :func:`spikesim.images.srgb_encode` and clips to [0, 1] first
 (:func:`restore.exposure.to_display` does both).
+
+LPIPS (:func:`lpips`) is the learned perceptual distance of :mod:`restore.lpips`
+(AlexNet, v0.1, the DeSpike paper's metric; lower is better), on the same grey images,
+**replicated to three channels**; it imports torch when first called.
 
 SSIM follows Wang, Bovik, Sheikh and Simoncelli, "Image quality assessment: from
 error visibility to structural similarity", IEEE TIP 13(4), 2004:
@@ -105,3 +109,16 @@ def ssim_map(image, reference, data_range: float = 1.0) -> np.ndarray:
 def ssim(image, reference, data_range: float = 1.0) -> float:
     """Mean SSIM (Wang et al. 2004) of two (H, W) images in [0, 1]; 1 when identical."""
     return float(ssim_map(image, reference, data_range).mean())
+
+
+LPIPS_NET = "alex"      # the backbone of the LPIPS metric (the paper reports AlexNet)
+
+
+def lpips(image, reference, net: str = LPIPS_NET) -> float:
+    """LPIPS v0.1 distance of two (H, W) sRGB-encoded grey images in [0, 1]; 0 when
+    identical, lower is better. The grey images are replicated to three channels
+    (:func:`restore.lpips.lpips_distance`, CPU); both sides at least 31 px (AlexNet)."""
+    a, b = _check_pair(image, reference)
+    from .lpips import lpips_distance
+
+    return float(lpips_distance(a.astype(np.float32), b.astype(np.float32), net=net))

@@ -103,6 +103,8 @@ def test_eval_writes_tables(tiny_dataset, tmp_path):
     from restore.metrics import psnr, ssim
     from spikesim.dataset import iter_samples
 
+    from restore.lpips import lpips_distance
+
     scores = {"tfp": [], "tfp +cal": []}
     for sample in iter_samples(tiny_dataset):
         target = to_display(sample.sharp)
@@ -111,12 +113,38 @@ def test_eval_writes_tables(tiny_dataset, tmp_path):
         for label, cal in (("tfp", None), ("tfp +cal", calib)):
             disp = display_of(tfp(sample.stream, sample.key_step, 192, dead_time=dead_time,
                                   calib=cal), sample)
-            scores[label].append((psnr(disp, target), ssim(disp, target)))
+            scores[label].append((psnr(disp, target), ssim(disp, target),
+                                  lpips_distance(disp, target, net="alex")))
     for label, values in scores.items():
         row = next(r for r in summary["overall"]
                    if r["method"] == label and r["window"] == "full")
-        assert row["psnr"] == pytest.approx(np.mean([p for p, _ in values]), abs=1e-9)
-        assert row["ssim"] == pytest.approx(np.mean([q for _, q in values]), abs=1e-9)
+        for k, metric in enumerate(("psnr", "ssim", "lpips")):
+            assert row[metric] == pytest.approx(np.mean([v[k] for v in values]), abs=1e-9)
+    # LPIPS in every table: per row (csv), overall, by blur bin and side, with its note
+    header = csv_lines[0].split(",")
+    assert header[3:6] == ["psnr", "ssim", "lpips"]
+    assert all(0 <= float(line.split(",")[5]) < 1.5 for line in csv_lines[1:])
+    text = (out / "results.md").read_text()
+    assert "| method | window | PSNR (dB) | SSIM | LPIPS | ms / image |" in text
+    assert "PSNR / SSIM / LPIPS by blur bin" in text and "PSNR / SSIM / LPIPS by focus side" in text
+    assert "replicated to three channels" in text
+    assert all("lpips" in g for r in summary["by_blur"] + summary["by_side"]
+               for g in r.values() if isinstance(g, dict))
+
+
+def test_eval_without_lpips(tiny_dataset, tmp_path):
+    """``--no-lpips`` leaves LPIPS out of the tables (and says so in the command), with
+    the same PSNR and SSIM."""
+    args = ["eval", str(tiny_dataset), "--methods", "tfp", "--json"]
+    with_lpips = json.loads(_run(args).stdout)
+    res = _run(args + ["--no-lpips", "-o", str(tmp_path / "e")])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["metrics"] == ["psnr", "ssim"] and "lpips" not in summary["overall"][0]
+    assert summary["overall"][0]["psnr"] == with_lpips["overall"][0]["psnr"]
+    assert summary["command"].endswith("--no-lpips")
+    text = (tmp_path / "e" / "results.md").read_text()
+    assert "LPIPS" not in text and "| method | window | PSNR (dB) | SSIM | ms / image |" in text
 
 
 # --- bad input (issue item 5): each a clear error through the CLI ---------------------

@@ -168,3 +168,27 @@ def test_best_cascade_is_a_deblurring_cascade_and_margins_are_per_window():
     assert margins[("despike +cal", "64")]["psnr"] == pytest.approx(0.5)
     assert margins[("despike +cal", "64")]["cascade"] == "tfp+wiener@est +cal"
     assert "| despike +cal | full | tfp+rl +cal | +1.50 | +0.080 |" in to_markdown(summary)
+
+
+def test_margins_carry_lpips_when_the_summary_has_it():
+    """The margin table gets an LPIPS column (network minus cascade: negative is a gain);
+    the cascade is still the one of best PSNR."""
+    from restore.evaluate import best_cascade, network_margins, to_markdown
+
+    def row(method, kind, psnr, ssim, lpips):
+        return {"method": method, "window": "full", "psnr": psnr, "ssim": ssim,
+                "lpips": lpips, "psnr_std": 0.0, "ssim_std": 0.0, "lpips_std": 0.0,
+                "ms_per_image": 1.0, "kind": kind}
+
+    summary = {"metrics": ["psnr", "ssim", "lpips"], "by_blur": [], "by_side": [],
+               "num_samples": 1, "wall_s": 0.0,
+               "overall": [row("tfp+rl +cal", "cascade", 26.0, 0.70, 0.40),
+                           row("tfp+wiener +cal", "cascade", 25.0, 0.72, 0.30),
+                           row("despike +cal", "network", 27.0, 0.78, 0.25)]}
+    assert best_cascade(summary) == {"method": "tfp+rl +cal", "psnr": 26.0, "ssim": 0.70,
+                                     "lpips": 0.40}
+    (margin,) = network_margins(summary)
+    assert margin["lpips"] == pytest.approx(-0.15)
+    text = to_markdown(summary)
+    assert "| PSNR − cascade (dB) | SSIM − cascade | LPIPS − cascade |" in text
+    assert "| despike +cal | full | tfp+rl +cal | +1.00 | +0.080 | -0.150 |" in text
