@@ -64,3 +64,4 @@ DATASET_PHOTO_MAX_UPSAMPLE = 1.1   # scaled photograph crops: at most this upsam
                                    # >= sample size / 1.1; the 400x250 REDS frames make 400x256)
 DATASET_OBJECT_SUPERSAMPLE = 4     # sub-samples per pixel side of the near objects' outlines
 DATASET_BLOB_CORNERS = 96          # corners of a near blob's outline polygon
+DATASET_PICTURE_CACHE_MB = 1024    # decoded photographs a source keeps per process (MB)

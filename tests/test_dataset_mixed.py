@@ -382,3 +382,22 @@ def test_natural_validation_mapping_makes_a_stratified_mixed_set(photo_dir):
     parts = [mixed.part_of(cfg, i) for i in range(12)]
     assert abs(parts.count("images") - 6) <= 1
     assert math.isclose(sum(cfg.mix.values()), 1.0)
+
+
+def test_kept_pictures_change_nothing_and_stay_in_their_process(photo_dir):
+    """A sample is the same whether its pictures were kept decoded or not (budget 0); a
+    pickled Pictures (what a worker process gets) starts empty; kept pictures are read-only."""
+    import pickle
+
+    cfg = _cfg(photo_dir, source="mixed", depth_layouts={"objects": 1})
+    keeping = ds.SampleMaker(cfg)
+    pictures = keeping._list_inputs()["images"]
+    for i in range(4):
+        a = keeping.compute(i).content
+        fresh = ds.SampleMaker(cfg)
+        fresh._list_inputs()["images"].budget = 0
+        b = fresh.compute(i).content
+        assert np.array_equal(a.sharp, b.sharp) and np.array_equal(a.value, b.value)
+    assert pictures._decoded and not pictures.load(0).flags.writeable
+    copy = pickle.loads(pickle.dumps(pictures))
+    assert copy.paths == pictures.paths and copy._decoded == {} and copy._held == 0

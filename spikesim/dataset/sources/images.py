@@ -22,6 +22,8 @@ recipe that ``source: mixed`` uses for its photographs (:mod:`.mixed`):
     drawn) into its near objects.
 
 ``image_dir`` is read where the samples are computed (relative to the working directory).
+Each process decodes a picture once: the source's inputs are a :class:`Pictures` that
+keeps decoded pictures up to ``settings.DATASET_PICTURE_CACHE_MB``.
 """
 
 from __future__ import annotations
@@ -42,11 +44,51 @@ from .defocus import defocused_content
 LANCZOS_SUPPORT = 3          # Lanczos-3: input px of support per output px, each side
 
 
-def inputs(config) -> tuple:
-    """The pictures of ``image_dir``, sorted by name (``Path``\\ s)."""
+class Pictures:
+    """The pictures of a folder: their ``Path``\\ s, sorted by name (indexable like a
+    tuple), and :meth:`load`, which decodes picture ``i`` once and keeps it while the
+    decoded pictures held stay within ``budget_mb`` (first come, first kept).
+
+    A run's :class:`~spikesim.dataset.sample.SampleMaker` holds one (the source's
+    inputs); a copy sent to another process (pickled) starts with nothing decoded. What
+    it returns does not depend on what it keeps.
+    """
+
+    def __init__(self, paths, budget_mb: float):
+        self.paths = tuple(paths)
+        self.budget = int(budget_mb * 2**20)
+        self._decoded: dict[int, np.ndarray] = {}
+        self._held = 0
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        return self.paths[i]
+
+    def load(self, i: int) -> np.ndarray:
+        """Picture ``i`` as linear luminance (H, W) float32, read-only
+        (:func:`spikesim.inputs.load_image`)."""
+        from ...inputs import load_image
+
+        photo = self._decoded.get(i)
+        if photo is None:
+            photo = load_image(self.paths[i])
+            photo.flags.writeable = False
+            if self._held + photo.nbytes <= self.budget:
+                self._decoded[i] = photo
+                self._held += photo.nbytes
+        return photo
+
+    def __getstate__(self) -> dict:
+        return {"paths": self.paths, "budget": self.budget, "_decoded": {}, "_held": 0}
+
+
+def inputs(config) -> Pictures:
+    """The pictures of ``image_dir``, sorted by name (:class:`Pictures`)."""
     from ...inputs import image_files
 
-    return tuple(image_files(config.image_dir))
+    return Pictures(image_files(config.image_dir), settings.DATASET_PICTURE_CACHE_MB)
 
 
 def min_picture_shape(config, crop_scale) -> tuple[int, int]:
@@ -118,28 +160,29 @@ def scaled_crop(photo: np.ndarray, shape: tuple[int, int], scale_range, rng):
     return np.ascontiguousarray(np.clip(image, 0.0, 1.0), dtype=np.float32), crop
 
 
-def _picture(files, index: int, config, crop_scale, rng):
+def _picture(pictures: Pictures, index: int, config, crop_scale, rng):
     """Picture ``index % n`` cropped for the sample: ``(image, name, crop or None)``."""
-    from ...inputs import augment_pair, check_picture, load_image
+    from ...inputs import augment_pair, check_picture
 
-    path = files[index % len(files)]
-    photo = load_image(path)
-    check_picture(photo, path.name, min_picture_shape(config, crop_scale))
+    name = pictures[index % len(pictures)].name
+    photo = pictures.load(index % len(pictures))
+    check_picture(photo, name, min_picture_shape(config, crop_scale))
     shape = (config.height, config.width)
     if crop_scale:
         image, crop = scaled_crop(photo, shape, crop_scale, rng)
-        return image, path.name, crop
+        return image, name, crop
     image, _ = augment_pair(photo, photo, shape, rng)
-    return image, path.name, None
+    return np.array(image, dtype=np.float32), name, None      # a copy, never the kept picture
 
 
-def photo_content(config, index: int, rng, files, crop_scale, layout_weights) -> Content:
-    """Photograph ``index % len(files)`` as a scene: cropped (``crop_scale`` ``[lo, hi]``, or
+def photo_content(config, index: int, rng, pictures: Pictures, crop_scale,
+                  layout_weights) -> Content:
+    """Photograph ``index % len(pictures)`` as a scene: cropped (``crop_scale`` ``[lo, hi]``, or
     empty for crops at the picture's resolution), given a depth (``layout_weights``
     name -> weight, or empty for :func:`random_depth`), then the geometry and defocus of
     :func:`.defocus.defocused_content`. Randomness: the sample's scene stream."""
     scene_rng = np.random.default_rng(sample_seed_sequence(config.seed, index, SAMPLE_SCENE))
-    image, name, crop = _picture(files, index, config, crop_scale, scene_rng)
+    image, name, crop = _picture(pictures, index, config, crop_scale, scene_rng)
     head = {"scene_kind": "image", "image": name}
     if crop is not None:
         head["crop"] = crop
@@ -150,18 +193,18 @@ def photo_content(config, index: int, rng, files, crop_scale, layout_weights) ->
     layout = make_layout(kind, config.height, config.width, scene_rng)
     head["depth_layout"] = kind
     if layout.cover is not None:
-        n = len(files)
+        n = len(pictures)
         other = (index + 1 + int(scene_rng.integers(n - 1))) % n if n > 1 else index % n
-        inner, inner_name, inner_crop = _picture(files, other, config, crop_scale, scene_rng)
+        inner, inner_name, inner_crop = _picture(pictures, other, config, crop_scale, scene_rng)
         image = (layout.cover * inner + (1.0 - layout.cover) * image).astype(np.float32)
         head["objects"] = {"image": inner_name, "crop": inner_crop,
                            "near_fraction": rounded(float(np.mean(layout.cover >= 0.5)))}
     return defocused_content(config, index, rng, image, layout.depth, head)
 
 
-def content(config, index: int, rng, files) -> Content:
-    """Photograph ``index % len(files)`` with the recipe the config's keys choose (module doc)."""
-    return photo_content(config, index, rng, files, config.crop_scale, config.depth_layouts)
+def content(config, index: int, rng, pictures: Pictures) -> Content:
+    """Photograph ``index % len(pictures)`` with the recipe the config's keys choose (module doc)."""
+    return photo_content(config, index, rng, pictures, config.crop_scale, config.depth_layouts)
 
 
 def check(config, where: str) -> None:
