@@ -401,3 +401,16 @@ def test_kept_pictures_change_nothing_and_stay_in_their_process(photo_dir):
     assert pictures._decoded and not pictures.load(0).flags.writeable
     copy = pickle.loads(pickle.dumps(pictures))
     assert copy.paths == pictures.paths and copy._decoded == {} and copy._held == 0
+
+
+def test_makers_of_several_cameras_can_share_the_pictures(photo_dir):
+    """SampleMaker(inputs=...) reuses one Pictures for configs that differ in the camera
+    (the training pool's case): the same samples as makers that list their own."""
+    cfg = _cfg(photo_dir, source="images", crop_scale=[0.5, 1.0], camera_mode="fixed")
+    shared = images.inputs(cfg)
+    for fpn_seed in (1, 2):
+        one = dataclasses.replace(cfg, fpn_seed=fpn_seed)
+        a = ds.SampleMaker(one, inputs=shared).sample(fpn_seed)
+        b = ds.SampleMaker(one).sample(fpn_seed)
+        assert np.array_equal(a.sharp, b.sharp) and a.params == b.params
+    assert shared._decoded

@@ -98,14 +98,17 @@ class SampleMaker:
     list_inputs : list the source's inputs (``Source.inputs``, e.g. its pictures) now, so a
         missing input fails here; ``False`` lists them on first use, where the samples
         are computed (a Dask worker reads its own ``image_dir``).
+    inputs : the source's inputs already listed, to share between makers of configs that
+        differ only in their camera (e.g. one :class:`~.sources.images.Pictures` whose
+        decoded pictures every camera's maker reuses); ``None``: listed as above.
 
     The fixed camera (``camera_mode: fixed``) is made once, so its maps are drawn once.
     A maker is what a worker holds for a run; results do not depend on what it keeps.
     """
 
-    def __init__(self, config, list_inputs: bool = True):
+    def __init__(self, config, list_inputs: bool = True, inputs=None):
         self.config = config
-        self._inputs, self._listed = None, False
+        self._inputs, self._listed = inputs, inputs is not None
         self._fixed_camera = None
         if list_inputs:
             self._list_inputs()
