@@ -414,3 +414,29 @@ def test_makers_of_several_cameras_can_share_the_pictures(photo_dir):
         b = ds.SampleMaker(one).sample(fpn_seed)
         assert np.array_equal(a.sharp, b.sharp) and a.params == b.params
     assert shared._decoded
+
+
+def test_a_mix_can_hold_dpdd_pairs(photo_dir, tmp_path):
+    """mix: {images, dpdd}: the dpdd part's samples are the dpdd source's (real blur, no
+    depth), the photographs' are photographs; dpdd without dpdd_root is refused."""
+    import imageio.v3 as iio
+
+    rng = np.random.default_rng(0)
+    for sub in ("source", "target"):
+        (tmp_path / "dpdd" / "train_c" / sub).mkdir(parents=True)
+        iio.imwrite(tmp_path / "dpdd" / "train_c" / sub / "a.png",
+                    rng.integers(1, 256, (40, 40), dtype=np.uint8))
+    cfg = _cfg(photo_dir, source="mixed", mix={"images": 1, "dpdd": 1},
+               dpdd_root=str(tmp_path / "dpdd"))
+    dpdd_cfg = dataclasses.replace(cfg, source="dpdd")
+    kinds = set()
+    for i in range(6):
+        made = ds.SampleMaker(cfg).compute(i)
+        kinds.add(made.params["scene_kind"])
+        if mixed.part_of(cfg, i) == "dpdd":
+            other = ds.SampleMaker(dpdd_cfg).compute(i)
+            assert np.array_equal(made.content.value, other.content.value)
+            assert np.isnan(made.content.depth).all()
+    assert kinds == {"image", "dpdd"}
+    with pytest.raises(ConfigError, match="dpdd_root"):
+        _cfg(photo_dir, source="mixed", mix={"images": 1, "dpdd": 1})
