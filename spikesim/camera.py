@@ -91,7 +91,7 @@ class Camera:
         from .camera_maps import profile_from_calibration
 
         camera = cls(profile_from_calibration(path, profile), fpn_seed)
-        camera.fpn                                       # read the maps now
+        _ = camera.fpn                                   # read the maps now
         return camera
 
     @property

@@ -87,8 +87,8 @@ def _masked_mean(x, m, axis):
 def gain_parts(gain, good) -> dict:
     """The column, row, smooth and pixel parts of a gain map (module docstring).
 
-    Returns ``{part: (H, W) float64}`` (0 outside ``good``) for :data:`GAIN_PARTS`, the
-    gain normalised to a median of 1 over ``good``.
+    Returns ``{part: (H, W) float64}`` (0 outside ``good``) for :data:`GAIN_PARTS`, and
+    ``"normalised"``: the gain divided by its median over ``good``.
     """
     from scipy import ndimage
 

@@ -81,3 +81,28 @@ def _loader(name):
 def test_every_shipped_config_validates(path):
     """Every example and experiment config loads through its validating loader (none may rot)."""
     assert _loader(path.name)(path) is not None
+
+
+@pytest.mark.parametrize("mapping, words", [
+    ({"gain_column_sd": 0.3}, "camera.gain_column_sd: got 0.3; expected a number in [0.0, 0.2]"),
+    ({"dark_row_sd": -0.1}, "camera.dark_row_sd"),
+    ({"shading_scale": 0}, "camera.shading_scale: got 0.0; expected a number in (0.0, 512.0]"),
+    ({"maps_sha256": "abc", "maps": "x.npz"}, "camera.maps_sha256: got abc"),
+    ({"maps_sha256": "a" * 64}, "a digest only with maps"),
+])
+def test_structured_keys_are_validated(mapping, words):
+    """The fixed pattern's parts (physics.md §4b) are range-checked profile keys."""
+    with pytest.raises(ConfigError) as err:
+        from_mapping(CameraProfile, mapping, "camera")
+    assert words in str(err.value)
+
+
+def test_white_noise_cameras_stay_expressible():
+    """An old white-noise profile (4 % gain, 3 lux dark, 1/800) is the reference with the
+    structured parts at 0."""
+    old = from_mapping(CameraProfile, {"k": 1 / 800, "gain_column_sd": 0, "gain_row_sd": 0,
+                                       "gain_shading_sd": 0, "gain_sd": 0.04, "dark_median": 3.0,
+                                       "dark_log_sd": 0.5, "hot_fraction": 0.001,
+                                       "hot_low": 80.0, "hot_high": 300.0}, "camera")
+    assert old.gain_column_sd == old.gain_row_sd == old.gain_shading_sd == 0
+    assert from_mapping(CameraProfile, to_mapping(old)) == old

@@ -134,3 +134,29 @@ def test_white_cameras_stay_white():
                             gain_shading_sd=0.0, gain_sd=0.04)
     s = fixed_pattern_stats(draw_fixed_pattern(p, 0))
     assert s["row_column_share_pct"] < 2 and abs(s["neighbour_corr"]) < 0.02
+
+
+def test_spikecal_show_prints_the_shares_and_the_report_draws_the_parts(tmp_path):
+    """What a camera engineer reads first, through the CLI: the column/row shares of the
+    fitted gain (text and --json) and cal_pattern.png in the report."""
+    import json
+
+    import imageio.v3 as iio
+    from click.testing import CliRunner
+
+    from cli.spikecal_cli import main as spikecal
+
+    camera = Camera(dataclasses.replace(CameraProfile(), width=64, height=48), 1)
+    fields = [measure_stream(f.stream) for f in uniform_fields(camera, (0, 153, 335), 1000, 1)]
+    calib = calibrate(fields, [0.0, 153.0, 335.0])
+    path = calib.save(tmp_path / "cam.npz")
+    res = CliRunner().invoke(spikecal, ["show", str(path), "--report", str(tmp_path / "rep")])
+    assert res.exit_code == 0, res.output
+    stats = calibration_pattern_stats(calib)
+    assert f"(row + column {stats['row_column_share_pct']:.1f} %)" in res.output
+    assert "gain neighbour correlation" in res.output and "dark offset: median" in res.output
+    picture = iio.imread(tmp_path / "rep" / "cal_pattern.png")
+    assert picture.shape[1] >= 2 * 64 and picture.ndim == 3
+    res = CliRunner().invoke(spikecal, ["show", str(path), "--json"])
+    shown = json.loads(res.output)["pattern"]
+    assert shown["row_column_share_pct"] == pytest.approx(stats["row_column_share_pct"])
