@@ -10,7 +10,7 @@ from cli.options import overwrite_option, resume_option, show_progress, verbosit
 @click.command()
 @click.option("--config", "config", required=True,
               type=click.Path(dir_okay=False, path_type=Path),
-              help="Training config YAML (see examples/configs/train_wide.yaml).")
+              help="Training config YAML (see examples/configs/train_natural.yaml).")
 @click.option("-o", "--output", "run_dir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Run directory: checkpoints, logs, best.pt weights.")
@@ -45,7 +45,9 @@ def train(config, run_dir, device, bf16, seed, stop_after, workers, cache_dir, r
                            stop_after=stop_after, overwrite=overwrite, progress=report,
                            workers=workers, cache_dir=cache_dir)
     best = summary.get("best") or {}
+    natural = (f", natural {best['nat_psnr']:.2f} dB (TFP {best['nat_psnr_tfp']:.2f} dB)"
+               if "nat_psnr" in best else "")
     click.echo(f"{summary['model']}: {summary['step']}/{summary['steps']} steps in "
-               f"{summary['wall_s']} s; best validation PSNR "
-               f"{best.get('psnr', float('nan')):.2f} dB at step {best.get('step')} "
-               f"(TFP {best.get('psnr_tfp', float('nan')):.2f} dB) -> {run_dir}")
+               f"{summary['wall_s']} s; best validation ({summary['selection']}) at step "
+               f"{best.get('step')}: PSNR {best.get('psnr', float('nan')):.2f} dB "
+               f"(TFP {best.get('psnr_tfp', float('nan')):.2f} dB){natural} -> {run_dir}")

@@ -236,7 +236,7 @@ def test_display_space_loss_is_the_mse_of_srgb_values():
     same λ error costs more in a dark image than in a bright one, and a prediction below
     zero still gets a gradient back (the sRGB toe is continued)."""
     from restore.despike.loss import srgb_continued
-    from restore.despike.train import srgb
+    from restore.despike.validation import srgb
 
     loss = DeSpikeLoss(LossConfig(lambda_fft=0.0, lambda_perc=0.0), TINY)
     x = torch.linspace(-0.2, 1.3, 301)

@@ -20,8 +20,11 @@ from spikesim.scenes import make_scene
 
 
 def test_bundled_network_beats_tfp_on_a_defocused_capture():
-    profile = CameraProfile(width=128, height=96, gain_sd=0.0, dark_median=0.0,
-                            hot_fraction=0.0, dead_fraction=0.0)
+    # the FPN-free camera of the provenance (k 1/800, the reference camera's until issue 16
+    # made the reference a structured, darker one)
+    profile = CameraProfile(width=128, height=96, k=1 / 800, gain_column_sd=0.0,
+                            gain_row_sd=0.0, gain_shading_sd=0.0, gain_sd=0.0,
+                            dark_median=0.0, hot_fraction=0.0, dead_fraction=0.0)
     scene = make_scene("dead_leaves", 96, 128, np.random.default_rng(3))
     cap = render_capture(scene, Camera(profile, 0), Lens(focus_distance=0.9), 256, 3)
     assert 3.0 < float(np.median(cap.defocused.sigma)) < 4.0

@@ -52,6 +52,15 @@ def evaluation_section(eval_dir) -> list[str]:
     return [f"## Evaluation: `{path.parent.name}`", "", text.rstrip(), ""]
 
 
+def _natural_validation(v: dict) -> list[str]:
+    """Card lines for the natural validation set, when the run had one (train validation)."""
+    if "nat_psnr" not in v:
+        return []
+    return [f"- these weights on the natural validation set (photographs of the validation "
+            f"split, the same cameras and light): PSNR {v['nat_psnr']:.2f} dB, SSIM "
+            f"{v['nat_ssim']:.4f}; TFP {v['nat_psnr_tfp']:.2f} dB, {v['nat_ssim_tfp']:.4f}"]
+
+
 def model_card(run_dir, weights: str = "best.pt", machine_note: str = "",
                notes=None, evaluations=()) -> str:
     """A Markdown model card of a run's weights: config, data, steps, time, validation.
@@ -111,14 +120,20 @@ def model_card(run_dir, weights: str = "best.pt", machine_note: str = "",
         f"{v.get('ssim', float('nan')):.4f}",
         f"- TFP (192 steps, calibrated): PSNR {v.get('psnr_tfp', float('nan')):.2f} dB, SSIM "
         f"{v.get('ssim_tfp', float('nan')):.4f}",
+        *_natural_validation(v),
         "",
-        "| step | loss | PSNR | SSIM | PSNR TFP | SSIM TFP | wall s |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| step | loss | PSNR | SSIM | PSNR TFP | SSIM TFP |"
+        + (" natural PSNR | natural SSIM | natural PSNR TFP |" if "nat_psnr" in v else "")
+        + " wall s |",
+        "|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if "nat_psnr" in v else "")
+        + "---:|",
     ]
     for r in val_rows:
+        natural = (f" {float(r['nat_psnr']):.2f} | {float(r['nat_ssim']):.4f} | "
+                   f"{float(r['nat_psnr_tfp']):.2f} |" if "nat_psnr" in v else "")
         lines.append(f"| {r['step']} | {float(r['loss']):.4f} | {float(r['psnr']):.2f} | "
                      f"{float(r['ssim']):.4f} | {float(r['psnr_tfp']):.2f} | "
-                     f"{float(r['ssim_tfp']):.4f} | {r['wall_s']} |")
+                     f"{float(r['ssim_tfp']):.4f} |{natural} {r['wall_s']} |")
     lines += ["", "## Training config (exact)", "", "```yaml",
               yaml.safe_dump(cfg, sort_keys=False).rstrip(), "```", ""]
     if notes is not None:

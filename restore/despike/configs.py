@@ -19,6 +19,11 @@ at full resolution), ``use_calibration`` (w/o NC: spike weight 1 everywhere),
 ``attention`` (w/o transformer: candidate attention -> concatenation + 1x1 mixing and
 MDTA -> plain value mixing), ``physical_kernels`` (w/o physical kernel: the Gaussian
 kernel bank -> ordinary 3x3 convolutions).
+
+``calibration_flag`` (not an ablation): one more constant input channel of the shared
+encoder saying whether the features are calibrated (1) or the calibration is absent (0);
+trained with ``data.calib_withheld``, so one model serves cameras with and without a
+calibration (despike.md §2, "Calibration withheld").
 """
 
 from __future__ import annotations
@@ -46,6 +51,9 @@ class ModelConfig:
                                      "(false: QKV mixing; w/o transformer)")
     physical_kernels: bool = spec(True, doc="Gaussian-initialised kernel bank (false: plain convs)")
     linearize: bool = spec(True, doc="map rates to charge per step with the calibrated dead time")
+    calibration_flag: bool = spec(False, doc="one more encoder input channel: 1 when the "
+                                  "features are calibrated, 0 when the calibration is absent "
+                                  "(train with data.calib_withheld > 0)")
     correction: str = spec("full", choices=("full", "weight"),
                            doc="calibrated input: the calibration's full inverse of every "
                                "window's rate (exact at every level) or the paper's Eq. 14 "
@@ -109,8 +117,11 @@ class LossConfig:
                                    doc="β per level, coarse to fine")
     lambda_mse: float = spec(1.0, "", 0.0, None, doc="λ1")
     lambda_fft: float = spec(0.2, "", 0.0, None, doc="λ2 (MIMO-UNet FFT L1)")
-    lambda_perc: float = spec(0.2, "", 0.0, None,
-                              doc="λ3 (perceptual substitute: 1-SSIM + gradient L1, multi-scale)")
+    lambda_perc: float = spec(0.2, "", 0.0, None, doc="λ3, the perceptual term")
+    perceptual: str = spec("substitute", choices=("substitute", "lpips-vgg", "lpips-alex"),
+                           doc="the perceptual term: substitute (1-SSIM + gradient L1, "
+                               "multi-scale) or LPIPS with VGG16 / AlexNet (restore.lpips; "
+                               "needs space: display)")
     space: str = spec("display", choices=("display", "linear"),
                       doc="where every term is computed: display (the sRGB-encoded scene "
                           "value the evaluation scores) or linear (λ over the image scale)")
@@ -119,6 +130,10 @@ class LossConfig:
         if len(self.scale_beta) != 3:
             raise ConfigError(f"{where}.scale_beta", self.scale_beta, "three values",
                               "one per level, coarse to fine")
+        if self.perceptual != "substitute" and self.space != "display":
+            raise ConfigError(f"{where}.perceptual", self.perceptual,
+                              "substitute with space: linear (LPIPS compares display images "
+                              "in [0, 1])", "set space: display or perceptual: substitute")
 
 
 @dataclass(frozen=True)
@@ -158,6 +173,17 @@ class DataConfig:
                          "of pool_size once (cached: the run's cache/ or --cache) and draw random "
                          "crops, stream lengths and flips of them (much cheaper per step)")
     pool_size: int = spec(128, "px", 16, 4096, doc="side of the pooled samples")
+    calib_withheld: float = spec(0.0, "", 0.0, 1.0,
+                                 doc="share of samples whose calibration is withheld: "
+                                     "uncalibrated features (the camera's dead time only), "
+                                     "calibration flag 0; chosen per sample index, "
+                                     "validation included")
+    val_natural: dict = spec({}, doc="generator keys of a second, natural validation set "
+                                     "over `generator` (e.g. {source: images, image_dir: "
+                                     "data/photos/val}); empty: procedural validation only")
+    val_natural_samples: int = spec(12, "", 1, 100_000,
+                                    doc="size of the natural validation set (val_size, "
+                                        "val_seed and val_cameras as the procedural one)")
 
     def validate(self, where: str = "data") -> None:
         if self.crop % 4 or self.val_size % 4:
@@ -190,17 +216,37 @@ class TrainConfig:
     min_lr_ratio: float = spec(0.05, "", 0.0, 1.0, doc="cosine floor as a fraction of lr")
     grad_clip: float = spec(1.0, "", 0.0, None, doc="gradient norm clip (0: off)")
     val_every: int = spec(200, "steps", 1, None, doc="validation period")
+    select_on: str = spec("auto", choices=("auto", "natural", "procedural", "mean"),
+                          doc="validation PSNR that picks best.pt: the natural set, the "
+                              "procedural one or their mean; auto: natural when "
+                              "data.val_natural is set, else procedural")
     ckpt_every: int = spec(100, "steps", 1, None, doc="checkpoint period")
     log_every: int = spec(10, "steps", 1, None, doc="log period")
     seed: int = spec(0, "", 0, None, doc="seed of initialisation and data")
     threads: int = spec(0, "", 0, 256, doc="torch CPU threads (0: leave torch's default)")
 
+    def validate(self, where: str = "") -> None:
+        p = f"{where}." if where and where != "TrainConfig" else ""
+        if self.select_on in ("natural", "mean") and not self.data.val_natural:
+            raise ConfigError(f"{p}select_on", self.select_on,
+                              "procedural (or auto) without a natural validation set",
+                              "set data.val_natural, or select_on: procedural")
 
-def _merge(base: dict, over: dict) -> dict:
+    @property
+    def selection(self) -> str:
+        """The validation PSNR that picks ``best.pt``: ``natural``, ``procedural`` or
+        ``mean`` (``select_on: auto`` resolved)."""
+        if self.select_on != "auto":
+            return self.select_on
+        return "natural" if self.data.val_natural else "procedural"
+
+
+def merge_mappings(base: dict, over: dict) -> dict:
+    """``base`` with the keys of ``over`` replaced (nested mappings merged key by key)."""
     out = dict(base)
     for key, value in (over or {}).items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge_mappings(out[key], value)
         else:
             out[key] = value
     return out
@@ -255,7 +301,7 @@ def model_config(source=None) -> ModelConfig:
             raise ConfigError("model.preset", preset, "one of " + ", ".join(PRESETS),
                               "pick a preset")
         base = to_mapping(PRESETS[preset])
-    return from_mapping(ModelConfig, _merge(base, source), "model")
+    return from_mapping(ModelConfig, merge_mappings(base, source), "model")
 
 
 def train_config(source, seed: int | None = None) -> TrainConfig:
@@ -274,11 +320,12 @@ def train_config(source, seed: int | None = None) -> TrainConfig:
             if preset not in PRESETS:
                 raise ConfigError("preset", preset, "one of " + ", ".join(PRESETS),
                                   "pick a preset")
-            source["model"] = _merge(to_mapping(PRESETS[preset]), source.get("model") or {})
+            source["model"] = merge_mappings(to_mapping(PRESETS[preset]),
+                                             source.get("model") or {})
         cfg = from_mapping(TrainConfig, source, "")
     if seed is None:
         return cfg
-    return from_mapping(TrainConfig, _merge(to_mapping(cfg), {"seed": int(seed)}), "")
+    return from_mapping(TrainConfig, merge_mappings(to_mapping(cfg), {"seed": int(seed)}), "")
 
 
 def config_to_dict(cfg) -> dict:
@@ -288,4 +335,4 @@ def config_to_dict(cfg) -> dict:
 
 def replace(cfg, **changes):
     """``dataclasses.replace`` re-validated."""
-    return from_mapping(type(cfg), _merge(to_mapping(cfg), changes), type(cfg).__name__)
+    return from_mapping(type(cfg), merge_mappings(to_mapping(cfg), changes), type(cfg).__name__)

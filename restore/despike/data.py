@@ -19,11 +19,19 @@ calibrated by the toolkit itself (:func:`calibrate_camera`: simulated uniform fi
 :func:`calibration.fit.calibrate` with the dead time estimated), exactly what a user
 does with ``spikesim uniform`` + ``spikecal fit``; the result is cached per camera.
 
+Calibration withheld (``calib_withheld``: a share of the samples). Whether sample ``i``
+is shown without its calibration is a pure function of ``(seed, i)``
+(:func:`calibration_withheld`); its features are then the plain rates linearised with the
+camera's dead time (what ``spikerestore eval --calib-mode off`` gives every method, and
+``spikerestore run`` without ``--calib`` given ``--dead-time``), and its ``calibrated``
+flag is 0 (:mod:`.model`).
+
 Examples. ``x (n, h, w) float32``: linearised IF features (charge per step) of the
 windows, from :func:`.encoding.if_features` with the calibration's spike weight
 ``w`` and :func:`.encoding.linearize_rate` with its dead time; ``target (h, w)``:
 ``λ = k · illuminance · sharp`` (docs/ARCHITECTURE.md); ``to_value (,)``: ``1/(k ·
-illuminance)`` (maps λ back to the scene value in [0, 1]). Augmentation (the paper's):
+illuminance)`` (maps λ back to the scene value in [0, 1]); ``calibrated (,)``: 1 when
+``x`` went through the calibration, else 0. Augmentation (the paper's):
 random crop, horizontal / vertical flips, transpose, applied identically to features
 and target.
 """
@@ -43,17 +51,32 @@ from spikesim.rng import CALIBRATION_FIELD, DIRECTORY_EXAMPLE, POOL_CAMERA, PROC
 from spikesim.errors import InputError
 from spikesim.inspect import shifted_window
 
-from .configs import DataConfig, ModelConfig
+from .configs import DataConfig, ModelConfig, merge_mappings
 from .encoding import features_for
 
 log = logging.getLogger("spikes")
 
+# Seed purpose of the withheld-calibration draw of sample i:
+# default_rng(SeedSequence([seed, i, purpose])). It belongs in spikesim.rng's table (kept
+# here while that module is being edited); the value is part of the reproducibility
+# contract.
+CALIBRATION_WITHHELD = 0xCA1_0FF
 
-def generator_config(data: DataConfig, width: int, height: int, seed: int):
-    """The :class:`spikesim.dataset.DatasetConfig` of the generator at a given size."""
+
+def calibration_withheld(seed: int, index: int, share: float) -> bool:
+    """Whether sample ``index`` of a run with ``seed`` is shown without its calibration:
+    an independent draw per index, true with probability ``share``."""
+    return share > 0 and float(_seed_for(seed, index, CALIBRATION_WITHHELD).random()) < share
+
+
+def generator_config(data: DataConfig, width: int, height: int, seed: int,
+                     over: dict | None = None):
+    """The :class:`spikesim.dataset.DatasetConfig` of the generator at a given size;
+    ``over`` (e.g. ``data.val_natural``) replaces keys of ``data.generator`` (nested
+    mappings key by key)."""
     from spikesim.dataset import load_dataset_config
 
-    mapping = dict(data.generator or {})
+    mapping = merge_mappings(data.generator or {}, over or {})
     mapping.update(width=int(width), height=int(height), steps=int(data.steps), seed=int(seed))
     mapping.setdefault("name", "despike-train")
     return load_dataset_config(mapping)
@@ -152,10 +175,11 @@ def make_example(sample, calib, model: ModelConfig, crop: int | None = None,
     """One training example from a :class:`spikesim.dataset.Sample`-like object.
 
     ``sample`` needs ``stream``, ``sharp``, ``params`` (``illuminance``, ``camera.k``,
-    ``key_step``). A ``crop`` (px, square) is cut at a random place (``rng``) before the
-    features are computed. With probability ``short_prob`` only ``L`` steps (drawn from
-    ``short_lengths``) around the key step are kept, so the windows are clipped as in the
-    evaluation with short streams.
+    ``camera.dead_time``, ``key_step``). A ``crop`` (px, square) is cut at a random place
+    (``rng``) before the features are computed. With probability ``short_prob`` only
+    ``L`` steps (drawn from ``short_lengths``) around the key step are kept, so the
+    windows are clipped as in the evaluation with short streams. ``calib=None``: the
+    calibration withheld (:func:`uncalibrated_dead_time`).
     """
     params = sample.params
     k = float(params["camera"]["k"])
@@ -176,12 +200,20 @@ def make_example(sample, calib, model: ModelConfig, crop: int | None = None,
     rng = rng if rng is not None else np.random.default_rng(0)
     if short_prob > 0 and short_lengths and rng.random() < short_prob:
         stream, key = short_stream(stream, key, int(rng.choice(list(short_lengths))))
-    x, _ = features_for(stream, calib, model, key)
+    x, _ = features_for(stream, calib, model, key, uncalibrated_dead_time(sample, calib))
     target = (sharp * np.float32(k * illum)).astype(np.float32)
     if do_augment:
         x, target = augment(x, target, rng)
     return {"x": torch.from_numpy(x), "target": torch.from_numpy(target),
-            "to_value": torch.tensor(1.0 / (k * illum), dtype=torch.float32)}
+            "to_value": torch.tensor(1.0 / (k * illum), dtype=torch.float32),
+            "calibrated": torch.tensor(float(calib is not None and model.use_calibration))}
+
+
+def uncalibrated_dead_time(sample, calib) -> float | None:
+    """The dead time (steps) that linearises a sample's rates when ``calib`` is ``None``:
+    the camera's own (``params.camera.dead_time``), as the evaluation's uncalibrated
+    methods get it; ``None`` (the calibration's) when a calibration is given."""
+    return None if calib is not None else float(sample.params["camera"]["dead_time"])
 
 
 def _crop_calibration(calib, y0, x0, h, w):
@@ -201,12 +233,14 @@ class ProceduralDataset(torch.utils.data.Dataset):
     """Examples made on the fly; item ``i`` depends only on ``(data, model, seed, i)``.
 
     ``size`` is the square side of the samples (the training crop, or the validation
-    size); ``length`` the virtual length (indices are unbounded in practice).
+    size); ``length`` the virtual length (indices are unbounded in practice);
+    ``generator`` replaces keys of ``data.generator`` (the natural validation set's
+    ``data.val_natural``).
     """
 
     def __init__(self, data: DataConfig, model: ModelConfig, seed: int, size: int,
                  length: int = 10**9, augment: bool | None = None, cache_dir=None,
-                 cameras: int | None = None):
+                 cameras: int | None = None, generator: dict | None = None):
         self.data = data
         self.model = model
         self.seed = int(seed)
@@ -216,7 +250,7 @@ class ProceduralDataset(torch.utils.data.Dataset):
         self.short_prob = data.short_prob if self.augment else 0.0
         self.cache_dir = cache_dir
         self.cameras = int(cameras or data.cameras)
-        self.gen = generator_config(data, self.size, self.size, self.seed)
+        self.gen = generator_config(data, self.size, self.size, self.seed, generator)
         self._calibs: dict = {}
 
     def __len__(self):
@@ -243,8 +277,13 @@ class ProceduralDataset(torch.utils.data.Dataset):
         sample.stream = np.ascontiguousarray(sample.stream.window(0, len(sample.stream)))
         return sample, calib
 
+    def withheld(self, index: int) -> bool:
+        """Whether item ``index`` is shown without its calibration (:func:`calibration_withheld`)."""
+        return calibration_withheld(self.seed, index, self.data.calib_withheld)
+
     def __getitem__(self, index: int) -> dict:
         sample, calib = self.sample(int(index))
+        calib = None if self.withheld(index) else calib
         rng = _seed_for(self.seed, index, PROCEDURAL_EXAMPLE)
         ex = make_example(sample, calib, self.model, None, rng, self.augment,
                           self.short_prob, self.data.short_lengths)
@@ -299,6 +338,8 @@ class GeneratedDirDataset(torch.utils.data.Dataset):
 
         sample = load_sample(self.paths[int(index) % len(self.paths)])
         calib = self._calibration(sample.params)
+        if calibration_withheld(self.seed, index, self.data.calib_withheld):
+            calib = None
         rng = _seed_for(self.seed, index, DIRECTORY_EXAMPLE)
         ex = make_example(sample, calib, self.model, self.crop, rng, self.augment,
                           self.data.short_prob if self.augment else 0.0, self.data.short_lengths)
@@ -311,4 +352,5 @@ def collate(batch: list[dict]) -> dict:
     return {"x": torch.stack([b["x"] for b in batch]),
             "target": torch.stack([b["target"] for b in batch]),
             "to_value": torch.stack([b["to_value"] for b in batch]),
+            "calibrated": torch.stack([b["calibrated"] for b in batch]),
             "index": torch.tensor([b["index"] for b in batch])}

@@ -2,7 +2,8 @@
 
 :func:`if_features` integrates the windows (paper Eq. 14); :func:`features_for` turns a
 stream and its calibration into the network input ``(n, H, W)`` exactly as training and
-inference both use it (it imports nothing from training).
+inference both use it (it imports nothing from training); :func:`network_input` adds the
+value of the calibration flag for models that have one.
 
 For each window ``T_i`` around the key step ``t_c`` a non-spiking IF neuron integrates
 ``V(t) = V(t-1) + w_p S_p(t)`` (physics.md §5: ``w`` is the calibration's spike weight,
@@ -189,3 +190,31 @@ def features_for(stream, calib, model: ModelConfig, key_step=None,
         if model.linearize:
             x = linearize_rate(x, dead_time)
     return np.ascontiguousarray(x, np.float32), feats.clipped
+
+
+def measured(calib):
+    """``calib`` when it measures the camera; ``None`` for no calibration or an identity
+    one (:meth:`calibration.calfile.Calibration.identity`: every pixel assumed ideal,
+    nothing measured, as ``spikerestore eval --calib-mode off`` passes)."""
+    if calib is None or calib.meta.get("method") == "identity":
+        return None
+    return calib
+
+
+def network_input(stream, calib, model: ModelConfig, key_step=None,
+                  dead_time: float | None = None) -> tuple[np.ndarray, float, list]:
+    """``(features (n, H, W) float32, calibrated, notes)`` of one capture for a model.
+
+    A model without ``calibration_flag`` gets :func:`features_for` of ``calib`` as given
+    (an identity calibration included, as before the flag existed). A model with the flag
+    gets the calibrated features and flag 1.0 only for a :func:`measured` calibration
+    (and ``use_calibration``); otherwise the plain rates linearised with ``dead_time`` (default: the identity
+    calibration's, else 1 step) and flag 0.0 — what training shows it for withheld
+    calibrations (``data.calib_withheld``). ``calibrated`` is 1.0 exactly when the
+    features went through a calibration (``use_calibration``), else 0.0.
+    """
+    if model.calibration_flag and calib is not None and measured(calib) is None:
+        dead_time = calib.dead_time if dead_time is None else dead_time
+        calib = None
+    x, notes = features_for(stream, calib, model, key_step, dead_time)
+    return x, float(calib is not None and model.use_calibration), notes

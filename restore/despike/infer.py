@@ -32,7 +32,7 @@ from spikesim.errors import InputError
 from restore import settings
 
 from .device import resolve_device
-from .encoding import features_for
+from .encoding import network_input
 from .model import DeSpikeNet, pad_to_multiple
 from .weights import load_model
 
@@ -75,11 +75,14 @@ def dihedral_inverse(x: torch.Tensor, k: int) -> torch.Tensor:
 
 @torch.no_grad()
 def predict(model: DeSpikeNet, x, device="cpu", tile: int | None = None,
-            overlap: int | None = None, self_ensemble: bool = False) -> np.ndarray:
+            overlap: int | None = None, self_ensemble: bool = False,
+            calibrated=None) -> np.ndarray:
     """Run the network on features ``x (B, n, H, W)`` (any H, W); returns ``(B, H, W)`` λ.
 
     Frames with a side above ``tile`` px are processed in overlapping tiles. With
     ``self_ensemble`` the result is the mean over the 8 flips/transposes (module doc).
+    ``calibrated`` (1: calibrated features, 0: none; one value or ``(B,)``) is the
+    calibration flag of a model that has one (:mod:`.model`).
     """
     dev = resolve_device(device) if not isinstance(device, torch.device) else device
     tile = int(tile or settings.DESPIKE_TILE)
@@ -90,17 +93,20 @@ def predict(model: DeSpikeNet, x, device="cpu", tile: int | None = None,
     x = torch.as_tensor(np.asarray(x, np.float32) if not torch.is_tensor(x) else x)
     model = model.to(dev)
     scale = model.image_scale(x)          # of the whole frame: the same for every transform
+    if calibrated is not None:
+        calibrated = torch.as_tensor(calibrated, dtype=torch.float32, device=dev)
     if not self_ensemble:
-        return _predict_tiled(model, x, dev, tile, overlap, scale)
+        return _predict_tiled(model, x, dev, tile, overlap, scale, calibrated)
     total = None
     for k in range(8):
-        out = _predict_tiled(model, dihedral(x, k).contiguous(), dev, tile, overlap, scale)
+        out = _predict_tiled(model, dihedral(x, k).contiguous(), dev, tile, overlap, scale,
+                             calibrated)
         out = dihedral_inverse(torch.from_numpy(out), k)
         total = out if total is None else total + out
     return (total / 8).numpy()
 
 
-def _predict_tiled(model, x, dev, tile, overlap, scale) -> np.ndarray:
+def _predict_tiled(model, x, dev, tile, overlap, scale, calibrated) -> np.ndarray:
     b, n, h, w = x.shape
     out = np.zeros((b, h, w), np.float32)
     norm = np.zeros((h, w), np.float32)
@@ -110,7 +116,8 @@ def _predict_tiled(model, x, dev, tile, overlap, scale) -> np.ndarray:
             th, tw = min(tile, h), min(tile, w)
             sub = x[:, :, y0:y0 + th, x0:x0 + tw]
             sub, (sh, sw) = pad_to_multiple(sub, 4)
-            res = model(sub.to(dev), scale.to(dev))["out"][:, :sh, :sw].float().cpu().numpy()
+            res = model(sub.to(dev), scale.to(dev), calibrated)["out"][:, :sh, :sw]
+            res = res.float().cpu().numpy()
             wy = _ramp(th, overlap, y0 == 0, y0 + th >= h)
             wx = _ramp(tw, overlap, x0 == 0, x0 + tw >= w)
             wt = wy[:, None] * wx[None, :]
@@ -132,7 +139,9 @@ def restore_despike(stream, calib=None, center=None, device="cpu", config=None, 
     stream : SpikeStream ``(T, H, W)`` or a ``(T, H, W)`` 0/1 array
     calib : :class:`calibration.calfile.Calibration` of the camera (its spike weight
         ``w`` and dead time are used), or ``None`` for an uncalibrated camera
-        (weight 1, dead time 1 step)
+        (weight 1, dead time 1 step). A model with the calibration flag sets it to 0
+        for ``None`` or an identity calibration (trained for that case with
+        ``data.calib_withheld``); models without it use the calibration as given.
     center : key step (default the middle); windows are clipped to the stream
     device : ``"cpu"`` or ``"cuda"``
     config, weights : see :func:`load_model` (default: the bundled ``despike-small``)
@@ -158,8 +167,8 @@ def restore_despike(stream, calib=None, center=None, device="cpu", config=None, 
             raise InputError("calibration", f"{calib.weight.shape[1]}x{calib.weight.shape[0]}",
                              f"the stream's resolution {w}x{h}",
                              "use the calibration of the camera that recorded the stream")
-    x, notes = features_for(stream, calib, model.config, center, dead_time)
+    x, calibrated, notes = network_input(stream, calib, model.config, center, dead_time)
     for note in notes:
         log.warning("despike: %s", note)
     return predict(model, torch.from_numpy(x)[None], device, tile,
-                   self_ensemble=self_ensemble)[0]
+                   self_ensemble=self_ensemble, calibrated=calibrated)[0]

@@ -7,10 +7,15 @@
 - ``L_FFT`` (MIMO-UNet): L1 between the real and imaginary parts of the 2-D FFTs of
   the final output and the target, orthonormal FFT so the term does not grow with the
   image size;
-- ``L_perc``: LPIPS needs pretrained VGG/AlexNet weights that cannot be downloaded here.
-  The documented substitute is a multi-scale structural term on the final output:
-  at full, 1/2 and 1/4 resolution, ``(1 - SSIM) + L1 of the image gradients`` (SSIM of
-  Wang et al. 2004, Gaussian window 11, σ 1.5, on the normalised values).
+- ``L_perc`` (``loss.perceptual``), on the final output:
+
+  - ``substitute`` (the bundled models'; LPIPS's weights were not available when they
+    were trained): a multi-scale structural term, at full, 1/2 and 1/4 resolution,
+    ``(1 - SSIM) + L1 of the image gradients`` (SSIM of Wang et al. 2004, Gaussian
+    window 11, σ 1.5);
+  - ``lpips-vgg`` / ``lpips-alex``: the paper's term, LPIPS v0.1 (:mod:`restore.lpips`,
+    VGG16 as usual for a loss, or AlexNet) of the grey display images replicated to
+    three channels, the batch mean; its network is frozen (weights fetched at setup).
 
 Where the terms are computed (``loss.space``):
 
@@ -107,6 +112,17 @@ class DeSpikeLoss(nn.Module):
                               "give one β per window of model.windows")
         self.window_beta = [beta[windows.index(w)] for w in used]
         self.scale_beta = list(loss.scale_beta) if model.multi_scale else [loss.scale_beta[-1]]
+        self.lpips = None
+        if loss.perceptual != "substitute" and loss.lambda_perc:
+            from restore.lpips import LPIPS
+
+            self.lpips = LPIPS(loss.perceptual.removeprefix("lpips-"))
+
+    def perceptual(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """λ3's term of ``(B, H, W)`` display images: LPIPS (batch mean) or the substitute."""
+        if self.lpips is not None:
+            return self.lpips(out.unsqueeze(1), target.unsqueeze(1)).mean()
+        return perceptual_substitute(out, target)
 
     def weights(self) -> torch.Tensor:
         """``(levels, windows)`` β products used for the MSE grid."""
@@ -142,8 +158,7 @@ class DeSpikeLoss(nn.Module):
         terms["mse_grid"] = mse
         terms["mse_final"] = ((out - t) ** 2).mean()
         terms["fft"] = fft_l1(out, t) if self.cfg.lambda_fft else out.new_zeros(())
-        terms["perc"] = (perceptual_substitute(out, t) if self.cfg.lambda_perc
-                         else out.new_zeros(()))
+        terms["perc"] = self.perceptual(out, t) if self.cfg.lambda_perc else out.new_zeros(())
         total = (self.cfg.lambda_mse * mse + self.cfg.lambda_fft * terms["fft"]
                  + self.cfg.lambda_perc * terms["perc"])
         return total, {k: float(v.detach()) for k, v in terms.items()}

@@ -7,6 +7,12 @@ mean of its longest-window feature, floored) and every prediction multiplied bac
 one model serves every light level. Output: predictions of ``λ`` (thresholds/step, the
 in-focus response of an ideal FPN-free pixel) for every (level, window) pair, and the
 final ``(B, H, W)`` estimate.
+
+With ``calibration_flag`` the shared encoder reads one more constant channel beside each
+window's feature: ``calibrated (B,)``, 1 when the features went through the camera's
+calibration and 0 when it is absent (plain rates). Its weights may start at zero
+(:func:`.grow.grow`), so a network grown from one without the flag computes that
+network's function exactly, whatever the flag.
 """
 
 from __future__ import annotations
@@ -23,11 +29,12 @@ from .refine import Level
 
 
 class Encoder(nn.Module):
-    """Shared shallow encoder: one window's feature ``(B, 1, H, W) -> (B, Ce, H, W)``."""
+    """Shared shallow encoder: one window's feature ``(B, inputs, H, W) -> (B, Ce, H, W)``
+    (``inputs`` 1, or 2 with the calibration flag channel)."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, inputs: int = 1):
         super().__init__()
-        self.c1 = nn.Conv2d(1, channels, 3, padding=1, padding_mode="replicate")
+        self.c1 = nn.Conv2d(inputs, channels, 3, padding=1, padding_mode="replicate")
         self.c2 = nn.Conv2d(channels, channels, 3, padding=1, padding_mode="replicate")
 
     def forward(self, x):
@@ -43,7 +50,7 @@ class DeSpikeNet(nn.Module):
         self.config = cfg
         n = len(cfg.used_windows)
         ce = cfg.encoder_channels
-        self.encoder = Encoder(ce)
+        self.encoder = Encoder(ce, 2 if cfg.calibration_flag else 1)
         self.bank = PSFBank(ce, cfg.num_kernels, cfg.kernel_size, cfg.sigma_min,
                             cfg.sigma_max, cfg.physical_kernels)
         idx = cfg.used_levels
@@ -64,10 +71,13 @@ class DeSpikeNet(nn.Module):
         """Per-image normalisation ``(B,)``: mean of the longest window, floored."""
         return x[:, -1].mean(dim=(-2, -1)).clamp(min=settings.DESPIKE_SCALE_EPS)
 
-    def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None) -> dict:
+    def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None,
+                calibrated=None) -> dict:
         """``x (B, n, H, W)`` -> ``{"out": (B, H, W), "grid": [(B, n, h_s, w_s)], "scale": (B,)}``.
 
         ``grid`` lists the levels coarse to fine; all values are in thresholds/step.
+        ``calibrated`` (a ``(B,)`` tensor or one number; 1 calibrated, 0 absent) is
+        required by a model with ``calibration_flag`` and ignored by one without.
         """
         b, n, h, w = x.shape
         if n != self.n_windows:
@@ -76,18 +86,35 @@ class DeSpikeNet(nn.Module):
             raise ValueError(f"frame sides must be multiples of 4, got {h}x{w}; pad first")
         if scale is None:
             scale = self.image_scale(x)
+        flag = self._flag(calibrated, b, x)
         xn = x / scale.view(b, 1, 1, 1)
         grid, prev = [], None
         for f, level in zip(self.factors, self.levels):
             xs = F.avg_pool2d(xn, f) if f > 1 else xn
             hs, ws = xs.shape[-2:]
-            enc = self.encoder(xs.reshape(b * n, 1, hs, ws))
+            inp = xs.reshape(b * n, 1, hs, ws)
+            if flag is not None:
+                inp = torch.cat([inp, flag.expand(b, n, 1, hs, ws).reshape(b * n, 1, hs, ws)], 1)
+            enc = self.encoder(inp)
             ce = enc.shape[1]
             cands = self.bank(enc).view(b, n, -1, ce, hs, ws)
             cands = cands.reshape(b, -1, ce, hs, ws)
             prev, res = level(enc.view(b, n, ce, hs, ws), cands, prev)
             grid.append((xs + res) * scale.view(b, 1, 1, 1))
         return {"out": grid[-1][:, -1], "grid": grid, "scale": scale}
+
+
+    def _flag(self, calibrated, b: int, x: torch.Tensor) -> torch.Tensor | None:
+        """``(B, 1, 1, 1, 1)`` flag values for the encoder, or None without the flag."""
+        if not self.config.calibration_flag:
+            return None
+        if calibrated is None:
+            raise ValueError("this model has a calibration flag: pass calibrated (1: the "
+                             "features are calibrated, 0: no calibration) per image")
+        flag = torch.as_tensor(calibrated, dtype=x.dtype, device=x.device).reshape(-1)
+        if flag.numel() not in (1, b):
+            raise ValueError(f"calibrated has {flag.numel()} values for a batch of {b}")
+        return flag.expand(b).view(b, 1, 1, 1, 1)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -15,7 +15,10 @@ Views are exact: the IF features are per-pixel (a count over each window through
 per-pixel calibration), so the features of a crop are the crop of the features. Each
 pooled sample therefore keeps its features for every stream length, ``(1 + len(short_lengths),
 n, S, S)`` stored as float16 (relative step 5e-4, ten times finer than the count
-quantisation of the longest window), with its target and ``to_value``.
+quantisation of the longest window), with its target and ``to_value``. A pooled sample
+whose calibration is withheld (``calib_withheld``, decided per pooled sample:
+:meth:`.data.ProceduralDataset.withheld`) keeps uncalibrated features, and every view of
+it has ``calibrated`` 0.
 
 The pool is written in chunks under ``CACHE/pool-<digest>/`` (``CACHE``: the run's
 ``cache/``, or the directory ``--cache`` names; the digest covers every setting the
@@ -40,7 +43,8 @@ from spikesim.atomic import atomic_path
 from spikesim.rng import POOL_EXAMPLE
 
 from .configs import DataConfig, ModelConfig, config_to_dict
-from .data import ProceduralDataset, _seed_for, augment, features_for, short_stream
+from .data import (ProceduralDataset, _seed_for, augment, calibration_withheld, features_for,
+                   short_stream, uncalibrated_dead_time)
 
 log = logging.getLogger("spikes")
 
@@ -54,26 +58,31 @@ def _pool_digest(data: DataConfig, model: ModelConfig, seed: int) -> str:
                       if k in ("windows", "multi_temporal", "use_calibration", "linearize",
                                "correction")}}
     for k in ("pool", "crop", "short_prob", "val_samples", "val_size", "val_seed",
-              "val_cameras", "augment"):
+              "val_cameras", "augment", "val_natural", "val_natural_samples"):
         keys["data"].pop(k, None)          # views and validation do not change the pool
+    if not data.calib_withheld:            # the digest of pools made before the key existed
+        keys["data"].pop("calib_withheld")
     return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def pooled_sample(source: ProceduralDataset, index: int, lengths) -> dict:
-    """Features of sample ``index`` for the full stream and every short ``length``.
+    """Features of sample ``index`` for the full stream and every short ``length``
+    (uncalibrated when ``source.withheld(index)``).
 
     Returns ``{"x": (1 + len(lengths), n, S, S) float16, "target": (S, S) float32,
     "to_value": float}``.
     """
     sample, calib = source.sample(int(index))
+    calib = None if source.withheld(int(index)) else calib
+    dead_time = uncalibrated_dead_time(sample, calib)
     params = sample.params
     k, illum = float(params["camera"]["k"]), float(params["illuminance"])
     stream = sample.stream
     key = int(params.get("key_step", len(stream) // 2))
-    feats = [features_for(stream, calib, source.model, key)[0]]
+    feats = [features_for(stream, calib, source.model, key, dead_time)[0]]
     for length in lengths:
         part, part_key = short_stream(stream, key, int(length))
-        feats.append(features_for(part, calib, source.model, part_key)[0])
+        feats.append(features_for(part, calib, source.model, part_key, dead_time)[0])
     return {"x": np.stack(feats).astype(np.float16), "target": sample.target_lambda,
             "to_value": 1.0 / (k * illum)}
 
@@ -173,6 +182,9 @@ class PooledDataset(torch.utils.data.Dataset):
         self.data, self.model, self.seed = data, model, int(seed)
         self.length = int(length)
         self.pool = build_pool(data, model, seed, cache_dir, workers)
+        self.calibrated = np.array(
+            [model.use_calibration and not calibration_withheld(seed, p, data.calib_withheld)
+             for p in range(data.pool)], np.float32)
 
     def __len__(self):
         return self.length
@@ -193,4 +205,5 @@ class PooledDataset(torch.utils.data.Dataset):
         return {"x": torch.from_numpy(np.ascontiguousarray(x)),
                 "target": torch.from_numpy(np.ascontiguousarray(target, dtype=np.float32)),
                 "to_value": torch.tensor(float(self.pool["to_value"][p]), dtype=torch.float32),
+                "calibrated": torch.tensor(float(self.calibrated[p])),
                 "index": int(index)}

@@ -35,7 +35,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from spikesim.atomic import atomic_path, check_writable_dir, write_json, write_yaml
@@ -44,15 +43,16 @@ from spikesim.errors import InputError
 from .configs import TrainConfig, config_to_dict, differing_keys, train_config
 from .data import GeneratedDirDataset, ProceduralDataset, collate
 from .device import resolve_device
-from .loss import DeSpikeLoss, srgb_continued
+from .grow import grow
+from .loss import DeSpikeLoss
 from .model import DeSpikeNet, count_parameters
+from .validation import Validator, selection_score, val_fields
 from .weights import load_model, save_torch, weights_payload
 
 log = logging.getLogger("spikes")
 
 LOG_FIELDS = ["step", "lr", "loss", "mse_grid", "mse_final", "fft", "perc", "grad_norm",
               "examples", "wall_s"]
-VAL_FIELDS = ["step", "loss", "psnr", "ssim", "psnr_tfp", "ssim_tfp", "wall_s"]
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
@@ -91,52 +91,6 @@ def _truncate_csv(path: Path, step: int) -> None:
             w.writerow(r)
     with atomic_path(path, overwrite=True) as tmp:
         tmp.write_text(buf.getvalue(), encoding="utf-8")
-
-
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = float(((a - b) ** 2).mean())
-    return 10.0 * math.log10(1.0 / max(mse, 1e-12))
-
-
-def srgb(x: torch.Tensor) -> torch.Tensor:
-    """sRGB encoding of linear values clipped to [0, 1] (the evaluation's display)."""
-    return srgb_continued(x.clamp(0.0, 1.0))
-
-
-class Validator:
-    """The fixed validation set (procedural, its own seed and cameras), made once."""
-
-    def __init__(self, cfg: TrainConfig, cache_dir):
-        ds = ProceduralDataset(cfg.data, cfg.model, seed=cfg.data.val_seed,
-                               size=cfg.data.val_size, augment=False, cache_dir=cache_dir,
-                               cameras=cfg.data.val_cameras)
-        self.batch = collate([ds[i] for i in range(cfg.data.val_samples)])
-
-    @torch.no_grad()
-    def __call__(self, model, loss_fn, device, bf16=False) -> dict:
-        from .loss import ssim
-
-        model.eval()
-        losses, ps, ss, pt, st = [], [], [], [], []
-        for i in range(self.batch["x"].shape[0]):
-            x = self.batch["x"][i:i + 1].to(device)
-            tgt = self.batch["target"][i:i + 1].to(device)
-            tv = self.batch["to_value"][i].to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                out = model(x)
-                loss, _ = loss_fn(out, tgt, tv.view(1))
-            ref = srgb(tgt.float() * tv)
-            est = srgb(out["out"].float() * tv)
-            tfp = srgb(x[:, -1].float() * tv)
-            losses.append(float(loss))
-            ps.append(_psnr(est, ref))
-            ss.append(float(ssim(est, ref)))
-            pt.append(_psnr(tfp, ref))
-            st.append(float(ssim(tfp, ref)))
-        model.train()
-        return {"loss": float(np.mean(losses)), "psnr": float(np.mean(ps)),
-                "ssim": float(np.mean(ss)), "psnr_tfp": float(np.mean(pt)),
-                "ssim_tfp": float(np.mean(st))}
 
 
 def _pin_threads(threads: int) -> None:
@@ -300,6 +254,10 @@ def _open_run(cfg: TrainConfig, run: Path, resume: bool, overwrite: bool, cache_
             from spikesim.yamlio import read_yaml
 
             old = read_yaml(run / "config.yaml", "run config")
+            try:        # read with today's defaults: keys added since the run keep theirs
+                old = config_to_dict(train_config(old))
+            except InputError:
+                pass                    # then the comparison below names what differs
             if old != cfg_dict:
                 diff = differing_keys(old, cfg_dict)
                 raise InputError("--config", f"differs from {run / 'config.yaml'} in "
@@ -335,7 +293,7 @@ def _build(cfg: TrainConfig, run: _Run, proc: _Processes):
     if cfg.init and run.init_meta is None:
         run.init_meta = _init_from(model, cfg)
     model.to(proc.device)
-    loss_fn = DeSpikeLoss(cfg.loss, cfg.model)
+    loss_fn = DeSpikeLoss(cfg.loss, cfg.model).to(proc.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if state is not None:
         model.load_state_dict(state["model"])
@@ -400,7 +358,7 @@ def _train_steps(cfg: TrainConfig, run: _Run, proc: _Processes, model, opt, loss
             g["lr"] = lr
         x, tgt = batch["x"].to(dev), batch["target"].to(dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=proc.bf16):
-            out = ddp(x)
+            out = ddp(x, calibrated=batch["calibrated"].to(dev))
             loss, terms = loss_fn(out, tgt, batch["to_value"].to(dev))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -420,12 +378,15 @@ def _train_steps(cfg: TrainConfig, run: _Run, proc: _Processes, model, opt, loss
                 progress(done, cfg.steps, row)
         if rank == 0 and (done % cfg.val_every == 0 or done == cfg.steps):
             val = validator(model, loss_fn, dev, proc.bf16)
-            _append_csv(run.dir / "val.csv", VAL_FIELDS,
+            _append_csv(run.dir / "val.csv", val_fields(cfg),
                         {"step": done, "wall_s": f"{wall:.1f}",
                          **{k: f"{v:.6g}" for k, v in val.items()}})
-            log.info("validation at %d: PSNR %.2f dB (TFP %.2f), SSIM %.4f (TFP %.4f)", done,
-                     val["psnr"], val["psnr_tfp"], val["ssim"], val["ssim_tfp"])
-            if val["psnr"] > run.best["psnr"]:
+            log.info("validation at %d: PSNR %.2f dB (TFP %.2f), SSIM %.4f (TFP %.4f)%s",
+                     done, val["psnr"], val["psnr_tfp"], val["ssim"], val["ssim_tfp"],
+                     "; natural PSNR %.2f dB (TFP %.2f), SSIM %.4f (TFP %.4f)" % (
+                         val["nat_psnr"], val["nat_psnr_tfp"], val["nat_ssim"],
+                         val["nat_ssim_tfp"]) if "nat_psnr" in val else "")
+            if selection_score(val, cfg.selection) > selection_score(run.best, cfg.selection):
                 run.best = {"step": done, **val}
                 save_torch(weights_payload(model, _meta(cfg, done, wall, val, world,
                                                         run.init_meta)),
@@ -463,10 +424,10 @@ def _finish(cfg: TrainConfig, run: _Run, proc: _Processes, model, last: int, wal
 def _init_from(model: DeSpikeNet, cfg: TrainConfig) -> dict:
     """Load ``cfg.init`` (a weights file) into ``model``.
 
-    The file holds the same architecture, or a shallower one that differs only in
-    ``depths`` (no level shallower than the file's): the file's blocks are loaded and the
-    extra transformer blocks appended after them start as the identity
-    (:func:`grow_depths`), so the grown network computes the file's function at step 0.
+    The file holds the same architecture, or one that differs only in ``depths`` (no
+    level shallower than the file's) or lacks the calibration flag: :func:`.grow.grow`
+    appends identity blocks and a zero flag channel, so the grown network computes the
+    file's function at step 0.
     Returns the file's meta (its steps and wall time), so the card can count the whole
     training. Another architecture, or a file that is not weights, is a clear error.
     """
@@ -476,43 +437,10 @@ def _init_from(model: DeSpikeNet, cfg: TrainConfig) -> dict:
         raise InputError("init", cfg.init, exc.expected,
                          exc.fix or "train the first stage, or fix `init` in the config") \
             from None
-    grow_depths(model, start, where=str(cfg.init))
+    grow(model, start, where=str(cfg.init))
     return {"path": str(cfg.init), "steps": int(start.meta.get("steps", 0)),
             "wall_s": float(start.meta.get("wall_s", 0.0)),
             "init": start.meta.get("init")}
-
-
-def grow_depths(model: DeSpikeNet, start: DeSpikeNet, where: str = "weights") -> None:
-    """Copy ``start``'s parameters into ``model`` of equal or greater ``depths``.
-
-    Every other configuration key must be equal. Each level's first blocks take
-    ``start``'s blocks; each appended block gets zero output projections (MDTA ``proj``
-    and GDFN ``out``), so with its residual it is exactly the identity and ``model``
-    computes ``start``'s function until training moves them.
-    """
-    a, b = config_to_dict(model.config), config_to_dict(start.config)
-    keys = differing_keys(a, b, ignore=("name", "depths"))
-    levels = model.config.used_levels                          # module j is level levels[j]
-    deeper = all(a["depths"][lvl] >= b["depths"][lvl] for lvl in levels)
-    if keys or not deeper:
-        what = f"differs in {', '.join(keys)}" if keys else (
-            f"has depths {b['depths']}, deeper than {a['depths']} at some level")
-        raise InputError("init", where, f"weights of this architecture ({a['name']}, depths "
-                         f"{a['depths']}) or of a shallower one of the same widths",
-                         f"the file {what}; point `init` at matching weights")
-    appended = [blk for j, lvl in enumerate(levels)
-                for blk in model.levels[j].blocks[b["depths"][lvl]:]]
-    new = {id(p) for blk in appended for p in blk.parameters()}
-    own = dict(model.named_parameters())
-    missing, unexpected = model.load_state_dict(start.state_dict(), strict=False)
-    if unexpected or any(k not in own or id(own[k]) not in new for k in missing):
-        raise InputError("init", where, "parameters matching the stored configuration",
-                         "the file's tensors do not fit the model; retrain the first stage")
-    with torch.no_grad():
-        for blk in appended:
-            for layer in (blk.attn.proj, blk.ffn.out):
-                layer.weight.zero_()
-                layer.bias.zero_()
 
 
 def _meta(cfg, step, wall, val, world, init=None) -> dict:
@@ -528,4 +456,5 @@ def _meta(cfg, step, wall, val, world, init=None) -> dict:
 def _summary(cfg, model, step, wall, best, val, world, dev) -> dict:
     return {"model": cfg.model.name, "parameters": count_parameters(model), "step": int(step),
             "steps": int(cfg.steps), "wall_s": round(float(wall), 1), "processes": int(world),
-            "device": str(dev), "best": best, "last_validation": val}
+            "device": str(dev), "selection": cfg.selection, "best": best,
+            "last_validation": val}
