@@ -278,7 +278,7 @@ class ProceduralDataset(torch.utils.data.Dataset):
         return sample, calib
 
     def withheld(self, index: int) -> bool:
-        """Whether item ``index`` is shown without its calibration (:func:`calibration_withheld`)."""
+        """Whether item ``index`` is shown uncalibrated (:func:`calibration_withheld`)."""
         return calibration_withheld(self.seed, index, self.data.calib_withheld)
 
     def __getitem__(self, index: int) -> dict:

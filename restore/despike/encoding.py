@@ -208,10 +208,10 @@ def network_input(stream, calib, model: ModelConfig, key_step=None,
     A model without ``calibration_flag`` gets :func:`features_for` of ``calib`` as given
     (an identity calibration included, as before the flag existed). A model with the flag
     gets the calibrated features and flag 1.0 only for a :func:`measured` calibration
-    (and ``use_calibration``); otherwise the plain rates linearised with ``dead_time`` (default: the identity
-    calibration's, else 1 step) and flag 0.0 — what training shows it for withheld
-    calibrations (``data.calib_withheld``). ``calibrated`` is 1.0 exactly when the
-    features went through a calibration (``use_calibration``), else 0.0.
+    (and ``use_calibration``); otherwise the plain rates linearised with ``dead_time``
+    (default: the identity calibration's, else 1 step) and flag 0.0 — what training
+    shows it for withheld calibrations (``data.calib_withheld``). ``calibrated`` is 1.0
+    exactly when the features went through a calibration, else 0.0.
     """
     if model.calibration_flag and calib is not None and measured(calib) is None:
         dead_time = calib.dead_time if dead_time is None else dead_time
