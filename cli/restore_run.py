@@ -16,7 +16,8 @@ from restore.settings import DEFAULT_METHOD, METHOD_NAMES
               help="One of: " + ", ".join(METHOD_NAMES) + ".")
 @click.option("--calib", "calib_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Calibration .npz of the camera (spikecal fit); "
-              "default: uncalibrated.")
+              "default: uncalibrated (a network with the calibration flag is told the "
+              "calibration is absent: the mode it was trained for).")
 @click.option("--center", type=int, default=None,
               help="Key step (default: the sample's, else the middle of the stream).")
 @click.option("--window", type=int, default=None,
