@@ -45,9 +45,12 @@ def train(config, run_dir, device, bf16, seed, stop_after, workers, cache_dir, r
                            stop_after=stop_after, overwrite=overwrite, progress=report,
                            workers=workers, cache_dir=cache_dir)
     best = summary.get("best") or {}
-    natural = (f", natural {best['nat_psnr']:.2f} dB (TFP {best['nat_psnr_tfp']:.2f} dB)"
-               if "nat_psnr" in best else "")
+    if best.get("step", -1) < 0:
+        found = "no validation yet"
+    else:
+        natural = (f", natural {best['nat_psnr']:.2f} dB (TFP {best['nat_psnr_tfp']:.2f} dB)"
+                   if "nat_psnr" in best else "")
+        found = (f"best validation ({summary['selection']}) at step {best['step']}: PSNR "
+                 f"{best['psnr']:.2f} dB (TFP {best['psnr_tfp']:.2f} dB){natural}")
     click.echo(f"{summary['model']}: {summary['step']}/{summary['steps']} steps in "
-               f"{summary['wall_s']} s; best validation ({summary['selection']}) at step "
-               f"{best.get('step')}: PSNR {best.get('psnr', float('nan')):.2f} dB "
-               f"(TFP {best.get('psnr_tfp', float('nan')):.2f} dB){natural} -> {run_dir}")
+               f"{summary['wall_s']} s; {found} -> {run_dir}")
