@@ -87,6 +87,8 @@ PROCEDURAL_EXAMPLE = 0xA06  # crop, flips, short stream of on-the-fly example i:
 #                             default_rng(SeedSequence([seed, i, purpose]))
 DIRECTORY_EXAMPLE = 0xD1    # the same for example i read from a generated directory
 POOL_EXAMPLE = 0xB001       # the same for example i drawn from the cached pool
+CALIBRATION_WITHHELD = 0xCA1_0FF   # whether example i is shown without its calibration:
+#                             default_rng(SeedSequence([seed, i, purpose]))
 
 
 _MASK64 = (1 << 64) - 1

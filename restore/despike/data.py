@@ -47,21 +47,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spikesim.rng import CALIBRATION_FIELD, DIRECTORY_EXAMPLE, POOL_CAMERA, PROCEDURAL_EXAMPLE
 from spikesim.errors import InputError
 from spikesim.inspect import shifted_window
+from spikesim.rng import (CALIBRATION_FIELD, CALIBRATION_WITHHELD, DIRECTORY_EXAMPLE, POOL_CAMERA,
+                          PROCEDURAL_EXAMPLE)
 
 from .configs import DataConfig, ModelConfig, merge_mappings
 from .encoding import features_for
 
 log = logging.getLogger("spikes")
-
-# Seed purpose of the withheld-calibration draw of sample i:
-# default_rng(SeedSequence([seed, i, purpose])). It belongs in spikesim.rng's table (kept
-# here while that module is being edited); the value is part of the reproducibility
-# contract.
-CALIBRATION_WITHHELD = 0xCA1_0FF
-
 
 def calibration_withheld(seed: int, index: int, share: float) -> bool:
     """Whether sample ``index`` of a run with ``seed`` is shown without its calibration:
