@@ -1,5 +1,7 @@
 """Numerical settings of the calibration: thresholds, epsilons, defect rules."""
 
+from spikesim import settings as _sim
+
 # --- calibration ------------------------------------------------------------------
 # Everything numeric that decides a fit or a defect flag lives here.
 DEFAULT_METHOD = "lsq"
@@ -16,8 +18,8 @@ MIN_OPERATING_LEVEL = 1e-12      # level units; L + L_d is floored here for gamm
 TRUTH_OPERATING_LEVEL = 300.0    # lux; operating level of a calibration built from true maps
 
 # defect rules (bit flags of the calibration file, formats.md)
-DEFECT_DEAD = 1
-DEFECT_HOT = 2
+DEFECT_DEAD = _sim.CALIBRATION_DEFECT_DEAD      # the bits a camera reads back (--camera-maps)
+DEFECT_HOT = _sim.CALIBRATION_DEFECT_HOT
 DEFECT_UNSTABLE = 4
 DEFECT_ILL_CONDITIONED = 8
 DEFECT_POOR_FIT = 16

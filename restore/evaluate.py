@@ -58,7 +58,7 @@ from spikesim.errors import InputError, ToolkitError
 from . import settings
 from .exposure import expose, to_display
 from .methods import METHODS, check_method, is_network, restore
-from .metrics import lpips, psnr, ssim
+from .metrics import lpips_batch, psnr, ssim
 
 log = logging.getLogger(__name__)
 
@@ -255,16 +255,20 @@ def evaluate_sample(sample, specs, windows, calib_cache=None, device="cpu",
     ``with_lpips`` the rows' ``lpips`` is NaN."""
     target = to_display(sample.sharp)
     bin_label, side, s_med = _sample_meta(sample)
-    rows, images = [], {}
+    rows, images, displays = [], {}, []
     for window in windows:
         for spec in specs:
             res, secs = run_on_sample(sample, spec, window, calib_cache, device, weights)
             disp = display_of(res.lam, sample)
-            dist = lpips(disp, target) if with_lpips else float("nan")
+            displays.append(disp)
             rows.append(Row(sample.id, spec.label, window_label(window), psnr(disp, target),
-                            ssim(disp, target), dist, secs, res.sigma, bin_label, side, s_med))
+                            ssim(disp, target), float("nan"), secs, res.sigma, bin_label, side,
+                            s_med))
             if keep_images and window is None:
                 images[spec.label] = disp
+    if with_lpips:                 # one batched LPIPS call per sample
+        for row, dist in zip(rows, lpips_batch(displays, target)):
+            row.lpips = dist
     if keep_images:
         from .baselines import resolve_window
 

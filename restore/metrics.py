@@ -118,7 +118,16 @@ def lpips(image, reference, net: str = LPIPS_NET) -> float:
     """LPIPS v0.1 distance of two (H, W) sRGB-encoded grey images in [0, 1]; 0 when
     identical, lower is better. The grey images are replicated to three channels
     (:func:`restore.lpips.lpips_distance`, CPU); both sides at least 31 px (AlexNet)."""
-    a, b = _check_pair(image, reference)
+    return float(lpips_batch([image], reference, net)[0])
+
+
+def lpips_batch(images, reference, net: str = LPIPS_NET) -> list[float]:
+    """:func:`lpips` of each (H, W) image against one reference, in one batched call."""
+    pairs = [_check_pair(image, reference) for image in images]
+    if not pairs:
+        return []
     from .lpips import lpips_distance
 
-    return float(lpips_distance(a.astype(np.float32), b.astype(np.float32), net=net))
+    a = np.stack([p[0] for p in pairs]).astype(np.float32)
+    b = np.broadcast_to(pairs[0][1].astype(np.float32), a.shape)
+    return [float(d) for d in np.atleast_1d(lpips_distance(a, b, net=net))]

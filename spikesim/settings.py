@@ -10,6 +10,7 @@ DEFAULT_READOUT_HZ = 20_000.0
 HEAD_CROP_WIDTH = 416          # real first-generation cameras: 16 header columns
 HEAD_CROP_COLUMNS = 16
 KNOWN_RESOLUTIONS = ((400, 250), (416, 250), (1000, 1000))   # (W, H)
+MAX_FRAME_SIDE = 65536     # px: the largest frame side a stream or sidecar may state
 COUNT_CHUNK_FRAMES = 256       # frames per chunk when counting spikes (chunk stays in L2/L3)
 POPCOUNT_BLOCK_WORDS = 64      # 64-bit words per parallel popcount task (accumulators in L1)
 POPCOUNT_PARALLEL_BYTES = 8 << 20   # chunks smaller than this are counted on one thread

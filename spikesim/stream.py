@@ -197,9 +197,6 @@ def candidate_resolutions(file_size: int, user_size=None) -> list[str]:
     return fits
 
 
-SIDECAR_MAX_SIDE = 65536                # pixels: no spike camera is larger
-
-
 def read_sidecar(path) -> dict:
     """The optional ``NAME.dat.yaml`` sidecar of ``path``, validated, or ``{}``.
 
@@ -229,8 +226,9 @@ def read_sidecar(path) -> dict:
     for key in ("width", "height"):
         if key in data:
             v = data[key]
-            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= SIDECAR_MAX_SIDE:
-                raise bad(key, f"a whole number of pixels in [1, {SIDECAR_MAX_SIDE}]")
+            if isinstance(v, bool) or not isinstance(v, int) \
+                    or not 1 <= v <= settings.MAX_FRAME_SIDE:
+                raise bad(key, f"a whole number of pixels in [1, {settings.MAX_FRAME_SIDE}]")
             out[key] = int(v)
     if ("width" in out) != ("height" in out):
         missing = "height" if "width" in out else "width"
@@ -272,8 +270,9 @@ class SpikeStream:
         for name, value in (("height", height), ("width", width),
                             ("file_width", width if file_width is None else file_width)):
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
-                    or not 1 <= int(value) <= SIDECAR_MAX_SIDE:
-                raise InputError(name, value, f"a whole number of pixels in [1, {SIDECAR_MAX_SIDE}]",
+                    or not 1 <= int(value) <= settings.MAX_FRAME_SIDE:
+                raise InputError(name, value,
+                                 f"a whole number of pixels in [1, {settings.MAX_FRAME_SIDE}]",
                                  "give the camera's resolution")
         self.height = int(height)
         self.width = int(width)
@@ -529,17 +528,14 @@ class SpikeStream:
         try:
             with data:
                 if "packed" in data.files:
-                    stream = cls._from_packed_npz(data, path)
-                else:
-                    dense = cls._dense_npz_array(data, path, key)
+                    return cls._from_packed_npz(data, path)
+                dense = cls._dense_npz_array(data, path, key)
         except InputError:
             raise
         except ValueError as exc:        # object arrays (allow_pickle=False), bad members
             raise StreamFormatError("file", str(path), "plain numeric arrays",
                                     f"the archive holds something else ({str(exc)[:80]})") \
                 from None
-        if "packed" in data.files:
-            return stream
         if axes is None:
             axes = _unambiguous_axes(dense.shape, path)
         stream = cls.from_dense(dense, axes, source=str(path))

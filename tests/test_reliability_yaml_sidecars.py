@@ -209,7 +209,8 @@ def test_sidecar_reader_gives_valid_values_or_its_own_error(tmp_path, mapping):
 
 # ------------------------------------------------------------------- click usage
 @pytest.mark.parametrize("tool, args, words", [
-    ("spikesim", ["render", "--steps", "abc", "scene:smooth"], ["--steps", "spikesim render --help"]),
+    ("spikesim", ["render", "--steps", "abc", "scene:smooth"],
+     ["--steps", "spikesim render --help"]),
     ("spikesim", ["nosuch"], ["No such command", "spikesim --help"]),
     ("spikecal", ["fit"], ["Missing argument", "spikecal fit --help"]),
     ("spikerestore", ["run", "x.dat"], ["Missing option", "spikerestore run --help"]),

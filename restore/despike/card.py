@@ -94,6 +94,7 @@ def model_card(run_dir, weights: str = "best.pt", machine_note: str = "",
         with open(run / "val.csv", newline="", encoding="utf-8") as fh:
             val_rows = list(csv.DictReader(fh))
     v = meta.get("validation") or {}
+    has_natural = "nat_psnr" in v
     lines = [
         CARD_HEADER,
         f"# Model card: {payload['config']['name']} ({weights})",
@@ -123,14 +124,14 @@ def model_card(run_dir, weights: str = "best.pt", machine_note: str = "",
         *_natural_validation(v),
         "",
         "| step | loss | PSNR | SSIM | PSNR TFP | SSIM TFP |"
-        + (" natural PSNR | natural SSIM | natural PSNR TFP |" if "nat_psnr" in v else "")
+        + (" natural PSNR | natural SSIM | natural PSNR TFP |" if has_natural else "")
         + " wall s |",
-        "|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if "nat_psnr" in v else "")
+        "|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if has_natural else "")
         + "---:|",
     ]
     for r in val_rows:
         natural = (f" {float(r['nat_psnr']):.2f} | {float(r['nat_ssim']):.4f} | "
-                   f"{float(r['nat_psnr_tfp']):.2f} |" if "nat_psnr" in v else "")
+                   f"{float(r['nat_psnr_tfp']):.2f} |" if has_natural else "")
         lines.append(f"| {r['step']} | {float(r['loss']):.4f} | {float(r['psnr']):.2f} | "
                      f"{float(r['ssim']):.4f} | {float(r['psnr_tfp']):.2f} | "
                      f"{float(r['ssim_tfp']):.4f} |{natural} {r['wall_s']} |")

@@ -14,8 +14,6 @@ from spikesim.errors import InputError
 def resolve_device(device) -> torch.device:
     """``cpu`` or ``cuda[:i]`` (a string or a :class:`torch.device`); a clear error when
     CUDA is asked for and absent."""
-    if isinstance(device, torch.device):
-        device = str(device)
     device = str(device or "cpu")
     if device.startswith("cuda"):
         if not torch.cuda.is_available():

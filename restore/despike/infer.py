@@ -84,7 +84,7 @@ def predict(model: DeSpikeNet, x, device="cpu", tile: int | None = None,
     ``calibrated`` (1: calibrated features, 0: none; one value or ``(B,)``) is the
     calibration flag of a model that has one (:mod:`.model`).
     """
-    dev = resolve_device(device) if not isinstance(device, torch.device) else device
+    dev = resolve_device(device)
     tile = int(tile or settings.DESPIKE_TILE)
     overlap = int(settings.DESPIKE_TILE_OVERLAP if overlap is None else overlap)
     if tile % 4 or tile <= 2 * overlap:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from spikesim.atomic import atomic_path
+from spikesim.atomic import atomic_path, file_sha256
 from spikesim.errors import InputError
 
 from restore import settings
@@ -38,10 +38,8 @@ def bundled_weights_path() -> Path:
 def weights_identity(path=None) -> str:
     """``"PATH (sha256 0123456789ab)"`` of a weights file (``None``: the bundled one),
     so a results table names exactly the weights it measured."""
-    import hashlib
-
     path = Path(path) if path is not None else bundled_weights_path()
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else "absent"
+    digest = file_sha256(path)[:12] if path.is_file() else "absent"
     try:                                  # inside the working directory: a relative path
         path = path.resolve().relative_to(Path.cwd().resolve())
     except ValueError:
