@@ -39,7 +39,11 @@ from restore.settings import DEFAULT_METHODS
 @verbosity_options
 def eval_(dataset, methods, windows, calib_mode, full_grid, with_lpips, limit, montage_samples,
           device, weights, output, overwrite, as_json):
-    """Evaluate methods on DATASET (a `spikesim generate` directory): PSNR, SSIM, LPIPS."""
+    """Evaluate methods on DATASET (a `spikesim generate` directory): PSNR, SSIM, LPIPS.
+
+    DATASET may also be a `spikesim render --truth-every N` directory: per-frame PSNR and
+    SSIM over the sequence and its temporal flicker.
+    """
     from restore import evaluate as ev
     from restore.methods import is_network
 
@@ -47,6 +51,11 @@ def eval_(dataset, methods, windows, calib_mode, full_grid, with_lpips, limit, m
         methods, windows, calib_mode = ev.FULL_GRID_METHODS, "full,64,32", "both"
     specs = ev.parse_methods(methods, calib_mode)
     wins = ev.parse_windows(windows)
+    from restore import evaluate_sequence as evs
+
+    if evs.is_sequence_capture(dataset):      # a `spikesim render --truth-every` directory
+        _eval_sequence(evs, dataset, specs, wins, device, weights, output, overwrite, as_json)
+        return
     if output is not None:
         from spikesim.atomic import check_writable
 
@@ -87,3 +96,22 @@ def _command(dataset, methods, windows, calib_mode, limit, weights, device,
     args += ["--device", device] if device != "cpu" else []
     args += [] if with_lpips else ["--no-lpips"]
     return " ".join(shlex.quote(a) for a in args)
+
+
+def _eval_sequence(evs, capture, specs, wins, device, weights, output, overwrite, as_json):
+    """The sequence evaluation of a render capture directory (restore.evaluate_sequence)."""
+    if output is not None:
+        from spikesim.atomic import check_writable
+
+        for name in evs.SEQUENCE_FILES:
+            check_writable(output / name, overwrite, "-o")
+    with progress(length=len(specs) * len(wins), label="evaluating") as bar:
+        summary = evs.evaluate_sequence(capture, specs, wins, device=device, weights=weights,
+                                        progress=lambda i, total: bar.update(1))
+    written = evs.write_outputs(output, summary, overwrite) if output is not None else []
+    if as_json:
+        echo_json({k: v for k, v in summary.items()} | {"written": [str(p) for p in written]})
+        return
+    click.echo(evs.to_markdown(summary), nl=False)
+    for p in written:
+        click.echo(f"wrote {p}")

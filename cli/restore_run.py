@@ -1,5 +1,7 @@
-"""``spikerestore run``: restore one capture, one dataset sample or a whole dataset."""
+"""``spikerestore run``: restore one capture, one dataset sample or a whole dataset;
+with ``--every``, a capture or a sample as a sequence (video, GIF or numbered PNGs)."""
 
+import contextlib
 from pathlib import Path
 
 import click
@@ -8,6 +10,7 @@ from cli.options import (SIZE, echo_json, json_option, overwrite_option, progres
                          verbosity_options)
 from cli.stream_args import AXES
 from restore.settings import DEFAULT_METHOD, METHOD_NAMES
+from spikesim.errors import InputError
 
 
 @click.command("run")
@@ -20,6 +23,16 @@ from restore.settings import DEFAULT_METHOD, METHOD_NAMES
               "calibration is absent: the mode it was trained for).")
 @click.option("--center", type=int, default=None,
               help="Key step (default: the sample's, else the middle of the stream).")
+@click.option("--every", type=int, default=None,
+              help="Restore a sequence: a frame every N steps (key steps START, START+N, ...); "
+              "-o is then a .mp4, a .gif or a directory of numbered PNGs.")
+@click.option("--start", type=int, default=None,
+              help="First key step of --every (default: the first whose window fits).")
+@click.option("--stop", type=int, default=None,
+              help="Key steps of --every stay below this (default: past the last whose "
+              "window fits).")
+@click.option("--fps", type=float, default=10.0, show_default=True,
+              help="Frames per second of a .mp4/.gif sequence.")
 @click.option("--window", type=int, default=None,
               help="Steps around the key step (default 192, clipped to the stream).")
 @click.option("--size", type=SIZE, default=None, help="Frame size WxH of a .dat.")
@@ -39,12 +52,13 @@ from restore.settings import DEFAULT_METHOD, METHOD_NAMES
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The network's weights file (default: the bundled despike-small).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="Output PNG (a directory when INPUT is a dataset).")
+              help="Output PNG (a directory when INPUT is a dataset; with --every a .mp4, "
+              ".gif or PNG directory).")
 @overwrite_option
 @json_option
 @verbosity_options
-def run(input_path, method, calib_path, center, window, size, axes, sigma, exposure, dead_time,
-        linear, device, weights, output, overwrite, as_json):
+def run(input_path, method, calib_path, center, every, start, stop, fps, window, size, axes,
+        sigma, exposure, dead_time, linear, device, weights, output, overwrite, as_json):
     """Restore a sharp image from INPUT: a .dat, an .npz, a dataset sample or a dataset.
 
     The PNG is sRGB-encoded and linear in scene intensity up to one scale (zero
@@ -54,6 +68,13 @@ def run(input_path, method, calib_path, center, window, size, axes, sigma, expos
     from restore.methods import check_method
 
     check_method(method)
+    if every is None and (start is not None or stop is not None):
+        raise InputError("--start" if start is not None else "--stop",
+                         start if start is not None else stop, "a key-step range with --every",
+                         "add --every N, or use --center for one frame")
+    if every is not None and center is not None:
+        raise InputError("--center", center, "no --center with --every",
+                         "give the range with --start/--stop")
     kind = runner.input_kind(input_path)
     calib = None
     if calib_path is not None:
@@ -63,6 +84,10 @@ def run(input_path, method, calib_path, center, window, size, axes, sigma, expos
     common = dict(method=method, calib=calib, center=center, window=window, sigma=sigma,
                   dead_time=dead_time, linear=linear, overwrite=overwrite, device=device,
                   weights=weights)
+    if every is not None:
+        _sequence(input_path, kind, output, every, start, stop, fps, exposure, size, axes,
+                  common, as_json)
+        return
     if kind == "dataset":
         from spikesim.dataset import read_manifest
 
@@ -85,3 +110,33 @@ def run(input_path, method, calib_path, center, window, size, axes, sigma, expos
         sig = "" if r.sigma is None else f", sigma {r.sigma:.2f} px ({r.sigma_source})"
         click.echo(f"{r.output}: {r.method}, {r.window} steps{sig}, exposure {r.exposure} "
                    f"(scale {r.scale:.4g})")
+
+
+def _sequence(input_path, kind, output, every, start, stop, fps, exposure, size, axes, common,
+              as_json):
+    from restore import run as runner
+
+    stream = None
+    if kind == "capture":
+        from cli.stream_args import open_stream
+
+        stream = open_stream(input_path, size, axes)
+    with contextlib.ExitStack() as stack:
+        bars = []
+
+        def tick(i, total):
+            if not bars:
+                bars.append(stack.enter_context(progress(length=total, label="restoring")))
+            bars[0].update(1)
+
+        options = {k: v for k, v in common.items() if k != "center"}
+        result = runner.run_sequence(input_path, output, every=every, start=start, stop=stop,
+                                     fps=fps, exposure=exposure, stream=stream, progress=tick,
+                                     **options)
+    if as_json:
+        echo_json(result.as_dict())
+        return
+    steps = [f["step"] for f in result.frames]
+    click.echo(f"{result.output}: {len(steps)} frames of {result.method} at steps "
+               f"{steps[0]}..{steps[-1]} every {result.every}, exposure {result.exposure} "
+               f"(scale {result.scale:.4g})")

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import click
 
-from cli.options import camera_maps_option, overwrite_option, seed_option, verbosity_options
+from cli.options import (camera_maps_option, overwrite_option, seed_option, verbosity,
+                         verbosity_options)
 
 
 @click.command()
@@ -48,6 +49,9 @@ from cli.options import camera_maps_option, overwrite_option, seed_option, verbo
               help="Move the camera sideways by (TX, TY) metres during the capture (parallax).")
 @click.option("--key-frames", type=click.IntRange(2, None), default=8, show_default=True,
               help="Key frames of --translate-m (interpolated linearly in time).")
+@click.option("--truth-every", type=int, default=None, metavar="N",
+              help="Also write sequence_truth.npz: the sharp target, sigma map and defocused "
+              "image at steps 0, N, 2N, ... (for spikerestore eval of a sequence).")
 @click.option("--window", type=click.IntRange(1, None), default=41, show_default=True,
               help="Steps in the preview's window mean.")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -56,13 +60,15 @@ from cli.options import camera_maps_option, overwrite_option, seed_option, verbo
 @verbosity_options
 def render(image, depth_file, depth_m, depth_scale, disparity, focal_px, baseline_m, encoding,
            camera, camera_maps, lens_file, focus_m, f_number, psf, steps, fpn_seed, seed,
-           illuminance, lambda_p99, focus_sweep, translate_m, key_frames, window, output, overwrite):
+           illuminance, lambda_p99, focus_sweep, translate_m, key_frames, truth_every, window,
+           output, overwrite):
     """Render one defocused capture of IMAGE (a file, or scene:KIND for a procedural scene,
     KIND one of dead_leaves, tiled_plane, bricks, grille, text, smooth, random).
 
     Writes DIR/capture.dat (+ .yaml sidecar), sharp_srgb.png, defocused_srgb.png,
     sigma.png (per-pixel blur s.d. map), maps.npz (depth m, sigma px, signed coc px,
-    irradiance lux, sharp), preview.png (window mean of the spikes) and render.yaml.
+    irradiance lux, sharp; of the first key frame of a sweep or move), preview.png (window
+    mean of the spikes) and render.yaml; with --truth-every, sequence_truth.npz.
     """
     from cli.options import parse_float_list
     from spikesim.atomic import check_writable
@@ -87,6 +93,11 @@ def render(image, depth_file, depth_m, depth_scale, disparity, focal_px, baselin
         lens = load_yaml_config({**to_mapping(lens), **overrides}, Lens, "lens")
     for name in CAPTURE_FILES:
         check_writable(output / name, overwrite, "--output")
+    if truth_every is not None:
+        from spikesim.sequence_truth import TRUTH_FILE, truth_steps
+
+        truth_steps(steps, truth_every)            # validates N before any work
+        check_writable(output / TRUTH_FILE, overwrite, "--output")
     scene = load_scene(image, profile, lens, seed, depth_file, depth_m, encoding,
                        kind="disparity" if disparity else "depth", scale=depth_scale,
                        focal_length_px=focal_px, baseline_m=baseline_m)
@@ -101,7 +112,21 @@ def render(image, depth_file, depth_m, depth_scale, disparity, focal_px, baselin
                          focus_sweep=sweep, translate_m=move, key_frames=key_frames)
     provenance = {"command": "spikesim render", "image": image, "fpn_seed": fpn_seed,
                   "seed": seed, "steps": steps, "focus_sweep_m": sweep, "translate_m": move}
+    if truth_every is not None:
+        provenance["truth_every"] = truth_every
     summary = write_capture(cap, output, window, overwrite, provenance)
+    if truth_every is not None:
+        from spikesim import sequence_truth as st
+
+        keys = st.key_frame_truth(scene, lens, profile.pixel_pitch, cap.illuminance, sweep, move,
+                                  key_frames)
+        st.write_sequence_truth(output / st.TRUTH_FILE,
+                                st.truth_at_steps(keys, steps, truth_steps(steps, truth_every)),
+                                truth_every, overwrite)
+    if verbosity() < 0:                  # -q: only what was written; -qq: nothing
+        if verbosity() == -1:
+            click.echo(f"wrote {output}")
+        return
     s = summary["sigma_px"]
     click.echo(f"{output}: {steps} steps of {summary['size']}, "
                f"{summary['illuminance_lux']:.1f} lux, sigma {s['min']:.2f}-{s['max']:.2f} px "

@@ -6,13 +6,19 @@ Inputs
 ------
 - a ``.dat`` (``size`` needed unless a sidecar or the 400×250 default fits) or an
   ``.npz`` (packed, or dense with ``axes``): a **bare capture**. Exposure ``auto`` by
-  default; cascades use ``sigma`` when given, otherwise the σ estimator; the dead time
-  of the uncalibrated inversion is ``dead_time`` (default the calibration's, else 1).
+  default; ``camera`` for a ``spikesim render`` capture (its ``render.yaml`` beside the
+  file records ``k`` and the illuminance: :func:`render_response`); cascades use
+  ``sigma`` when given, otherwise the σ estimator; the dead time of the uncalibrated
+  inversion is ``dead_time`` (default the calibration's, else 1).
 - a dataset **sample** directory (with ``sample.yaml``): exposure ``camera`` by default
   (the sample's ``k`` and illuminance); cascades use the **oracle** σ (the median of
   the sample's σ map) unless ``sigma`` is given; the key step is the sample's.
 - a **dataset** directory (with ``manifest.yaml``): every sample as above, one PNG each
   into the output directory (``<id>.png``).
+
+With ``every`` (:func:`run_sequence`, a capture or a sample): the key steps of
+:func:`restore.sequence.key_steps` into a ``.mp4``, a ``.gif`` or a directory of numbered
+PNGs (:mod:`restore.video`), one exposure for the whole sequence.
 
 Output contract (despike.md): an 8-bit sRGB PNG of an intensity estimate that is
 linear in scene intensity up to one scale, with zero black level; with ``linear``
@@ -95,6 +101,45 @@ def check_outputs(out, linear: bool, overwrite: bool) -> None:
         check_writable(linear_path(out), overwrite, "-o")
 
 
+RENDER_RECORD = "render.yaml"     # written by `spikesim render` beside capture.dat
+
+
+def render_response(stream) -> tuple[float, float] | None:
+    """``(k, illuminance)`` of a ``spikesim render`` capture, else ``None``.
+
+    Read from the ``render.yaml`` beside the stream's ``.dat`` when that record
+    describes this stream (same size and number of steps): ``k`` (thresholds per lux
+    per step) is its camera's, the illuminance (lux of a scene value of 1) its
+    ``illuminance_lux``.
+    """
+    from spikesim.yamlio import read_yaml_mapping_file
+
+    source = getattr(stream, "source", None)
+    record = Path(source).parent / RENDER_RECORD if source else None
+    if record is None or not record.is_file():
+        return None
+    info = read_yaml_mapping_file(record, RENDER_RECORD)
+    camera = info.get("camera") if isinstance(info.get("camera"), dict) else {}
+    if (info.get("steps") != len(stream)
+            or info.get("size") != f"{stream.width}x{stream.height}"
+            or "k" not in camera or "illuminance_lux" not in info):
+        return None
+    return camera["k"], info["illuminance_lux"]
+
+
+def capture_exposure(stream, exposure: str) -> dict:
+    """``expose`` keywords for a bare capture: ``camera`` needs :func:`render_response`."""
+    if exposure != "camera":
+        return {}
+    response = render_response(stream)
+    if response is None:
+        raise InputError("--exposure", "camera", "auto for a bare capture",
+                         "the camera response (k, illuminance) is known only for dataset "
+                         f"samples and spikesim render captures (their {RENDER_RECORD}); "
+                         "use --exposure auto")
+    return {"k": response[0], "illuminance": response[1]}
+
+
 def run_capture(stream, out, *, method: str = settings.DEFAULT_METHOD, calib=None,
                 center=None, window=None, sigma=None, exposure: str = "auto",
                 dead_time=None, linear: bool = False, overwrite: bool = False,
@@ -102,16 +147,13 @@ def run_capture(stream, out, *, method: str = settings.DEFAULT_METHOD, calib=Non
     """Restore a bare capture (a SpikeStream) and write ``out`` (and its linear PNG)."""
     from .methods import restore
 
-    if exposure == "camera":
-        raise InputError("--exposure", "camera", "auto for a bare capture",
-                         "the camera response (k, illuminance) is known only for dataset "
-                         "samples; use --exposure auto")
+    response = capture_exposure(stream, exposure)
     check_outputs(out, linear, overwrite)
     if dead_time is None:
         dead_time = calib.dead_time if calib is not None else settings.DEFAULT_DEAD_TIME
     res = restore(stream, method, center=center, window=window, calib=calib,
                   dead_time=dead_time, sigma=sigma, device=device, weights=weights)
-    lin, scale = expose(res.lam, exposure)
+    lin, scale = expose(res.lam, exposure, **response)
     lp = _write(lin, out, linear, overwrite)
     return RunResult(source, str(out), str(lp) if lp else None, method, res.window, res.sigma,
                      res.sigma_source, exposure, scale)
@@ -169,3 +211,77 @@ def run_dataset(dataset_dir, out_dir, *, progress=None, **kwargs) -> list:
         if progress is not None:
             progress(i + 1, len(entries))
     return results
+
+
+@dataclass
+class SequenceResult:
+    """What ``run --every`` wrote: the output and one record per frame."""
+
+    source: str
+    output: str
+    kind: str                  # "mp4", "gif" or "dir"
+    method: str
+    every: int
+    exposure: str
+    scale: float
+    frames: list               # [{"index", "step", "window", "sigma", "sigma_source", "files"}]
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def run_sequence(input_path, out, *, every, start=None, stop=None, fps: float = 10.0,
+                 method: str = settings.DEFAULT_METHOD, calib=None, window=None, sigma=None,
+                 exposure: str | None = None, dead_time=None, linear: bool = False,
+                 overwrite: bool = False, device: str = "cpu", weights=None, stream=None,
+                 progress=None) -> SequenceResult:
+    """Restore key steps ``start, start + every, …`` of a capture or a dataset sample.
+
+    ``stream`` is the opened capture (a SpikeStream) when ``input_path`` is a spike
+    file; a sample directory is read here (its camera exposure, oracle σ for the
+    cascades and dead time, as :func:`run_sample`). Everything is validated before the
+    first frame; ``progress(i, n)`` is called after each frame. Frame ``k`` equals
+    :func:`run_capture` / :func:`run_sample` with ``center = start + k every`` (the
+    exposure aside: one for the sequence, :mod:`restore.sequence`).
+    """
+    from .sequence import check_every_input, key_steps, restore_frames, sequence_exposure
+    from .video import check_sequence_output, sequence_writer
+
+    kind = input_kind(input_path)
+    check_every_input(kind, every)
+    src = None
+    if kind == "sample":
+        from spikesim.dataset import load_sample
+
+        sample = load_sample(input_path)
+        stream = sample.stream
+        mode = exposure or "camera"
+        response = {"k": float(sample.params["camera"]["k"]),
+                    "illuminance": sample.illuminance}
+        if sigma is None and "+" in method:
+            sigma, src = float(sample.params.get("sigma_median", np.median(sample.sigma))), \
+                "oracle"
+        if dead_time is None and calib is None:
+            dead_time = float(sample.camera.get("dead_time", settings.DEFAULT_DEAD_TIME))
+    else:
+        mode = exposure or "auto"
+        response = capture_exposure(stream, mode)
+    if dead_time is None:
+        dead_time = calib.dead_time if calib is not None else settings.DEFAULT_DEAD_TIME
+    steps = key_steps(len(stream), every, start, stop, window)
+    out_kind = check_sequence_output(out, len(steps), linear, overwrite)
+    expo = sequence_exposure(mode, **response) if mode == "camera" else sequence_exposure(mode)
+    records = []
+    with sequence_writer(out, fps=fps, linear=linear, overwrite=overwrite) as writer:
+        for frame in restore_frames(stream, steps, method, calib=calib, window=window,
+                                    sigma=sigma, dead_time=dead_time, device=device,
+                                    weights=weights, sigma_source=src):
+            lin, display = expo.apply(frame.lam)
+            files = writer.write(display, lin)
+            records.append({"index": frame.index, "step": frame.step, "window": frame.window,
+                            "sigma": frame.sigma, "sigma_source": frame.sigma_source,
+                            "files": files})
+            if progress is not None:
+                progress(frame.index + 1, len(steps))
+    return SequenceResult(str(input_path), str(out), out_kind, method, int(every), mode,
+                          float(expo.scale), records)

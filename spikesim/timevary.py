@@ -79,6 +79,14 @@ def camera_translation(image, depth, lens, pixel_pitch: float, illuminance: floa
     the occluder's shift is used for the background (an accepted artefact for small
     motions; use video_key_frames for exact content).
     """
+    return np.stack([render_scene(img_f, dep_f, lens, pixel_pitch, illuminance).irradiance
+                     for img_f, dep_f in translated_views(image, depth, lens, pixel_pitch,
+                                                          offset_m, frames)])
+
+
+def translated_views(image, depth, lens, pixel_pitch: float, offset_m, frames: int = 8):
+    """The scene and depth ``(H, W)`` seen from each of the ``frames`` camera positions
+    of :func:`camera_translation` (before defocus), one ``(image, depth)`` at a time."""
     from scipy.ndimage import map_coordinates
 
     img = np.asarray(image, dtype=np.float32)
@@ -94,12 +102,9 @@ def camera_translation(image, depth, lens, pixel_pitch: float, illuminance: floa
         raise InputError("frames", frames, "at least 2 key frames", "use e.g. 8")
     h, w = img.shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    out = []
     for a in np.linspace(0.0, 1.0, int(frames)):
         dx = parallax_shift_px(dep, lens, pixel_pitch, a * tx)
         dy = parallax_shift_px(dep, lens, pixel_pitch, a * ty)
         coords = np.stack([yy - dy, xx - dx])
-        img_f = map_coordinates(img, coords, order=1, mode="nearest").astype(np.float32)
-        dep_f = map_coordinates(dep, coords, order=1, mode="nearest")
-        out.append(render_scene(img_f, dep_f, lens, pixel_pitch, illuminance).irradiance)
-    return np.stack(out)
+        yield (map_coordinates(img, coords, order=1, mode="nearest").astype(np.float32),
+               map_coordinates(dep, coords, order=1, mode="nearest"))

@@ -1,0 +1,190 @@
+"""Restore a whole capture as a sequence: key steps ``S, S+N, …`` (``spikerestore run --every``).
+
+Key steps (:func:`key_steps`)
+-----------------------------
+``start`` (default: the first key step whose window fits, ``W // 2``), ``start + every``,
+… up to ``stop`` (exclusive; default: one past the last key step whose window fits,
+``T - W + W // 2 + 1``), with ``W`` the method's window (``--window``, else 192: the
+network's longest). A stream shorter than ``W`` gets one frame at its middle. Key steps
+given explicitly may lie anywhere in ``[0, T)``: windows at the ends are shifted and
+clipped exactly as a single-frame restoration at that key step does.
+
+Frame ``k`` **is** the single-frame restoration at key step ``S + k N``
+(``spikerestore run --center``): the same function runs on the same spikes. Counting
+is shared between frames through running sums (:class:`RunningCounts`, exact integer
+counts, so the result is bit for bit the same); the network's weights are loaded once.
+
+One exposure for the whole sequence (no flicker from per-frame auto-exposure):
+``camera`` (dataset samples and ``spikesim render`` captures: the known response) or
+``auto``, decided on the **first frame** (its 99.5th percentile of λ maps to 1) and
+kept for every frame; later frames brighter than the first clip.
+
+Memory is bounded whatever the capture length: a ``.dat`` is memory-mapped and counted
+in chunks, the running sums keep only the cumulative counts of the current windows'
+edges, and frames are handed to the writer as they come.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from spikesim.errors import InputError
+
+from . import settings
+from .exposure import auto_scale, camera_scale, to_display
+
+log = logging.getLogger(__name__)
+
+
+def key_steps(length: int, every, start=None, stop=None, window: int | None = None) -> list:
+    """Key steps ``start, start + every, …`` (< ``stop``) of a stream of ``length`` steps.
+
+    Defaults: the steps whose window of ``window`` steps (default 192) fits the stream
+    (module doc). Raises :class:`InputError` for ``every < 1`` or a range outside
+    ``[0, length)``.
+    """
+    length = int(length)
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        raise InputError("--every", every, "a whole number of steps >= 1",
+                         "e.g. --every 64 (one frame every 64 steps)")
+    w = int(window or settings.DEFAULT_WINDOW)
+    if w < length:
+        fit_start, fit_stop = w // 2, length - w + w // 2 + 1
+    else:
+        fit_start, fit_stop = length // 2, length // 2 + 1
+    s = fit_start if start is None else int(start)
+    e = fit_stop if stop is None else int(stop)
+    if not 0 <= s < length:
+        raise InputError("--start", s, f"a step in [0, {length - 1}] (the stream has {length} "
+                         "steps)", "choose a key step inside the stream")
+    if not s < e <= length:
+        raise InputError("--stop", e, f"a step in [{s + 1}, {length}] (after --start {s}, "
+                         f"at most the stream's {length} steps)",
+                         "choose a stop after the start, inside the stream")
+    return list(range(s, e, int(every)))
+
+
+class RunningCounts:
+    """A :class:`~spikesim.stream.SpikeStream` whose ``counts(a, b)`` come from running sums.
+
+    Cumulative counts ``C(e)`` (spikes per pixel from an anchor step to ``e``, int64
+    ``(H, W)``) are kept for the edges asked for; ``counts(a, b) = C(b) - C(a)``, each
+    new edge counted from the nearest kept edge below it. Integer counts, so every
+    result equals ``stream.counts(a, b)`` exactly. :meth:`release_before` forgets edges
+    no later window needs (the memory stays a few frames' worth). Everything else is
+    the wrapped stream's.
+    """
+
+    def __init__(self, stream):
+        self.stream = stream
+        self._edges: list[int] = []          # sorted steps with a kept C(e)
+        self._cum: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.stream)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+    def __getitem__(self, item):
+        return self.stream[item]
+
+    def _reset(self, anchor: int) -> None:
+        self._edges = [anchor]
+        self._cum = {anchor: np.zeros((self.stream.height, self.stream.width), np.int64)}
+
+    def _cumulative(self, e: int) -> np.ndarray:
+        if e in self._cum:
+            return self._cum[e]
+        i = bisect.bisect_right(self._edges, e) - 1
+        below = self._edges[i]
+        value = self._cum[below] + self.stream.counts(below, e)
+        bisect.insort(self._edges, e)
+        self._cum[e] = value
+        return value
+
+    def counts(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Spikes per pixel over ``[start, stop)``: ``(H, W)`` int64 (as the stream's)."""
+        stop = len(self) if stop is None else stop
+        if not 0 <= start <= stop <= len(self):
+            return self.stream.counts(start, stop)   # the stream's own error
+        if not self._edges or start < self._edges[0]:
+            self._reset(start)
+        return self._cumulative(stop) - self._cumulative(start)
+
+    def release_before(self, step: int) -> None:
+        """Forget cumulative counts below ``step`` (keeping one anchor at or below it)."""
+        i = bisect.bisect_right(self._edges, step) - 1
+        if i > 0:
+            for e in self._edges[:i]:
+                del self._cum[e]
+            self._edges = self._edges[i:]
+
+
+@dataclass
+class Frame:
+    """One restored frame of a sequence."""
+
+    index: int
+    step: int
+    lam: np.ndarray           # (H, W) float32 λ estimate
+    window: int
+    sigma: float | None
+    sigma_source: str | None
+
+
+def restore_frames(stream, steps, method: str, *, calib=None, window=None, sigma=None,
+                   dead_time: float = settings.DEFAULT_DEAD_TIME, device: str = "cpu",
+                   weights=None, sigma_source: str | None = None):
+    """Yield a :class:`Frame` per key step of ``steps`` (increasing), restored by ``method``.
+
+    Every frame is ``restore.methods.restore(stream, method, center=step, …)``; the
+    stream is wrapped in :class:`RunningCounts` so overlapping windows share counting.
+    """
+    from .methods import restore, split_method
+
+    base, _ = split_method(method)
+    shared = RunningCounts(stream) if base != "tfi" else stream
+    half = (int(window or settings.DEFAULT_WINDOW) + 1) // 2
+    for i, step in enumerate(steps):
+        res = restore(shared, method, center=int(step), window=window, calib=calib,
+                      dead_time=dead_time, sigma=sigma, device=device, weights=weights)
+        if i + 1 < len(steps) and isinstance(shared, RunningCounts):
+            shared.release_before(int(steps[i + 1]) - half)
+        yield Frame(i, int(step), res.lam, res.window, res.sigma,
+                    sigma_source or res.sigma_source)
+
+
+@dataclass
+class Exposure:
+    """The one exposure of a sequence: ``mode`` ("auto"/"camera") and, once known, ``scale``."""
+
+    mode: str
+    scale: float | None = None
+
+    def apply(self, lam) -> tuple[np.ndarray, np.ndarray]:
+        """``(linear, display)`` of a λ frame; ``auto`` fixes the scale on its first frame."""
+        if self.scale is None:
+            self.scale = auto_scale(lam)
+        linear = (np.asarray(lam, np.float64) * self.scale).astype(np.float32)
+        return linear, to_display(linear)
+
+
+def sequence_exposure(mode: str, k=None, illuminance=None) -> Exposure:
+    """``Exposure("camera", 1 / (k E))`` or ``Exposure("auto")`` (scale set by frame 0)."""
+    if mode == "camera":
+        return Exposure("camera", camera_scale(k, illuminance))
+    if mode != "auto":
+        raise InputError("--exposure", mode, "auto or camera", "pick one of them")
+    return Exposure("auto")
+
+
+def check_every_input(kind: str, every) -> None:
+    """``--every`` needs one stream (a capture or a sample), not a whole dataset."""
+    if every is not None and kind == "dataset":
+        raise InputError("--every", every, "a .dat, an .npz or a dataset sample as INPUT",
+                         "give one sample directory (DATASET/samples/NAME) or a capture")
