@@ -91,13 +91,13 @@ def render(image, depth_file, depth_m, depth_scale, disparity, focal_px, baselin
                                    ("psf", psf)) if v is not None}
     if overrides:
         lens = load_yaml_config({**to_mapping(lens), **overrides}, Lens, "lens")
-    for name in CAPTURE_FILES:
-        check_writable(output / name, overwrite, "--output")
     if truth_every is not None:
         from spikesim.sequence_truth import TRUTH_FILE, truth_steps
 
         truth_steps(steps, truth_every)            # validates N before any work
         check_writable(output / TRUTH_FILE, overwrite, "--output")
+    for name in CAPTURE_FILES:
+        check_writable(output / name, overwrite, "--output")
     scene = load_scene(image, profile, lens, seed, depth_file, depth_m, encoding,
                        kind="disparity" if disparity else "depth", scale=depth_scale,
                        focal_length_px=focal_px, baseline_m=baseline_m)

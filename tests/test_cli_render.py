@@ -135,3 +135,65 @@ def test_help_does_not_import_heavy_modules():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, check=True, env={"PYTHONPATH": str(ROOT)})
     assert out.stdout.strip() == "False"
+
+
+# ------------------------------------------------------------------- --truth-every
+def _truth(out):
+    with np.load(out / "sequence_truth.npz", allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def test_truth_every_of_a_focus_sweep_follows_the_key_frames(tmp_path, camera):
+    """The σ and defocused maps change over a sweep; at a key frame they are that key
+    frame's render, in between the sensor's linear interpolation."""
+    import dataclasses
+
+    from spikesim.config import Lens
+    from spikesim.render import render_scene
+    from spikesim.sensor import key_frame_weights
+
+    out, steps = tmp_path / "sweep", 61
+    res = run("scene:dead_leaves", "--camera", camera, "--steps", steps, "--focus-sweep",
+              "0.8,1.5,3", "--truth-every", 10, "-o", out)
+    assert res.exit_code == 0, res.output
+    t = _truth(out)
+    assert t["steps"].tolist() == list(range(0, steps, 10)) and int(t["every"]) == 10
+    assert all(t[k].shape == (7, H, W) and t[k].dtype == np.float32
+               for k in ("sharp", "sigma", "defocused"))
+    with np.load(out / "maps.npz", allow_pickle=False) as maps:
+        info = yaml.safe_load((out / "render.yaml").read_text())
+        np.testing.assert_array_equal(t["sigma"][0], maps["sigma"])          # key frame 0
+        np.testing.assert_allclose(t["defocused"][0],
+                                   maps["irradiance"] / np.float32(info["illuminance_lux"]))
+        np.testing.assert_array_equal(t["sharp"][3], maps["sharp"])   # a sweep: one scene
+        lens = dataclasses.replace(Lens(), focus_distance=3.0)
+        last = render_scene(maps["sharp"], maps["depth"], lens, info["camera"]["pixel_pitch"],
+                            info["illuminance_lux"])
+    np.testing.assert_array_equal(t["sigma"][6], last.sigma)            # step 60: last key
+    f0, w0, w1 = key_frame_weights(3, steps)
+    assert 0 < w1[20] < 1 and f0[20] == 0                                 # between keys 0, 1
+    assert t["sigma"][0].mean() > t["sigma"][2].mean() > t["sigma"][6].mean()
+
+
+def test_truth_every_of_a_moving_camera_moves_the_target(tmp_path, camera):
+    out, steps = tmp_path / "move", 41
+    res = run("scene:dead_leaves", "--camera", camera, "--steps", steps, "--translate-m",
+              "0.004,0", "--key-frames", 3, "--truth-every", 20, "-o", out)
+    assert res.exit_code == 0, res.output
+    t = _truth(out)
+    with np.load(out / "maps.npz", allow_pickle=False) as maps:
+        np.testing.assert_array_equal(t["sharp"][0], maps["sharp"])        # start: unmoved
+    assert np.abs(t["sharp"][2] - t["sharp"][0]).mean() > 0.01             # end: moved
+    static = tmp_path / "static"
+    assert run("scene:dead_leaves", "--camera", camera, "--steps", steps, "--truth-every", 20,
+               "-o", static).exit_code == 0
+    s = _truth(static)
+    assert np.array_equal(s["sharp"][0], s["sharp"][2])                     # nothing moves
+
+
+@pytest.mark.parametrize("value", [0, -5])
+def test_truth_every_must_be_positive(tmp_path, camera, value):
+    res = run("scene:grille", "--camera", camera, "--steps", STEPS, "--truth-every", value,
+              "-o", tmp_path / "o")
+    assert res.exit_code == 2 and "--truth-every" in res.output
+    assert not (tmp_path / "o").exists()
