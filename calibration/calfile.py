@@ -19,7 +19,9 @@ Keys (upright ``(H, W)`` maps, float32 unless said):
 ==========  ===================================================================
 
 Defect pixels carry neutral values (gain 1, gamma 1, weight 1, ratio 1, the median
-offset, ``q = q_ref``); nothing in the file is NaN or infinite.
+offset, ``q = q_ref``); nothing in the file is NaN or infinite. Files and in-memory
+calibrations are checked by one validated reader, :mod:`spikesim.calibration_file`
+(shared with ``--camera-maps``).
 """
 
 from __future__ import annotations
@@ -30,13 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
+from spikesim.calibration_file import (FORMAT_NAME, FORMAT_VERSION, MAP_KEYS,
+                                       check_calibration, read_calibration_file)
 from spikesim.errors import InputError
 
 from . import settings
 
-MAP_KEYS = ("gain", "offset", "q", "gamma", "weight", "ratio", "defects", "residual")
-FORMAT_NAME = "spikecal-calibration"
-FORMAT_VERSION = 1
+__all__ = ["Calibration", "load_calibration", "MAP_KEYS", "FORMAT_NAME", "FORMAT_VERSION"]
 
 
 @dataclass
@@ -59,25 +61,16 @@ class Calibration:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        shape = np.shape(self.gain)
-        if len(shape) != 2:
-            raise InputError("gain", f"an array of shape {shape}", "an (H, W) map",
-                             "maps are upright (H, W)")
-        for key in MAP_KEYS:
-            arr = np.asarray(getattr(self, key))
-            if arr.shape != shape:
-                raise InputError(key, f"an array of shape {arr.shape}",
-                                 f"an (H, W) map of shape {shape}", "give every map one shape")
-            if key == "defects":
-                arr = arr.astype(np.uint8, copy=False)
-            else:
-                arr = arr.astype(np.float32, copy=False)
-                if not np.isfinite(arr).all():
-                    raise InputError(key, "a map with NaN or inf", "finite values",
-                                     "defect pixels must carry neutral values")
+        """Every map and ``meta`` checked as a file is (:mod:`spikesim.calibration_file`):
+        one shape, finite, physical values; maps cast to float32 (``defects`` uint8)."""
+        maps = {key: getattr(self, key) for key in MAP_KEYS}
+        gain = np.asarray(self.gain)
+        meta = dict(self.meta)
+        if gain.ndim == 2:
+            meta.setdefault("resolution", {"width": gain.shape[1], "height": gain.shape[0]})
+        maps, self.meta = check_calibration(maps, meta)
+        for key, arr in maps.items():
             setattr(self, key, arr)
-        self.meta = dict(self.meta)
-        self.meta.setdefault("resolution", {"width": shape[1], "height": shape[0]})
 
     # -- properties ----------------------------------------------------------------
     @property
@@ -96,17 +89,17 @@ class Calibration:
     @property
     def dead_time(self) -> float:
         """The calibrated (estimated or assumed) dead time, in steps."""
-        return float(self.meta.get("dead_time", {}).get("value", settings.DEFAULT_DEAD_TIME))
+        return float(self.meta["dead_time"]["value"])
 
     @property
     def q_ref(self) -> float:
         """``q`` of the reference (ideal) pixel: level-units x steps per threshold."""
-        return float(self.meta.get("q_ref", 1.0))
+        return float(self.meta["q_ref"])
 
     @property
     def operating_level(self) -> float:
         """The level at which ``gamma`` and ``weight`` are exact, in the unit of the levels."""
-        return float(self.meta.get("operating_level", 1.0))
+        return float(self.meta["operating_level"])
 
     @property
     def good(self) -> np.ndarray:
@@ -183,7 +176,7 @@ class Calibration:
         meta.setdefault("format", FORMAT_NAME)
         meta.setdefault("format_version", FORMAT_VERSION)
         return save_npz(path, overwrite=True, compressed=False,
-                        meta=np.array(json.dumps(meta, sort_keys=True)),
+                        meta=np.array(json.dumps(meta, sort_keys=True, allow_nan=False)),
                         **arrays)
 
     def check_resolution(self, height: int, width: int, what: str = "stream") -> None:
@@ -204,57 +197,8 @@ class Calibration:
 
 
 def load_calibration(path) -> Calibration:
-    """Read a calibration ``.npz`` (``allow_pickle=False``) and validate its keys and maps."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("calibration", str(path), "an existing calibration .npz",
-                         "run `spikecal fit` first or check the path")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise InputError("calibration", str(path), "a readable .npz file",
-                         f"the file is not a calibration ({exc.__class__.__name__})") from None
-    if not hasattr(data, "files"):
-        raise InputError("calibration", str(path), "an .npz of the calibration's keys",
-                         "the file holds one array; write it with `spikecal fit`")
-    with data:
-        missing = [k for k in MAP_KEYS + ("meta",) if k not in data.files]
-        if missing:
-            raise InputError("calibration", str(path), "the keys " + ", ".join(MAP_KEYS)
-                             + ", meta", "missing " + ", ".join(missing)
-                             + "; write it with `spikecal fit`")
-        arrays = {k: _plain_array(data, k, path) for k in MAP_KEYS + ("meta",)}
-    maps = {k: arrays[k] for k in MAP_KEYS}
-    bad = [k for k in MAP_KEYS if maps[k].dtype.kind not in "biuf"]
-    if bad:
-        raise InputError("calibration", f"{path} key {bad[0]!r} of dtype {maps[bad[0]].dtype}",
-                         "numeric maps", "the file is damaged; fit the camera again")
-    try:
-        meta = json.loads(str(arrays["meta"])) if arrays["meta"].dtype.kind in "US" else None
-    except json.JSONDecodeError:
-        meta = None
-    if not isinstance(meta, dict):
-        raise InputError("calibration", f"{path} key 'meta'", "a JSON object string",
-                         "the file is damaged; fit the camera again")
-    try:
-        calib = Calibration(meta=meta, **maps)
-    except InputError as exc:                      # name the file as well as the key
-        raise InputError("calibration", f"{path} key {exc.param!r}: {exc.value}",
-                         exc.expected, exc.fix) from None
-    res = meta.get("resolution", {})
-    if not isinstance(res, dict) or (res.get("height"), res.get("width")) != calib.shape:
-        raise InputError("calibration", str(path), "meta.resolution matching the maps",
-                         "the file is inconsistent; fit the camera again")
-    return calib
-
-
-def _plain_array(data, key: str, path) -> np.ndarray:
-    """``data[key]`` of an open ``.npz``; an object array (pickled data, never loaded) or an
-    unreadable member is an :class:`InputError` naming the file and the key."""
-    try:
-        return data[key]
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputError("calibration", f"{path} key {key!r}",
-                         "a plain numeric array (pickled objects are never loaded)",
-                         f"the file is damaged or not a calibration ({exc.__class__.__name__})"
-                         ) from None
+    """Read a calibration ``.npz`` through the one validated reader
+    (:func:`spikesim.calibration_file.read_calibration_file`: schema, dtypes, shapes,
+    finite and physical values; nothing pickled is loaded)."""
+    read = read_calibration_file(path, "calibration")
+    return Calibration(meta=read.meta, **read.maps)

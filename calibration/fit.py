@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -99,26 +100,49 @@ def check_levels(levels, k: int, method: str) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 # the whole calibration
 # --------------------------------------------------------------------------------------
-def _check_saturated_fields(fields, rates, dead_time, assumed: bool):
-    """Refuse fields whose pixels sit at the saturation rate (most of them)."""
+def _check_saturated_fields(fields, rates, dead_time, source: str):
+    """Refuse a field with most pixels at the saturation rate ``1/(1 + delta)``.
+
+    Saturation is judged by the rate law alone, at the dead time the fit uses (assumed,
+    or estimated from all the fields). A field where most pixels fire at *one* rate is not
+    saturated for that reason: a camera with little PRNU and a short capture puts almost
+    every pixel within a spike or two of the median at any level. A saturated field
+    cannot hide from an estimated dead time: its rates stop following the level, the
+    estimate rises until ``1/D`` is linear again, and the field's rates then sit at or
+    above the estimate's saturation rate (the search never goes past the rate the
+    brightest pixels allow, :func:`calibration.solvers.estimate_dead_time`).
+    """
+    ceiling = 1.0 / (1.0 + dead_time)
     for i, f in enumerate(fields):
         frac = float(np.mean(dfx.saturated_mask(rates[i], dead_time)))
-        collapsed = _collapsed(rates[i], f.steps)
-        if frac > settings.SATURATED_FIELD_FRACTION or (collapsed and i > 0 and
-                                                        not _collapsed(rates[0], fields[0].steps)):
+        if frac > settings.SATURATED_FIELD_FRACTION:
             raise InputError(
-                "fields", f"{f.source}: median rate {np.median(rates[i]):.4g} "
-                f"({100 * frac:.0f} % of pixels at 1/(1 + delta) = {1 / (1 + dead_time):.4g}"
-                + (" for the assumed dead time" if assumed else "") + ")",
+                "fields", f"{f.source}: median rate {np.median(rates[i]):.4g}, {100 * frac:.0f} "
+                f"% of pixels at or above the saturation rate 1/(1 + delta) = {ceiling:.4g} "
+                f"(dead time {dead_time:.4g} steps, {source})",
                 "fields below saturation", "lower that field's level or leave it out")
 
 
-def _collapsed(rate, steps) -> bool:
-    """Most pixels at one rate (within 2 spikes) although the field is bright: saturation."""
-    if float(np.median(rate)) < 1.0 / (1.0 + settings.DEAD_TIME_MAX):
-        return False
-    med = float(np.median(rate))
-    return float(np.mean(np.abs(rate - med) <= 2.0 / steps)) > settings.SATURATED_FIELD_FRACTION
+def _check_fields_respond(fields, data: "_Stack", levels) -> None:
+    """Each field must be brighter than the one before it, as its level says.
+
+    Under the model every pixel's rate grows with the level, so the mean rate over pixels
+    of field ``k`` exceeds that of field ``k - 1`` by far more than the noise of a mean
+    over ``N`` pixels (``RESPONSE_Z`` standard errors). The same capture given for two
+    levels (or two copies of it) fails this exactly; fitted anyway it gives absurd offsets
+    and flags most pixels.
+    """
+    n = data.rates.shape[1]
+    means = data.rates.mean(axis=1)
+    for k in range(1, len(fields)):
+        noise = math.hypot(data.sd_rate[k], data.sd_rate[k - 1]) / math.sqrt(n)
+        if not means[k] - means[k - 1] > settings.RESPONSE_Z * noise:
+            raise InputError(
+                "fields", f"{Path(fields[k].source).name} (level {levels[k]:g}) no brighter "
+                f"than {Path(fields[k - 1].source).name} (level {levels[k - 1]:g}): mean rates "
+                f"{means[k]:.6g} and {means[k - 1]:.6g} spikes/step",
+                "one capture per level, each brighter than the one before",
+                "give each level its own capture, darkest first (the same field given twice?)")
 
 
 def _parse_reference(reference, shape):
@@ -197,10 +221,12 @@ def calibrate(fields: list[FieldRates], levels="auto", method: str = settings.DE
     h, w = fields[0].shape
     ref_px = _parse_reference(reference, (h, w))
     data = _Stack.of(fields)
+    if not levels_auto:
+        _check_fields_respond(fields, data, levels)
 
     dt = _dead_time(fields, data, levels, levels_auto, method, dead_time)
     delta = dt["value"]
-    _check_saturated_fields(fields, data.rates, delta, assumed="assumed" in dt["source"])
+    _check_saturated_fields(fields, data.rates, delta, dt["source"])
     saturated = dfx.saturated_mask(data.rates, delta).any(axis=0)
     if levels_auto:
         levels = auto_levels(data.rates, delta, data.candidates & ~saturated
@@ -276,7 +302,6 @@ def _dead_time(fields, data: _Stack, levels, levels_auto: bool, method: str,
         return {"value": settings.DEFAULT_DEAD_TIME, "source": f"assumed ({why})", "sd": 0.0}
     rates, candidates = data.rates, data.candidates
     pre = charge_from_rate(rates, settings.DEFAULT_DEAD_TIME)
-    _check_saturated_fields(fields, rates, 0.0, assumed=False)
     # leave hot pixels out of the estimate: dark response far above the others
     dark = pre[0]
     hot_pre = dark > np.median(dark[candidates]) + settings.HOT_ROBUST_Z * \
@@ -287,7 +312,8 @@ def _dead_time(fields, data: _Stack, levels, levels_auto: bool, method: str,
                          "check the captures: almost every pixel is dead or unstable")
     est = estimate_dead_time(rates[:, use], levels, data.sd_rate)
     return {"value": est["value"], "source": "estimated (1/D linear in the level)",
-            "sd": est["sd"], "chi2_reduced": est["chi2_reduced"]}
+            "sd": est["sd"] if math.isfinite(est["sd"]) else None,    # None: not measurable
+            "chi2_reduced": est["chi2_reduced"]}
 
 
 def _defect_flags(method: str, sol: dict, data: _Stack, levels, delta: float,

@@ -213,8 +213,10 @@ def read_uniform_dir(directory) -> dict:
 
     Reads ``DIR/fields.yaml`` (:mod:`spikesim.yamlio`, strict): the levels in order, the
     steps and the resolution; the field files are ``DIR/field_<level>.dat`` (or the file
-    names the YAML lists under ``files``/``fields``, which must stay inside ``DIR``).
-    Levels must be distinct finite numbers >= 0 and the field files distinct files.
+    names the YAML lists under ``files``/``fields``: plain relative names inside ``DIR``,
+    never absolute or through ``..``; formats.md). Levels must be distinct finite numbers
+    >= 0, the field files distinct files, and the resolution and steps those of the files
+    (their sidecars, their sizes).
 
     Returns ``{"paths": [...], "levels": [...], "size": (W, H) or None, "truth": path or None}``.
     """
@@ -264,9 +266,38 @@ def read_uniform_dir(directory) -> dict:
     if missing:
         raise InputError("FIELDS", ", ".join(missing), "the field files fields.yaml lists",
                          "the directory is incomplete; run `spikesim uniform` again")
+    _check_against_files(spec, paths, size, data.get("steps"))
     truth = directory / "truth.npz"
     return {"paths": paths, "levels": levels, "size": size,
             "truth": truth if truth.is_file() else None}
+
+
+def _check_against_files(spec: Path, paths, size, steps) -> None:
+    """fields.yaml must describe its files: its resolution the one each field's sidecar
+    records, and ``steps`` frames of that resolution the size of each ``.dat`` (a wrong
+    resolution would otherwise be read as another number of frames of another size)."""
+    from spikesim.stream import frame_bytes, read_sidecar
+
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)
+                              or steps < 1):
+        raise InputError(f"{spec}: steps", steps, "the steps of each field, a whole number >= 1",
+                         "write it with `spikesim uniform`, e.g. steps: 20000")
+    for path in paths:
+        side = read_sidecar(path)
+        if size is not None and "width" in side and (side["width"], side["height"]) != size:
+            raise InputError(f"{spec}: resolution", f"{size[0]}x{size[1]}",
+                             f"the {side['width']}x{side['height']} that {path.name}.yaml "
+                             "records", "correct fields.yaml's resolution (the sidecar comes "
+                             "from the capture)")
+        w, h = (side["width"], side["height"]) if "width" in side else size or (None, None)
+        if steps is not None and w is not None and path.suffix == ".dat" and w * h % 8 == 0:
+            expected = steps * frame_bytes(w, h)
+            got = path.stat().st_size
+            if got != expected:
+                raise InputError(f"{spec}: steps, resolution", f"{path.name} of {got} bytes",
+                                 f"{steps} frames of {w}x{h} ({expected} bytes)",
+                                 "fields.yaml does not describe this file; correct its "
+                                 "resolution and steps, or capture the field again")
 
 
 def _is_number(v) -> bool:

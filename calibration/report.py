@@ -96,6 +96,9 @@ def check_field(calib: Calibration, field: FieldRates, level: float | None = Non
     """
     if field.shape != calib.shape:
         calib.check_resolution(field.shape[0], field.shape[1], "field")
+    if level is not None and not (np.isfinite(level) and level >= 0):
+        raise InputError("--level", level, "the held-out field's level, a number >= 0",
+                         "give the level the field was captured at (e.g. 200)")
     good = calib.good
     rate = field.rate
 
@@ -288,6 +291,8 @@ def check_lines(check: dict) -> list[str]:
            f"  with the Eq. 14 weight alone {check['nu_weight_pct']:.4f} % "
            f"({check['ratio_weight']:.2f} x floor); uncorrected {check['nu_raw_pct']:.4f} %"]
     if "level_recovered" in check:
+        bias = check["level_bias_pct"]
         out.append(f"  level {check['level']:g} recovered as {check['level_recovered']:.4g} "
-                   f"(bias {check['level_bias_pct']:+.3f} %)")
+                   + (f"(bias {bias:+.3f} %)" if bias is not None else
+                      "(a level of 0 has no relative bias)"))
     return out

@@ -32,6 +32,7 @@ UNSTABLE_Z = 8.0                 # unstable: |A - B| above this many s.d. of the
 UNSTABLE_MIN_COUNTS = 6          # ... and above this many spikes between the halves
 SATURATION_FRACTION = 0.995      # a rate above this fraction of 1/(1 + delta) is saturated
 SATURATED_FIELD_FRACTION = 0.5   # a field with more saturated pixels than this is refused
+RESPONSE_Z = 5.0                 # a field's mean rate must exceed the previous field's by this many standard errors
 PAPER_MIN_CONTRAST = 1e-3        # paper: 1 - D_medium/D_dark below this is ill-conditioned
 POOR_FIT_Z = 8.0                 # lsq: RMS normalised residual above this is a poor fit
 SIGMA_CLIP = 5.0                 # robust s.d.: clip at this many s.d. ...

@@ -85,13 +85,15 @@ class Camera:
         and the dead time come from the file (:mod:`spikesim.camera_maps`); ``profile``
         (default the reference camera) gives the rest: readout rate, threshold noise,
         pixel pitch, the hot pixels' offset range. ``fpn_seed`` draws only the hot
-        pixels' offsets, which a calibration file does not keep. The maps are read now,
-        so a bad file fails here.
+        pixels' offsets, which a calibration file does not keep. The file is read once,
+        now, so a bad file fails here.
         """
-        from .camera_maps import profile_from_calibration
+        from .camera_maps import (pattern_from_calibration, profile_from_calibration,
+                                  read_calibration_maps)
 
-        camera = cls(profile_from_calibration(path, profile), fpn_seed)
-        _ = camera.fpn                                   # read the maps now
+        maps = read_calibration_maps(path)
+        camera = cls(profile_from_calibration(path, profile, maps=maps), fpn_seed)
+        camera._fpn = pattern_from_calibration(camera.profile, camera.fpn_seed, maps=maps)
         return camera
 
     @property

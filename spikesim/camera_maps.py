@@ -6,9 +6,10 @@ its exact fixed pattern: :func:`profile_from_calibration` makes the camera's pro
 calibrated ones) and :func:`pattern_from_calibration` its maps, which
 :class:`spikesim.camera.Camera` uses instead of drawing them (physics.md §4b).
 
-The file is read here, by its documented layout (formats.md "Calibration file"), not by
-the ``calibration`` package (data flows one way: the simulator never imports it). What
-the camera takes from it, per pixel, upright ``(H, W)``:
+The file is read and checked by :mod:`spikesim.calibration_file`, the one validated
+reader of calibration files (``calibration.calfile`` uses it too; it lives in the
+simulator because data flows one way). What the camera takes from it, per pixel,
+upright ``(H, W)``:
 
 - gain ``g``: the file's ``gain`` (median 1 over the calibration's good pixels),
   divided by its median over the camera's good pixels (neither hot nor dead), 0 on dead
@@ -34,7 +35,6 @@ object, levels not in lux, a resolution other than the camera's.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,13 +42,11 @@ from pathlib import Path
 import numpy as np
 
 from . import rng, settings
-from .atomic import file_sha256
+from .calibration_file import read_calibration_file
 from .config import CameraProfile
 from .errors import InputError
 from .fpn import FixedPattern
 
-MAP_KEYS = ("gain", "offset", "q", "defects")
-REQUIRED_KEYS = MAP_KEYS + ("meta",)
 # profile keys of a drawn pattern: 0 for a camera read from a file (they are not used)
 _DRAWN_KEYS = ("gain_column_sd", "gain_row_sd", "gain_shading_sd", "gain_sd", "dark_median",
                "dark_column_sd", "dark_row_sd", "dark_shading_sd", "dark_log_sd",
@@ -88,126 +86,56 @@ def _bad(path, key: str, got: str, expected: str, fix: str = "") -> InputError:
                       fix or "use a calibration file written by `spikecal fit`")
 
 
-def _read_arrays(path: Path) -> dict:
-    """The keys of :data:`REQUIRED_KEYS` as plain arrays (pickled objects refused)."""
-    if not path.is_file():
-        raise InputError("--camera-maps", str(path), "an existing calibration .npz",
-                         "run `spikecal fit` first or check the path")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputError("--camera-maps", str(path), "a calibration .npz (spikecal fit)",
-                         f"the file is not one ({exc.__class__.__name__}: pickled or "
-                         "damaged data is never loaded)") from None
-    if not hasattr(data, "files"):
-        raise InputError("--camera-maps", str(path), "a calibration .npz (spikecal fit)",
-                         "the file holds one array, not the calibration's keys")
-    out = {}
-    with data:
-        missing = [k for k in REQUIRED_KEYS if k not in data.files]
-        if missing:
-            raise _bad(path, missing[0], "missing", "the keys " + ", ".join(REQUIRED_KEYS),
-                       "missing " + ", ".join(missing) + "; write it with `spikecal fit`")
-        for key in REQUIRED_KEYS:
-            try:
-                out[key] = data[key]
-            except (ValueError, OSError, EOFError) as exc:
-                raise _bad(path, key, f"unreadable ({exc.__class__.__name__})",
-                           "a plain numeric array (pickled objects are never loaded)") from None
-    return out
-
-
-def _check_maps(path, arrays: dict) -> dict:
-    shape = None
-    maps = {}
-    for key in MAP_KEYS:
-        a = arrays[key]
-        if a.dtype.kind not in "biuf":
-            raise _bad(path, key, f"of dtype {a.dtype}", "a numeric map")
-        if a.ndim != 2 or min(a.shape) < 1:
-            raise _bad(path, key, f"of shape {a.shape}", "an (H, W) map")
-        shape = shape or a.shape
-        if a.shape != shape:
-            raise _bad(path, key, f"of shape {a.shape}", f"the shape of gain, {shape}")
-        a = a.astype(np.float64)
-        if not np.isfinite(a).all():
-            raise _bad(path, key, "with NaN or infinite values", "finite values",
-                       "fit the camera again with `spikecal fit`")
-        maps[key] = a
-    if (maps["gain"] < 0).any():
-        raise _bad(path, "gain", "with negative values", "relative gains >= 0")
-    if not (maps["q"] > 0).all():
-        raise _bad(path, "q", "with values <= 0", "q > 0 (level units x steps)")
-    if (maps["defects"] != np.round(maps["defects"])).any() or (maps["defects"] < 0).any() \
-            or (maps["defects"] > 255).any():
-        raise _bad(path, "defects", "with values that are not bit flags", "uint8 bit flags")
-    return maps
-
-
-def _check_meta(path, raw) -> dict:
-    if raw.dtype.kind not in "US" or raw.ndim != 0:
-        raise _bad(path, "meta", f"of dtype {raw.dtype} and shape {raw.shape}", "a JSON string")
-    try:
-        meta = json.loads(str(raw))
-    except json.JSONDecodeError:
-        raise _bad(path, "meta", "that is not JSON", "a JSON object") from None
-    if not isinstance(meta, dict):
-        raise _bad(path, "meta", f"holding {type(meta).__name__}", "a JSON object")
+def _check_levels(path, meta: dict) -> None:
     if meta.get("levels_auto"):
         raise _bad(path, "meta", "with levels_auto: offsets in relative units",
                    "a calibration with levels in lux",
                    "fit the camera with the fields' illuminances (--levels L1,L2,...)")
-    return meta
 
 
 def _dead_time(path, meta: dict) -> tuple[int, float]:
-    entry = meta.get("dead_time", {})
-    value = entry.get("value") if isinstance(entry, dict) else None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value) or value < 0:
-        raise _bad(path, "meta", f"with dead_time {entry!r}",
-                   "meta.dead_time.value, a finite number of steps >= 0")
+    """The file's dead time (checked finite in [0, 16] by the reader) as whole steps."""
+    value = float(meta["dead_time"]["value"])
     whole = int(round(value))
-    if abs(value - whole) > settings.IMPORTED_DEAD_TIME_TOL or whole > 16:
+    if abs(value - whole) > settings.IMPORTED_DEAD_TIME_TOL:
         raise _bad(path, "meta", f"with dead time {value:.4g} steps",
                    f"a dead time within {settings.IMPORTED_DEAD_TIME_TOL} of a whole step "
                    "(0..16; the simulator's dead time is whole steps)",
                    "fit the camera again assuming one, e.g. `spikecal fit ... --dead-time 1`")
-    return whole, float(value)
+    return whole, value
 
 
 def read_calibration_maps(path) -> CalibrationMaps:
-    """Read and validate a calibration file into what a camera takes from it."""
+    """Read a calibration file through the one validated reader
+    (:func:`spikesim.calibration_file.read_calibration_file`, the file read once) and
+    derive what a camera takes from it (module docstring)."""
     path = Path(path)
-    arrays = _read_arrays(path)
-    maps = _check_maps(path, arrays)
-    meta = _check_meta(path, arrays["meta"])
-    res = meta.get("resolution", {})
-    shape = maps["gain"].shape
-    if not isinstance(res, dict) or (res.get("height"), res.get("width")) != shape:
-        raise _bad(path, "meta", f"with resolution {res!r}",
-                   f"the maps' {shape[1]}x{shape[0]}", "the file is inconsistent; fit again")
+    read = read_calibration_file(path, "camera maps")
+    meta = read.meta
+    _check_levels(path, meta)
     dead_time, calibrated = _dead_time(path, meta)
-    flags = maps["defects"].astype(np.uint8)
-    dead = ((flags & settings.CALIBRATION_DEFECT_DEAD) > 0) | (maps["gain"] == 0)
+    maps = {key: read.maps[key].astype(np.float64) for key in ("gain", "offset", "q")}
+    flags = read.maps["defects"]
+    dead = (flags & settings.CALIBRATION_DEFECT_DEAD) > 0
     hot = ((flags & settings.CALIBRATION_DEFECT_HOT) > 0) & ~dead
     good = ~(dead | hot)
     if not good.any():
         raise _bad(path, "defects", "flagging every pixel", "some good pixels")
     per_pixel_k = 1.0 / (maps["gain"][good] * maps["q"][good])
     k = float(np.median(per_pixel_k))
-    if not (math.isfinite(k) and k > 0) or np.max(np.abs(per_pixel_k / k - 1.0)) > 1e-3:
+    if np.max(np.abs(per_pixel_k / k - 1.0)) > 1e-3:
         raise _bad(path, "q", "that disagrees with gain", "gain * q the same on good pixels "
                    "(q = q_ref / gain)", "fit the camera again with `spikecal fit`")
     median_gain = float(np.median(maps["gain"][good]))
     gain = np.where(dead, 0.0, maps["gain"] / median_gain)
     return CalibrationMaps(gain=gain, offset=np.maximum(maps["offset"], 0.0), hot=hot,
                            dead=dead, k=k * median_gain, dead_time=dead_time,
-                           dead_time_calibrated=calibrated, sha256=file_sha256(path))
+                           dead_time_calibrated=calibrated, sha256=read.sha256)
 
 
 def profile_from_calibration(path, base: CameraProfile | None = None,
-                             what: str = "camera profile") -> CameraProfile:
+                             what: str = "camera profile",
+                             maps: CalibrationMaps | None = None) -> CameraProfile:
     """The profile of the camera of the calibration file ``path``.
 
     ``base`` (default the reference camera) gives what a calibration does not measure:
@@ -215,11 +143,11 @@ def profile_from_calibration(path, base: CameraProfile | None = None,
     range. Its size must be the file's (else a one-line error naming ``what`` asked for
     that size), unless it is the default: then the file's size is taken. The profile's
     drawn-pattern keys are 0 (the maps are read, not drawn); ``maps`` is the file's
-    absolute path.
+    absolute path. ``maps``: the file already read (:func:`read_calibration_maps`).
     """
     explicit = base is not None
     base = base if explicit else CameraProfile()
-    maps = read_calibration_maps(path)
+    maps = maps if maps is not None else read_calibration_maps(path)
     h, w = maps.shape
     if explicit and (base.height, base.width) != (h, w):
         raise size_mismatch(path, (h, w), (base.height, base.width), what)
@@ -236,15 +164,17 @@ def size_mismatch(path, maps_shape, wanted_shape, what: str) -> InputError:
                       "give maps of that resolution, or ask for the maps' size")
 
 
-def pattern_from_calibration(profile: CameraProfile, fpn_seed: int) -> FixedPattern:
+def pattern_from_calibration(profile: CameraProfile, fpn_seed: int,
+                             maps: CalibrationMaps | None = None) -> FixedPattern:
     """The maps of the camera ``profile`` whose ``maps`` names a calibration file.
 
     Checks that the file is the one the profile records (``maps_sha256``) and that the
     profile's size, ``k`` and ``dead_time`` are the file's (:func:`profile_from_calibration`
-    makes such a profile); hot pixels' offsets are drawn with ``fpn_seed``.
+    makes such a profile); hot pixels' offsets are drawn with ``fpn_seed``. ``maps``: the
+    file already read (:func:`read_calibration_maps`), checked the same way.
     """
     path = profile.maps
-    maps = read_calibration_maps(path)
+    maps = maps if maps is not None else read_calibration_maps(path)
     if profile.maps_sha256 and maps.sha256 != profile.maps_sha256:
         raise InputError(f"camera maps {path}", f"sha256 {maps.sha256[:12]}...",
                          f"the file the camera was made with ({profile.maps_sha256[:12]}...)",

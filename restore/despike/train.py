@@ -47,7 +47,7 @@ from .grow import grow
 from .loss import DeSpikeLoss
 from .model import DeSpikeNet, count_parameters
 from .validation import Validator, selection_score, val_fields
-from .weights import load_model, save_torch, weights_payload
+from .weights import load_model, read_checkpoint, save_torch, weights_payload
 
 log = logging.getLogger("spikes")
 
@@ -243,7 +243,7 @@ def _open_run(cfg: TrainConfig, run: Path, resume: bool, overwrite: bool, cache_
     ckpt_path = run / "checkpoint.pt"
     state = None
     if resume and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        state = read_checkpoint(ckpt_path, cfg.model)     # validated: one-line errors
     cache, cache_source = _cache_choice(cache_dir, state, run)
     cache_param = "--cache" if cache_dir is not None else "-o"   # who to name in an error
     if proc.rank == 0:
