@@ -10,7 +10,9 @@ from cli.options import LazyGroup, common_group_options
     "eval": "cli.restore_eval:eval_",
     "models": "cli.restore_models:models",
     "train": "cli.restore_train:train",
+    "train-cascade": "cli.restore_train_cascade:train_cascade",
     "card": "cli.restore_card:card",
+    "score": "cli.restore_score:score",
 })
 @common_group_options
 def main():

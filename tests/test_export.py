@@ -1,0 +1,152 @@
+"""``spikesim export``: Spike-Zoo's layout and dense .npz, byte for byte; atomic, no clobbering.
+
+The exported ``.dat`` files are checked three ways: their bytes are the sample's
+``spikes.dat``; a decoder written here from the format's definition (no header, H·W/8
+bytes a frame, LSB first, rows bottom-up: /work/shared/spec/formats.md), the convention
+of Spike-Zoo's ``load_vidar_dat`` and SpikeCV's ``SpikeStream.get_spike_matrix``, gives
+the sample's frames; and the same decoder agrees with our reader on a third-party file
+of ``../shared/data/interop`` (Spike-Zoo sample data).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from spikesim import dataset as ds
+from spikesim import export
+from spikesim.errors import InputError, OutputExistsError
+from spikesim.stream import SpikeStream
+
+TINY = {"name": "tiny-export", "width": 32, "height": 24, "steps": 192, "num": 3, "seed": 5}
+
+
+def decode_dat(data: bytes, height: int, width: int) -> np.ndarray:
+    """(T, H, W) uint8 frames of raw .dat bytes, by the format's definition."""
+    frame = height * width // 8
+    usable = len(data) // frame * frame
+    bits = np.unpackbits(np.frombuffer(data[:usable], np.uint8), bitorder="little")
+    return bits.reshape(-1, height, width)[:, ::-1, :]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("export") / "ds"
+    ds.generate_dataset(TINY, out)
+    return out
+
+
+def _samples(dataset: Path):
+    return [ds.load_sample(dataset / "samples" / ds.sample_name(i)) for i in range(TINY["num"])]
+
+
+def test_spikezoo_layout_is_byte_identical(dataset, tmp_path):
+    out = tmp_path / "zoo"
+    info = export.export_dataset(dataset, "spikezoo", out)
+    assert (info["width"], info["height"], info["num"]) == (32, 24, 3)
+    assert yaml.safe_load((out / "export.yaml").read_text())["split"] == "test"
+    assert sorted(p.name for p in out.iterdir()) == ["export.yaml", "test"]
+    for sample in _samples(dataset):
+        name = ds.sample_name(sample.id)
+        dat = (out / "test" / "spike" / f"{name}.dat").read_bytes()
+        assert dat == (sample.path / "spikes.dat").read_bytes()
+        np.testing.assert_array_equal(decode_dat(dat, 24, 32),
+                                      sample.stream.window(0, len(sample.stream)))
+        gt = out / "test" / "gt" / f"{name}.png"
+        assert gt.read_bytes() == (sample.path / "sharp_srgb.png").read_bytes()
+
+
+def test_linear_targets_and_train_split(dataset, tmp_path):
+    import imageio.v3 as iio
+
+    out = tmp_path / "zoo"
+    export.export_dataset(dataset, "spikezoo", out, split="train", gt="linear", limit=2)
+    assert sorted(p.name for p in (out / "train" / "gt").iterdir()) == ["000000.png",
+                                                                        "000001.png"]
+    sample = _samples(dataset)[1]
+    gt = iio.imread(out / "train" / "gt" / "000001.png")
+    assert gt.dtype == np.uint8
+    np.testing.assert_array_equal(gt, np.round(np.clip(sample.sharp, 0, 1) * 255))
+
+
+def test_npz_holds_dense_frames_and_targets(dataset, tmp_path):
+    out = tmp_path / "dense"
+    export.export_dataset(dataset, "npz", out)
+    for sample in _samples(dataset):
+        path = out / "test" / f"{ds.sample_name(sample.id)}.npz"
+        with np.load(path, allow_pickle=False) as z:
+            assert z["spk"].shape == (TINY["steps"], 24, 32) and z["spk"].dtype == np.uint8
+            np.testing.assert_array_equal(z["spk"], sample.stream.window(0, TINY["steps"]))
+            np.testing.assert_array_equal(z["sharp"], sample.sharp)
+            np.testing.assert_array_equal(z["sigma"], sample.sigma)
+            assert int(z["key_step"]) == sample.key_step
+        again = SpikeStream.load_npz(path, axes="THW")
+        assert again.packed.tobytes() == (sample.path / "spikes.dat").read_bytes()
+
+
+def test_third_party_dat_reads_as_the_definition_says(shared_data):
+    """Spike-Zoo sample data (shared/data/interop): our reader equals the definition."""
+    path = shared_data / "interop" / "reds_200_part1_key151_250x400.dat"
+    ours = SpikeStream.read_dat(path, size=(400, 250))
+    frames = 41
+    np.testing.assert_array_equal(ours.window(0, frames),
+                                  decode_dat(path.read_bytes()[:frames * 12_500], 250, 400))
+
+
+def test_existing_output_is_kept(dataset, tmp_path):
+    out = tmp_path / "zoo"
+    export.export_dataset(dataset, "spikezoo", out, limit=1)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    with pytest.raises(OutputExistsError):
+        export.export_dataset(dataset, "spikezoo", out)
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    export.export_dataset(dataset, "npz", out, overwrite=True)        # an export: replaced
+    assert (out / "test" / "000002.npz").is_file() and not (out / "test" / "spike").exists()
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    with pytest.raises(InputError, match="replaces only exports"):
+        export.export_dataset(dataset, "npz", other, overwrite=True)
+    assert (other / "notes.txt").read_text() == "keep me"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    export.export_dataset(dataset, "npz", empty, limit=1)             # an empty folder is new
+    assert (empty / "export.yaml").is_file()
+
+
+def test_failure_leaves_nothing(dataset, tmp_path, monkeypatch):
+    calls = []
+
+    def failing(sample, split_dir, name, gt):
+        calls.append(name)
+        if len(calls) == 2:
+            raise OSError("disk trouble")
+        real(sample, split_dir, name, gt)
+
+    real = export._write_spikezoo
+    monkeypatch.setattr(export, "_write_spikezoo", failing)
+    with pytest.raises(OSError):
+        export.export_dataset(dataset, "spikezoo", tmp_path / "zoo")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_errors_are_one_line(dataset, tmp_path):
+    from cli.spikesim_cli import main
+
+    runner = CliRunner()
+    ok = runner.invoke(main, ["export", str(dataset), str(tmp_path / "z"), "--to", "spikezoo",
+                              "--json"])
+    assert ok.exit_code == 0, ok.output
+    for args in (["export", str(dataset), str(tmp_path / "z"), "--to", "spikezoo"],
+                 ["export", str(tmp_path / "nowhere"), str(tmp_path / "y"), "--to", "npz"],
+                 ["export", str(dataset), str(tmp_path / "y"), "--to", "zoo"]):
+        bad = runner.invoke(main, args)
+        assert bad.exit_code == 2, args
+        assert bad.output.count("\n") == 1 and bad.output.startswith("Error:"), bad.output
+    assert not (tmp_path / "y").exists()
+    shutil.rmtree(tmp_path / "z")
