@@ -1,4 +1,5 @@
-"""``spikerestore models``: the DeSpike configurations and their parameter counts."""
+"""``spikerestore models``: the DeSpike configurations, the learned cascades' networks
+and the cascade methods, with their parameter counts and bundled weights."""
 
 import click
 
@@ -9,7 +10,8 @@ from cli.options import echo_json, json_option, verbosity_options
 @json_option
 @verbosity_options
 def models(as_json):
-    """List the DeSpike configurations with their parameter counts and bundled weights."""
+    """List the DeSpike configurations and the learned cascades (networks and methods)
+    with their parameter counts and bundled weights."""
     from restore.despike.configs import PRESETS, config_to_dict
     from restore.despike.weights import bundled_weights_path, read_weights
     from restore.despike.model import build_model, count_parameters
@@ -28,10 +30,16 @@ def models(as_json):
                      "depths": list(cfg.depths),
                      "bundled_weights": str(bundled) if bundled_cfg == config_to_dict(cfg)
                      else None})
+    from restore.cascades.catalog import cascade_rows
+
+    rows += cascade_rows()
     if as_json:
         echo_json(rows)
         return
     for r in rows:
-        click.echo(f"{r['name']:<15} {r['parameters'] / 1e6:8.3f} M parameters  "
-                   f"widths {r['widths']} depths {r['depths']}"
-                   + ("  [bundled weights]" if r["bundled_weights"] else ""))
+        shape = (f"widths {r['widths']} depths {r['depths']}" if "widths" in r
+                 else r["description"])
+        weights = ("  [bundled weights]" if r["bundled_weights"]
+                   else "  [no weights bundled yet]" if r.get("method") else "")
+        name = f"--method {r['name']}" if r.get("method") else r["name"]
+        click.echo(f"{name:<15} {r['parameters'] / 1e6:8.3f} M parameters  {shape}" + weights)

@@ -1,7 +1,9 @@
 """The registry of restoration methods, by the names of despike.md's contract.
 
 ``despike`` (the bundled network), ``despike-x8`` (the same network averaged over the
-8 flips/transposes of its input: self-ensemble, 8x the time), ``tfp``, ``tfi``,
+8 flips/transposes of its input: self-ensemble, 8x the time), the learned cascades
+``spk2imgnet``, ``spk2imgnet+gkmnet`` and ``tfp+gkmnet`` (:mod:`restore.cascades`,
+docs/cascades.md), ``tfp``, ``tfi``,
 ``tfp+wiener``, ``tfp+rl``, ``tfi+wiener``, ``tfi+rl``. Every method returns a λ estimate
 ``(H, W)`` float32: the charge per step of an ideal, FPN-free, in-focus pixel at the key step
 (:mod:`restore.exposure` turns it into intensity, the same way for all).
@@ -39,9 +41,13 @@ METHODS = settings.METHOD_NAMES
 DEFAULT_METHOD = settings.DEFAULT_METHOD
 DESPIKE_MODULE = "restore.despike.infer"
 DESPIKE_WEIGHTS_MODULE = "restore.despike.weights"
+CASCADE_MODULE = "restore.cascades.infer"
 DESCRIPTIONS = {
     "despike": "the bundled DeSpike-style network",
     "despike-x8": "the network averaged over the 8 flips/transposes of its input (8x time)",
+    "spk2imgnet": "a Spk2ImgNet-style reconstruction network, trained here",
+    "spk2imgnet+gkmnet": "the Spk2ImgNet-style network, then a GKMNet-style deblurring network",
+    "tfp+gkmnet": "TFP, then a GKMNet-style deblurring network, trained here",
     "tfp": "window mean of the spikes (texture from playback)",
     "tfi": "inverse inter-spike interval at the key step",
     "tfp+wiener": "TFP, then Wiener deconvolution (Gaussian PSF)",
@@ -64,8 +70,14 @@ class Restored:
 
 
 def is_network(name: str) -> bool:
-    """Whether a method name is the DeSpike network (``despike`` or ``despike-x8``)."""
-    return name in settings.NETWORK_METHODS
+    """Whether a method is a trained network: DeSpike (``despike``, ``despike-x8``) or a
+    learned cascade (:func:`is_learned_cascade`); they take the same inputs."""
+    return name in settings.NETWORK_METHODS or is_learned_cascade(name)
+
+
+def is_learned_cascade(name: str) -> bool:
+    """Whether a method is a learned cascade of :mod:`restore.cascades`."""
+    return name in settings.LEARNED_CASCADE_METHODS
 
 
 def check_method(name: str) -> str:
@@ -125,9 +137,19 @@ def restore(stream, method: str = DEFAULT_METHOD, *, center: int | None = None,
     sigma : px, one σ for the cascades (oracle or user); None: estimated.
     sigma_map : (H, W) px, per-pixel σ (upper-bound cascades); overrides ``sigma``.
     device : torch device of the network.
-    weights : the network's weights file (default: the bundled ``despike-small``).
+    weights : the network's weights file (default: the bundled ``despike-small``, or
+        the learned cascade's bundled file).
     """
     base, deblur = split_method(method)
+    if is_learned_cascade(method):
+        infer = importlib.import_module(CASCADE_MODULE)
+        infer.cascade_model(method, weights, device)     # no weights: the error comes first
+        win = resolve_window(len(stream), center, window)
+        sub = stream if window is None else stream[win.start:win.stop]
+        c = win.center if window is None else win.center - win.start
+        lam = infer.restore_cascade(sub, method, calib, c, device=device, weights=weights,
+                                    dead_time=dead_time)
+        return Restored(np.asarray(lam, np.float32), method, win.length)
     if is_network(base):
         win = resolve_window(len(stream), center, window)
         sub = stream if window is None else stream[win.start:win.stop]

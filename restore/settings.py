@@ -3,7 +3,10 @@
 # --- baselines and evaluation ---------------------------------------------------
 # method names (despike.md "spikerestore run: the contract"); restore.methods is the registry
 NETWORK_METHODS = ("despike", "despike-x8")    # one pass; mean over the 8 flips/transposes
-METHOD_NAMES = NETWORK_METHODS + ("tfp", "tfi", "tfp+wiener", "tfp+rl", "tfi+wiener", "tfi+rl")
+# learned reconstruct-then-deblur cascades (restore.cascades, docs/cascades.md)
+LEARNED_CASCADE_METHODS = ("spk2imgnet", "spk2imgnet+gkmnet", "tfp+gkmnet")
+METHOD_NAMES = NETWORK_METHODS + LEARNED_CASCADE_METHODS + (
+    "tfp", "tfi", "tfp+wiener", "tfp+rl", "tfi+wiener", "tfi+rl")
 DEFAULT_METHOD = "despike"        # the bundled network (despike.md: the default once it exists)
 DEFAULT_METHODS = "tfp,tfi,tfp+wiener,tfp+rl"   # spikerestore eval --methods default
 # TFP / TFI (restore.baselines)
@@ -54,3 +57,12 @@ DESPIKE_TILE = 512              # inference tile side (px) for large frames
 DESPIKE_TILE_OVERLAP = 32       # overlap of neighbouring tiles (px), blended linearly
 DESPIKE_WEIGHTS_FILE = "despike-small.pt"   # bundled weights under restore/despike/weights/
 DESPIKE_WEIGHTS_FORMAT = 1      # version of the weights file layout
+# bundled weights of the learned cascades under restore/cascades/weights/ (none bundled yet),
+# and the stage config that trains each (docs/cascades.md)
+CASCADE_WEIGHTS_FILES = {"spk2imgnet": "spk2imgnet-cpu.pt",
+                         "spk2imgnet+gkmnet": "spk2imgnet-cpu+gkmnet-cpu.pt",
+                         "tfp+gkmnet": "tfp+gkmnet-cpu.pt"}
+CASCADE_TRAINING = {"spk2imgnet": ("experiments/configs/cascade_spk2imgnet.yaml",),
+                    "spk2imgnet+gkmnet": ("experiments/configs/cascade_spk2imgnet.yaml",
+                                          "experiments/configs/cascade_spk2imgnet_gkmnet.yaml"),
+                    "tfp+gkmnet": ("experiments/configs/cascade_tfp_gkmnet.yaml",)}

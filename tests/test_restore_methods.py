@@ -15,7 +15,8 @@ from spikesim.stream import SpikeStream
 
 def test_registry_names_follow_the_contract():
     assert set(methods.METHODS) == {"despike", "despike-x8", "tfp", "tfi", "tfp+wiener", "tfp+rl",
-                                    "tfi+wiener", "tfi+rl"}
+                                    "tfi+wiener", "tfi+rl", "spk2imgnet", "spk2imgnet+gkmnet",
+                                    "tfp+gkmnet"}
     assert methods.split_method("tfi+rl") == ("tfi", "rl")
     with pytest.raises(InputError, match="tfp\\+wiener"):
         methods.check_method("wiener")

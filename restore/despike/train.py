@@ -34,6 +34,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -53,6 +54,22 @@ log = logging.getLogger("spikes")
 
 LOG_FIELDS = ["step", "lr", "loss", "mse_grid", "mse_final", "fft", "perc", "grad_norm",
               "examples", "wall_s"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What the loop trains; the default is DeSpike. Another network trained on the same
+    examples, validation and checkpoints (restore.cascades) passes its own: ``build(cfg)``
+    the model (called inside the seeded RNG fork), ``loss(cfg)`` the loss module,
+    ``payload(model, meta)`` the weights file's dict, ``init(model, cfg)`` loads
+    ``cfg.init`` and returns its record, ``checkpoint(path, cfg)`` reads and checks a
+    resumed run's checkpoint."""
+
+    build: Callable = lambda cfg: DeSpikeNet(cfg.model)
+    loss: Callable = lambda cfg: DeSpikeLoss(cfg.loss, cfg.model)
+    payload: Callable = weights_payload
+    init: Callable = lambda model, cfg: _init_from(model, cfg)
+    checkpoint: Callable = lambda path, cfg: read_checkpoint(path, cfg.model)
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
@@ -130,19 +147,20 @@ def _cache_choice(cache_dir, state, run: Path) -> tuple[Path, str]:
 
 def train(config, run_dir, resume: bool = False, device: str = "cpu", bf16: bool = False,
           seed: int | None = None, stop_after: int | None = None, overwrite: bool = False,
-          progress=None, workers: int = 0, cache_dir: str | Path | None = None) -> dict:
+          progress=None, workers: int = 0, cache_dir: str | Path | None = None,
+          recipe: Recipe | None = None) -> dict:
     """Train a DeSpike model; returns the summary (also written to ``summary.json``).
 
     See :func:`train_model` for the parameters (it also returns the model).
     """
     return train_model(config, run_dir, resume, device, bf16, seed, stop_after, overwrite,
-                       progress, workers, cache_dir)[0]
+                       progress, workers, cache_dir, recipe)[0]
 
 
 def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16: bool = False,
                 seed: int | None = None, stop_after: int | None = None,
                 overwrite: bool = False, progress=None, workers: int = 0,
-                cache_dir: str | Path | None = None):
+                cache_dir: str | Path | None = None, recipe: Recipe | None = None):
     """Train a DeSpike model; returns ``(summary, model)`` (this process's replica).
 
     Parameters
@@ -166,6 +184,7 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
         switches (``windows``, ``multi_temporal``, ``use_calibration``…) share one pool,
         and calibrations are shared more widely; results do not depend on it. Runs
         started at the same moment may both make a missing entry (the same bytes)
+    recipe : what is trained (:class:`Recipe`; default DeSpike)
 
     The phases, in order: :func:`_start_processes` (device, process group, threads),
     :func:`_open_run` (checks and the run directory, before anything is made),
@@ -174,9 +193,10 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
     and :func:`_finish` (final weights and summary).
     """
     cfg = train_config(config, seed=seed)
+    recipe = recipe or Recipe()
     proc = _start_processes(cfg, device, bf16)
-    run = _open_run(cfg, Path(run_dir), resume, overwrite, cache_dir, proc)
-    model, opt, loss_fn = _build(cfg, run, proc)
+    run = _open_run(cfg, Path(run_dir), resume, overwrite, cache_dir, proc, recipe)
+    model, opt, loss_fn = _build(cfg, run, proc, recipe)
     ds, workers = _training_data(cfg, run, workers)
     validator = Validator(cfg, run.cache) if proc.rank == 0 else None
     if proc.rank == 0:
@@ -185,8 +205,8 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
                  cfg.steps)
     last = min(cfg.steps, stop_after) if stop_after is not None else cfg.steps
     val, wall = _train_steps(cfg, run, proc, model, opt, loss_fn, ds, validator, last,
-                             workers, progress)
-    return _finish(cfg, run, proc, model, last, wall, val), model
+                             workers, progress, recipe)
+    return _finish(cfg, run, proc, model, last, wall, val, recipe), model
 
 
 @dataclass
@@ -230,7 +250,7 @@ def _start_processes(cfg: TrainConfig, device: str, bf16: bool) -> _Processes:
 
 
 def _open_run(cfg: TrainConfig, run: Path, resume: bool, overwrite: bool, cache_dir,
-              proc: _Processes) -> _Run:
+              proc: _Processes, recipe: Recipe) -> _Run:
     """Check the run directory and the cache, then (rank 0, new run) write ``config.yaml``.
 
     Every refusal happens before anything is written: a resumed run must have the same
@@ -243,7 +263,7 @@ def _open_run(cfg: TrainConfig, run: Path, resume: bool, overwrite: bool, cache_
     ckpt_path = run / "checkpoint.pt"
     state = None
     if resume and ckpt_path.is_file():
-        state = read_checkpoint(ckpt_path, cfg.model)     # validated: one-line errors
+        state = recipe.checkpoint(ckpt_path, cfg)     # validated: one-line errors
     cache, cache_source = _cache_choice(cache_dir, state, run)
     cache_param = "--cache" if cache_dir is not None else "-o"   # who to name in an error
     if proc.rank == 0:
@@ -280,20 +300,20 @@ def _open_run(cfg: TrainConfig, run: Path, resume: bool, overwrite: bool, cache_
     return _Run(run, cache, state)
 
 
-def _build(cfg: TrainConfig, run: _Run, proc: _Processes):
+def _build(cfg: TrainConfig, run: _Run, proc: _Processes, recipe: Recipe):
     """``(model, optimiser, loss)``: the model initialised from ``cfg.seed`` (inside a
     forked RNG, no global seeding), grown from ``cfg.init`` when given, and a resumed
     run's parameters, optimiser state, best and wall time restored into ``run``."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        model = DeSpikeNet(cfg.model)
+        model = recipe.build(cfg)
     state = run.state
     # a resumed run has its start record in the checkpoint: the init file need not exist
     run.init_meta = state.get("init") if state else None
     if cfg.init and run.init_meta is None:
-        run.init_meta = _init_from(model, cfg)
+        run.init_meta = recipe.init(model, cfg)
     model.to(proc.device)
-    loss_fn = DeSpikeLoss(cfg.loss, cfg.model).to(proc.device)
+    loss_fn = recipe.loss(cfg).to(proc.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if state is not None:
         model.load_state_dict(state["model"])
@@ -325,7 +345,7 @@ def _training_data(cfg: TrainConfig, run: _Run, workers: int):
 
 
 def _train_steps(cfg: TrainConfig, run: _Run, proc: _Processes, model, opt, loss_fn, ds,
-                 validator, last: int, workers: int, progress):
+                 validator, last: int, workers: int, progress, recipe: Recipe):
     """Steps ``run.start .. last``; returns ``(last validation or None, wall time)``.
 
     The examples of step ``s`` on rank ``r`` are ``(s·world + r)·B + b``; the learning
@@ -388,8 +408,8 @@ def _train_steps(cfg: TrainConfig, run: _Run, proc: _Processes, model, opt, loss
                          val["nat_ssim_tfp"]) if "nat_psnr" in val else "")
             if selection_score(val, cfg.selection) > selection_score(run.best, cfg.selection):
                 run.best = {"step": done, **val}
-                save_torch(weights_payload(model, _meta(cfg, done, wall, val, world,
-                                                        run.init_meta)),
+                save_torch(recipe.payload(model, _meta(cfg, done, wall, val, world,
+                                                       run.init_meta)),
                            run.dir / "best.pt")
         if rank == 0 and (done % cfg.ckpt_every == 0 or done == last):
             save_torch({"model": model.state_dict(), "optim": opt.state_dict(), "step": done,
@@ -405,15 +425,15 @@ def _train_steps(cfg: TrainConfig, run: _Run, proc: _Processes, model, opt, loss
 
 
 def _finish(cfg: TrainConfig, run: _Run, proc: _Processes, model, last: int, wall: float,
-            val) -> dict:
+            val, recipe: Recipe) -> dict:
     """Rank 0 writes ``final.pt`` (when the schedule is complete) and ``summary.json``."""
     import torch.distributed as dist
 
     summary = _summary(cfg, model, last, wall, run.best, val, proc.world, proc.device)
     if proc.rank == 0:
         if last == cfg.steps:
-            save_torch(weights_payload(model, _meta(cfg, last, wall, val, proc.world,
-                                                    run.init_meta)),
+            save_torch(recipe.payload(model, _meta(cfg, last, wall, val, proc.world,
+                                                   run.init_meta)),
                        run.dir / "final.pt")
         write_json(run.dir / "summary.json", summary)
     if proc.world > 1:

@@ -137,9 +137,11 @@ def read_weights(path) -> dict:
     return {**payload, "meta": meta or {}}
 
 
-def read_checkpoint(path, config) -> dict:
+def read_checkpoint(path, config, model=None) -> dict:
     """Read and check a training checkpoint (``RUN_DIR/checkpoint.pt``) for ``config``
     (the run's :class:`~.configs.ModelConfig`); one :class:`InputError` for every failure.
+    ``model``: the network the checkpoint must fit (default ``DeSpikeNet(config)``; the
+    cascades of :mod:`restore.cascades` pass theirs).
 
     Checked: it loads with ``weights_only=True``; ``model`` holds the configuration's
     parameter names and shapes, all finite; ``optim`` is an AdamW state of those
@@ -175,7 +177,7 @@ def read_checkpoint(path, config) -> dict:
     if not isinstance(state.get("cache_dir"), (str, type(None))):
         raise bad("cache_dir", "a directory path or null")
     cfg = model_config(config)
-    model = DeSpikeNet(cfg)
+    model = DeSpikeNet(cfg) if model is None else model
     tensors = _check_tensors(state["model"], path, what, "model")
     _check_shapes(tensors, model.state_dict(), path, what, cfg.name)
     _check_optimiser(state["optim"], model, path, bad)

@@ -1,0 +1,118 @@
+"""Training of a cascade stage: ``spikerestore train-cascade --config CFG.yaml -o RUN_DIR``.
+
+One stage a command, on DeSpike's loop (:func:`restore.despike.train.train` with a
+:class:`~restore.despike.train.Recipe`): the same examples (pool, crops, flips, short
+streams, withheld calibrations), validation sets and ``best.pt`` selection, learning-rate
+schedule, checkpoints, resume (bit for bit on CPU), logs and run directory, plus
+``RUN_DIR/cascade.yaml``, the resolved stage (a resumed run must have the same one).
+The weights files (``best.pt``, ``final.pt``) are cascade weights (:mod:`.weights`).
+
+A deblur stage after Spk2ImgNet loads the reconstruct stage's weights (``first_stage``)
+when it starts and when it resumes; its features must be the reconstruct stage's. Its
+weights record the first stage's file and budget (``meta.first_stage``), so a cascade's
+whole training budget is on record (:func:`budget`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from spikesim.atomic import write_yaml
+from spikesim.errors import InputError
+from spikesim.yamlio import read_yaml
+
+from restore.despike.configs import differing_keys
+from restore.despike.train import Recipe, train
+from restore.despike.weights import read_checkpoint, weights_identity
+
+from .configs import FIRST_TFP, Stage, feature_mapping, stage_config
+from .gkmnet import GKMNet
+from .loss import CascadeLoss
+from .model import ReconstructThenDeblur
+from .spk2imgnet import Spk2ImgNet
+from .weights import load_stage, stage_payload
+
+STAGE_FILE = "cascade.yaml"
+
+
+def budget(meta: dict) -> dict:
+    """``{"steps", "examples", "pixels"}`` a weights file's training used (its own
+    ``meta``: steps x processes x batch, and x crop² for pixels) plus, for a deblur
+    stage after Spk2ImgNet, its first stage's (``meta.first_stage``)."""
+    crop = int(meta["train_config"]["data"]["crop"])
+    examples = int(meta["steps"]) * int(meta.get("processes", 1)) * int(meta["batch_size"])
+    out = {"steps": int(meta["steps"]), "examples": examples, "pixels": examples * crop * crop}
+    first = meta.get("first_stage") or {}
+    if "budget" in first:
+        out = {k: out[k] + int(first["budget"][k]) for k in out}
+    return out
+
+
+def _first_stage(stage: Stage):
+    """``(model or None, its record for the meta)`` of a deblur stage's first stage."""
+    if stage.first_stage == FIRST_TFP:
+        return None, {"method": FIRST_TFP}
+    model = load_stage(stage.first_stage)
+    if not isinstance(model, Spk2ImgNet):
+        raise InputError("first_stage", stage.first_stage, "the weights of a reconstruct stage",
+                         "name the best.pt of a `stage: reconstruct` run")
+    if feature_mapping(model.features) != feature_mapping(stage.features):
+        diff = differing_keys(feature_mapping(model.features), feature_mapping(stage.features))
+        raise InputError("features", ", ".join(diff), "the first stage's input features",
+                         f"use the features of {stage.first_stage} (its cascade.yaml)")
+    return model, {"method": "spk2imgnet", "weights": weights_identity(stage.first_stage),
+                   "budget": budget(model.meta)}
+
+
+def stage_recipe(stage: Stage, run: Path, resume: bool) -> Recipe:
+    """The :class:`Recipe` of a stage; building the model writes ``cascade.yaml`` of a
+    new run (after the loop has checked and opened the run directory)."""
+    record = {}
+
+    def build(cfg):
+        if not resume:
+            write_yaml(run / STAGE_FILE, stage.to_mapping())
+        if stage.stage == "reconstruct":
+            return Spk2ImgNet(stage.network, stage.features)
+        deblur = GKMNet(stage.network)
+        first, record["first_stage"] = _first_stage(stage)
+        return ReconstructThenDeblur(deblur, first, stage.features)
+
+    def payload(model, meta):
+        return stage_payload(model, dict(meta, **record))
+
+    def checkpoint(path, cfg):
+        with torch.random.fork_rng(devices=[]):      # a reference model: no global draws
+            return read_checkpoint(path, cfg.model, model=build(cfg))
+
+    def refuse_init(model, cfg):
+        raise InputError("init", cfg.init, "no init for a cascade stage",
+                         "a cascade stage starts from its seed")
+
+    return Recipe(build=build, loss=lambda cfg: CascadeLoss(cfg.loss, cfg.model),
+                  payload=payload, init=refuse_init, checkpoint=checkpoint)
+
+
+def train_stage(config, run_dir, resume: bool = False, device: str = "cpu", bf16: bool = False,
+                seed: int | None = None, stop_after: int | None = None, overwrite: bool = False,
+                progress=None, workers: int = 0, cache_dir=None) -> dict:
+    """Train one cascade stage; returns the summary (``RUN_DIR/summary.json``).
+
+    The parameters are :func:`restore.despike.train.train`'s; ``config`` is a stage
+    (:class:`.configs.StageConfig` YAML path or mapping). A resumed run must have the
+    same ``cascade.yaml``.
+    """
+    stage = stage_config(config, seed)
+    run = Path(run_dir)
+    if resume and (run / STAGE_FILE).is_file():
+        old = read_yaml(run / STAGE_FILE, "cascade stage")
+        if old != stage.to_mapping():
+            diff = differing_keys(old, stage.to_mapping())
+            raise InputError("--config", f"differs from {run / STAGE_FILE} in "
+                             f"{', '.join(diff)}", "the run's own stage config",
+                             "resume with the same config, or start a new run directory")
+    return train(stage.train, run, resume=resume, device=device, bf16=bf16,
+                 stop_after=stop_after, overwrite=overwrite, progress=progress,
+                 workers=workers, cache_dir=cache_dir, recipe=stage_recipe(stage, run, resume))
