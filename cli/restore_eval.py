@@ -25,6 +25,10 @@ from restore.settings import DEFAULT_METHODS
 @click.option("--lpips/--no-lpips", "with_lpips", default=True, show_default=True,
               help="LPIPS (AlexNet) beside PSNR and SSIM, about 0.1 s per 400x256 image "
               "on 2 CPU cores; --no-lpips for quick checks.")
+@click.option("--no-reference", "with_noref", is_flag=True,
+              help="Also NIQE, PIQE, mean gradient and RMS contrast of every restored image "
+              "(the scores of `spikerestore score`, which need no target); samples of at "
+              "least 192x96.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Only the first N samples.")
 @click.option("--montage", "montage_samples", type=click.IntRange(min=0), default=4,
@@ -37,8 +41,8 @@ from restore.settings import DEFAULT_METHODS
 @overwrite_option
 @json_option
 @verbosity_options
-def eval_(dataset, methods, windows, calib_mode, full_grid, with_lpips, limit, montage_samples,
-          device, weights, output, overwrite, as_json):
+def eval_(dataset, methods, windows, calib_mode, full_grid, with_lpips, with_noref, limit,
+          montage_samples, device, weights, output, overwrite, as_json):
     """Evaluate methods on DATASET (a `spikesim generate` directory): PSNR, SSIM, LPIPS.
 
     DATASET may also be a `spikesim render --truth-every N` directory: per-frame PSNR and
@@ -68,10 +72,10 @@ def eval_(dataset, methods, windows, calib_mode, full_grid, with_lpips, limit, m
     with progress(length=max(n, 1), label="evaluating") as bar:
         result = ev.evaluate(dataset, specs, wins, limit=limit, device=device, weights=weights,
                              montage_samples=montage_samples, with_lpips=with_lpips,
-                             progress=lambda i, total: bar.update(1))
+                             with_noref=with_noref, progress=lambda i, total: bar.update(1))
     summary = ev.summarise(result)
     summary["command"] = _command(dataset, methods, windows, calib_mode, limit, weights, device,
-                                  with_lpips)
+                                  with_lpips, with_noref)
     if any(is_network(s.method) for s in specs):
         from restore.despike.weights import weights_identity
 
@@ -86,7 +90,7 @@ def eval_(dataset, methods, windows, calib_mode, full_grid, with_lpips, limit, m
 
 
 def _command(dataset, methods, windows, calib_mode, limit, weights, device,
-             with_lpips) -> str:
+             with_lpips, with_noref) -> str:
     """The command line that reproduces these results (recorded in results.md); the
     dataset path as given (relative to the working directory)."""
     args = ["spikerestore", "eval", str(dataset), "--methods", methods, "--windows", windows,
@@ -95,6 +99,7 @@ def _command(dataset, methods, windows, calib_mode, limit, weights, device,
     args += ["--weights", str(weights)] if weights is not None else []
     args += ["--device", device] if device != "cpu" else []
     args += [] if with_lpips else ["--no-lpips"]
+    args += ["--no-reference"] if with_noref else []
     return " ".join(shlex.quote(a) for a in args)
 
 

@@ -64,10 +64,13 @@ log = logging.getLogger(__name__)
 
 SIGMA_MODES = {"": "oracle", "est": "estimate", "map": "map"}
 CALIB_MODES = ("off", "oracle", "both")
-METRICS = ("psnr", "ssim", "lpips")        # every metric a Row can hold, in table order
-METRIC_NAMES = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS"}
+NOREF_METRICS = ("niqe", "piqe", "gradient", "contrast")   # restore.noref: no target needed
+METRICS = ("psnr", "ssim", "lpips") + NOREF_METRICS      # every metric a Row can hold, in order
+METRIC_NAMES = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "niqe": "NIQE",
+                "piqe": "PIQE", "gradient": "gradient", "contrast": "contrast"}
 METRIC_UNITS = {"psnr": "dB"}
-METRIC_DIGITS = {"psnr": 2, "ssim": 3, "lpips": 3}
+METRIC_DIGITS = {"psnr": 2, "ssim": 3, "lpips": 3, "niqe": 3, "piqe": 2, "gradient": 4,
+                 "contrast": 4}
 LPIPS_NOTE = ("LPIPS: AlexNet, v0.1 (lower is better), on the same sRGB display images as "
               "PSNR and SSIM; the grey images are replicated to three channels.")
 DEFAULT_METHODS = settings.DEFAULT_METHODS
@@ -187,6 +190,10 @@ class Row:
     blur_bin: str
     focus_side: str
     sigma_median: float
+    niqe: float = math.nan          # the no-reference scores (restore.noref), when asked for
+    piqe: float = math.nan
+    gradient: float = math.nan
+    contrast: float = math.nan
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -249,10 +256,12 @@ def display_of(lam, sample) -> np.ndarray:
 
 
 def evaluate_sample(sample, specs, windows, calib_cache=None, device="cpu",
-                    keep_images: bool = False, weights=None, with_lpips: bool = True):
+                    keep_images: bool = False, weights=None, with_lpips: bool = True,
+                    noref_model: dict | None = None):
     """All (method, window) rows of one sample; with ``keep_images`` also the full-window
     display images ``{label: (H, W)}`` plus ``"input mean"`` and ``"target"``. Without
-    ``with_lpips`` the rows' ``lpips`` is NaN."""
+    ``with_lpips`` the rows' ``lpips`` is NaN; with a ``noref_model`` (NIQE's
+    ``{"mu", "cov"}``) the rows hold the no-reference scores of each display image."""
     target = to_display(sample.sharp)
     bin_label, side, s_med = _sample_meta(sample)
     rows, images, displays = [], {}, []
@@ -269,6 +278,12 @@ def evaluate_sample(sample, specs, windows, calib_cache=None, device="cpu",
     if with_lpips:                 # one batched LPIPS call per sample
         for row, dist in zip(rows, lpips_batch(displays, target)):
             row.lpips = dist
+    if noref_model is not None:
+        from .noref import no_reference_scores
+
+        for row, disp in zip(rows, displays):
+            for name, value in no_reference_scores(disp, noref_model).items():
+                setattr(row, name, value)
     if keep_images:
         from .baselines import resolve_window
 
@@ -294,13 +309,15 @@ class EvalResult:
 
 def evaluate(dataset_dir, specs, windows, *, limit: int | None = None, device: str = "cpu",
              montage_samples: int = settings.MONTAGE_SAMPLES, progress=None,
-             weights=None, with_lpips: bool = True) -> EvalResult:
+             weights=None, with_lpips: bool = True, with_noref: bool = False) -> EvalResult:
     """Evaluate ``specs`` × ``windows`` on every sample of a generated dataset.
 
     ``progress(i, n)`` is called after each sample; ``weights`` is the network's weights
     file for ``despike`` (default: the bundled one); ``with_lpips`` adds LPIPS beside
-    PSNR and SSIM (about 0.1 s per 400×256 image on 2 CPU cores). A directory without
-    ``manifest.yaml`` is an :class:`InputError` (from ``read_manifest``).
+    PSNR and SSIM (about 0.1 s per 400×256 image on 2 CPU cores); ``with_noref`` the
+    no-reference scores of :mod:`restore.noref` (NIQE needs samples of at least 192×96).
+    A directory without ``manifest.yaml`` is an :class:`InputError` (from
+    ``read_manifest``).
     """
     from spikesim.dataset import load_sample, read_manifest, sample_name
 
@@ -320,6 +337,7 @@ def evaluate(dataset_dir, specs, windows, *, limit: int | None = None, device: s
         from .metrics import LPIPS_NET
 
         load_weights(LPIPS_NET)
+    noref_model = _noref_model(manifest) if with_noref else None
     show = _montage_choice(entries, montage_samples)
     rows, tiles, labels = [], [], []
     cache: dict = {}
@@ -328,7 +346,7 @@ def evaluate(dataset_dir, specs, windows, *, limit: int | None = None, device: s
         sample = load_sample(d / "samples" / sample_name(entry["id"]))
         keep = entry["id"] in show
         sample_rows, images = evaluate_sample(sample, specs, windows, cache, device, keep,
-                                              weights, with_lpips)
+                                              weights, with_lpips, noref_model)
         cache.clear()
         rows.extend(sample_rows)
         if keep:
@@ -343,9 +361,23 @@ def evaluate(dataset_dir, specs, windows, *, limit: int | None = None, device: s
         from spikesim.images import montage as make_montage
 
         montage = make_montage(tiles, labels, ncols=len(specs) + 2)
-    metrics = METRICS if with_lpips else tuple(m for m in METRICS if m != "lpips")
+    metrics = tuple(m for m in METRICS if (m != "lpips" or with_lpips)
+                    and (m not in NOREF_METRICS or with_noref))
     return EvalResult(rows, list(specs), list(windows), len(entries), wall, montage,
                       machine_info(), metrics)
+
+
+def _noref_model(manifest: dict) -> dict:
+    """NIQE's pristine model, after checking the samples are large enough for NIQE."""
+    from .niqe_params import load_model
+    from .noref import NIQE_PATCH, niqe_defined
+
+    w, h = int(manifest.get("width", 0)), int(manifest.get("height", 0))
+    if not niqe_defined((h, w)):
+        raise InputError("--no-reference", f"samples of {w}x{h}",
+                         f"samples holding two {NIQE_PATCH}x{NIQE_PATCH} patches (NIQE)",
+                         "evaluate a dataset of larger samples, e.g. 400x256")
+    return load_model()
 
 
 def _montage_choice(entries, n: int) -> set:
@@ -527,12 +559,18 @@ def network_margins(summary: dict) -> list[dict]:
 def to_csv(result: EvalResult) -> str:
     """Per-(sample, method, window) rows as CSV."""
     buf = io.StringIO()
-    fields = list(Row.__dataclass_fields__)
-    writer = csv.DictWriter(buf, fieldnames=fields)
+    fields = _row_fields(result)
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
     for r in result.rows:
         writer.writerow(r.as_dict())
     return buf.getvalue()
+
+
+def _row_fields(result: EvalResult) -> list:
+    """A row's fields, the no-reference scores only when they were computed."""
+    return [f for f in Row.__dataclass_fields__
+            if f not in NOREF_METRICS or f in result.metrics]
 
 
 def to_json(summary: dict, result: EvalResult) -> str:
@@ -544,8 +582,9 @@ def to_json(summary: dict, result: EvalResult) -> str:
         if isinstance(x, list):
             return [clean(v) for v in x]
         return x
-    return json.dumps(clean({**summary, "rows": [r.as_dict() for r in result.rows]}),
-                      indent=2) + "\n"
+    fields = _row_fields(result)
+    rows = [{k: v for k, v in r.as_dict().items() if k in fields} for r in result.rows]
+    return json.dumps(clean({**summary, "rows": rows}), indent=2) + "\n"
 
 
 def write_outputs(out_dir, summary: dict, result: EvalResult, overwrite: bool = False) -> list:

@@ -170,3 +170,61 @@ def test_score_command(model, reds_frames, tmp_path):
     bad = CliRunner().invoke(main, ["score", str(tmp_path / "missing.png")])
     assert bad.exit_code == 2
     assert bad.output.count("\n") == 1 and "missing.png" in bad.output
+
+
+@pytest.fixture(scope="module")
+def niqe_sized_dataset(tmp_path_factory):
+    """One 192x96 sample (the smallest NIQE scores: two 96x96 patches)."""
+    from spikesim import dataset as ds
+
+    out = tmp_path_factory.mktemp("noref") / "ds"
+    ds.generate_dataset({"name": "noref", "width": 192, "height": 96, "steps": 192, "num": 1,
+                         "seed": 2}, out)
+    return out
+
+
+def test_eval_reports_the_scores(model, niqe_sized_dataset, tmp_path):
+    from cli.spikerestore_cli import main
+    from restore.evaluate import display_of
+    from restore.methods import restore
+    from spikesim.dataset import load_sample
+
+    result = CliRunner().invoke(main, ["eval", str(niqe_sized_dataset), "--methods", "tfp",
+                                       "--no-lpips", "--no-reference", "--montage", "0",
+                                       "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert summary["metrics"] == ["psnr", "ssim", "niqe", "piqe", "gradient", "contrast"]
+    assert "--no-reference" in summary["command"]
+    sample = load_sample(niqe_sized_dataset / "samples" / "000000")
+    res = restore(sample.stream, "tfp", center=sample.key_step,
+                  dead_time=float(sample.camera["dead_time"]))
+    expected = noref.no_reference_scores(display_of(res.lam, sample), model)
+    row = summary["rows"][0]
+    for key in noref.SCORES:
+        assert row[key] == pytest.approx(expected[key], rel=1e-9), key
+    header = (tmp_path / "out" / "results.csv").read_text().splitlines()[0]
+    assert header.endswith("niqe,piqe,gradient,contrast")
+    assert "| NIQE |" in (tmp_path / "out" / "results.md").read_text()
+
+
+def test_eval_without_scores_keeps_its_columns(niqe_sized_dataset, tmp_path):
+    from cli.spikerestore_cli import main
+
+    result = CliRunner().invoke(main, ["eval", str(niqe_sized_dataset), "--methods", "tfp",
+                                       "--no-lpips", "--montage", "0", "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "niqe" not in (tmp_path / "results.csv").read_text()
+    assert "niqe" not in json.loads((tmp_path / "results.json").read_text())["rows"][0]
+
+
+def test_eval_refuses_samples_too_small_for_niqe(model, tmp_path):
+    from cli.spikerestore_cli import main
+    from spikesim import dataset as ds
+
+    ds.generate_dataset({"name": "small", "width": 96, "height": 96, "steps": 192, "num": 1,
+                         "seed": 2}, tmp_path / "ds")
+    result = CliRunner().invoke(main, ["eval", str(tmp_path / "ds"), "--methods", "tfp",
+                                       "--no-lpips", "--no-reference"])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and "--no-reference" in result.output
