@@ -39,6 +39,12 @@ from .exposure import auto_scale, camera_scale, to_display
 
 log = logging.getLogger(__name__)
 
+# Ranges up to this many steps are counted with numpy (unpack and sum, in chunks of
+# NUMPY_COUNT_CHUNK_STEPS frames) instead of the compiled popcount, whose JIT start-up
+# (about 0.3 s per process) costs more than counting one window; both are exact.
+NUMPY_COUNT_MAX_STEPS = 2048
+NUMPY_COUNT_CHUNK_STEPS = 256
+
 
 def key_steps(length: int, every, start=None, stop=None, window: int | None = None) -> list:
     """Key steps ``start, start + every, …`` (< ``stop``) of a stream of ``length`` steps.
@@ -74,7 +80,8 @@ class RunningCounts:
     Cumulative counts ``C(e)`` (spikes per pixel from an anchor step to ``e``, int64
     ``(H, W)``) are kept for the edges asked for; ``counts(a, b) = C(b) - C(a)``, each
     new edge counted from the nearest kept edge below it. Integer counts, so every
-    result equals ``stream.counts(a, b)`` exactly. :meth:`release_before` forgets edges
+    result equals ``stream.counts(a, b)`` exactly (short ranges are counted with numpy,
+    long ones with the stream's popcount). :meth:`release_before` forgets edges
     no later window needs (the memory stays a few frames' worth). Everything else is
     the wrapped stream's.
     """
@@ -97,12 +104,24 @@ class RunningCounts:
         self._edges = [anchor]
         self._cum = {anchor: np.zeros((self.stream.height, self.stream.width), np.int64)}
 
+    def _count(self, a: int, b: int) -> np.ndarray:
+        """Counts over ``[a, b)``: a short range unpacked and summed with numpy (no JIT
+        start-up, which costs more than the counting for one window), else the
+        stream's compiled popcount. Both are exact."""
+        if b - a > NUMPY_COUNT_MAX_STEPS:
+            return np.asarray(self.stream.counts(a, b), np.int64)
+        out = np.zeros((self.stream.height, self.stream.width), np.int64)
+        for t in range(a, b, NUMPY_COUNT_CHUNK_STEPS):
+            out += self.stream.window(t, min(t + NUMPY_COUNT_CHUNK_STEPS, b)).sum(
+                axis=0, dtype=np.int64)
+        return out
+
     def _cumulative(self, e: int) -> np.ndarray:
         if e in self._cum:
             return self._cum[e]
         i = bisect.bisect_right(self._edges, e) - 1
         below = self._edges[i]
-        value = self._cum[below] + self.stream.counts(below, e)
+        value = self._cum[below] + self._count(below, e)
         bisect.insort(self._edges, e)
         self._cum[e] = value
         return value
@@ -125,6 +144,12 @@ class RunningCounts:
             self._edges = self._edges[i:]
 
 
+def shared_counts(stream, method: str):
+    """``stream`` wrapped in :class:`RunningCounts` for a method that counts windows
+    (everything but TFI, whose kernel reads the packed frames itself)."""
+    return stream if method.partition("+")[0] == "tfi" else RunningCounts(stream)
+
+
 @dataclass
 class Frame:
     """One restored frame of a sequence."""
@@ -139,16 +164,21 @@ class Frame:
 
 def restore_frames(stream, steps, method: str, *, calib=None, window=None, sigma=None,
                    dead_time: float = settings.DEFAULT_DEAD_TIME, device: str = "cpu",
-                   weights=None, sigma_source: str | None = None):
+                   weights=None, sigma_source: str | None = None, batch: int = 1):
     """Yield a :class:`Frame` per key step of ``steps`` (increasing), restored by ``method``.
 
     Every frame is ``restore.methods.restore(stream, method, center=step, …)``; the
     stream is wrapped in :class:`RunningCounts` so overlapping windows share counting.
+    With ``batch > 1`` the DeSpike network (``despike``, ``despike-x8``, full windows)
+    runs on ``batch`` frames at once (:func:`_network_batches`).
     """
-    from .methods import restore, split_method
+    from .methods import check_method, restore
 
-    base, _ = split_method(method)
-    shared = RunningCounts(stream) if base != "tfi" else stream
+    shared = shared_counts(stream, check_method(method))
+    if check_batch(batch) > 1 and method in settings.NETWORK_METHODS and window is None:
+        yield from _network_batches(shared, steps, method, calib, dead_time, device, weights,
+                                    int(batch))
+        return
     half = (int(window or settings.DEFAULT_WINDOW) + 1) // 2
     for i, step in enumerate(steps):
         res = restore(shared, method, center=int(step), window=window, calib=calib,
@@ -157,6 +187,44 @@ def restore_frames(stream, steps, method: str, *, calib=None, window=None, sigma
             shared.release_before(int(steps[i + 1]) - half)
         yield Frame(i, int(step), res.lam, res.window, res.sigma,
                     sigma_source or res.sigma_source)
+
+
+def check_batch(batch) -> int:
+    """``batch`` if it is a whole number of frames >= 1, else :class:`InputError`."""
+    if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+        raise InputError("--batch", batch, "a whole number of frames >= 1", "e.g. --batch 4")
+    return int(batch)
+
+
+def _network_batches(shared, steps, method, calib, dead_time, device, weights, batch):
+    """DeSpike on ``batch`` frames per forward pass: the features of each frame exactly
+    as a single frame's (:func:`restore.despike.encoding.network_input`), stacked.
+
+    Batched convolutions may sum in another order than one frame's, so a frame can
+    differ from the single-frame restoration by float32 rounding (a few 1e-7 relative);
+    ``batch=1`` is bit for bit the single-frame restoration.
+    """
+    import torch
+
+    from .baselines import resolve_window
+    from .despike.encoding import network_input
+    from .despike.infer import predict
+    from .despike.weights import load_model
+
+    if calib is not None:
+        calib.check_stream(shared)
+    model = load_model(weights, None, device)
+    for i in range(0, len(steps), batch):
+        chunk = [int(s) for s in steps[i:i + batch]]
+        inputs = [network_input(shared, calib, model.config, s, dead_time) for s in chunk]
+        x = torch.from_numpy(np.stack([features for features, _, _ in inputs]))
+        lam = predict(model, x, device, self_ensemble=method != "despike",
+                      calibrated=[flag for _, flag, _ in inputs])
+        if i + batch < len(steps):
+            shared.release_before(int(steps[i + batch]) - settings.DEFAULT_WINDOW // 2 - 1)
+        for j, step in enumerate(chunk):
+            yield Frame(i + j, step, lam[j], resolve_window(len(shared), step, None).length,
+                        None, None)
 
 
 @dataclass

@@ -96,6 +96,22 @@ def test_frame_k_is_the_single_frame_restoration(sweep, tmp_path, method):
                                       iio.imread(tmp_path / f"one{k}_linear.png"))
 
 
+def test_batched_network_frames_equal_single_frames_to_rounding(sweep):
+    from restore.sequence import restore_frames
+    from tests.tolerances import tol
+
+    stream = SpikeStream.read_dat(sweep / "capture.dat")
+    steps = key_steps(STEPS, EVERY)[:3]
+    one = list(restore_frames(stream, steps, "despike", dead_time=1.0))
+    batched = list(restore_frames(stream, steps, "despike", dead_time=1.0, batch=2))
+    assert [f.step for f in batched] == steps and [f.window for f in batched] == \
+        [f.window for f in one]
+    for a, b in zip(one, batched):
+        np.testing.assert_allclose(b.lam, a.lam, **tol(np.float32))
+    with pytest.raises(InputError, match="--batch"):
+        next(restore_frames(stream, steps, "despike", batch=0))
+
+
 def test_auto_exposure_is_decided_once_for_the_sequence(sweep, tmp_path):
     from restore.exposure import auto_scale
     from restore.methods import restore

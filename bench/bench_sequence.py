@@ -1,0 +1,224 @@
+"""Benchmark: sequence restoration (``spikerestore run --every``) at 400x250, 2 threads.
+
+    PYTHONPATH=. python bench/bench_sequence.py [--frames 6] [--every 64] [--repeats 3]
+
+Measured in one run, on one capture (a ``spikesim render`` focus sweep of the reference
+400x250 camera), every process with 2 torch / numba / OpenMP threads:
+
+1. the **bare forward pass** of the bundled network on one frame's features
+   (``restore.despike.infer.predict``, median of ``repeats``), and the same per frame
+   with batches of 2 and 4 frames (does batching help on this machine?);
+2. **sequence mode** in process (``restore.run.run_sequence`` into a PNG directory) for
+   ``tfp``, ``tfp+rl`` and ``despike``: the median time per frame after the first (steady
+   state) and its ratio to the forward pass; frames per second over the whole sequence;
+3. the **commands** in fresh processes, as a user runs them: ``spikerestore run
+   --every`` (frames per second including start-up, peak RSS) and the single-frame
+   ``spikerestore run --center`` (median wall time, peak RSS), with the single frame's
+   time split into stages (interpreter and CLI, torch import, weights, features,
+   forward, exposure and PNG) by a child that runs the command's library calls in order.
+
+The machine's load average is printed before and after: on a shared machine compare
+the ratios (measured in the same run), not the absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+THREADS = 2
+ENV = dict(os.environ, OMP_NUM_THREADS=str(THREADS), MKL_NUM_THREADS=str(THREADS),
+           NUMBA_NUM_THREADS=str(THREADS), PYTHONPATH=str(ROOT))
+METHODS = ("tfp", "tfp+rl", "despike")
+
+STAGES = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import cli.spikerestore_cli, restore.run, restore.methods
+from cli.stream_args import open_stream
+t1 = time.perf_counter()
+import torch
+torch.set_num_threads(2)
+t2 = time.perf_counter()
+from restore.despike.infer import predict
+from restore.despike.weights import load_model
+model = load_model()
+t3 = time.perf_counter()
+from restore.despike.encoding import network_input
+from restore.sequence import RunningCounts
+stream = open_stream(sys.argv[1])
+x, cal, _ = network_input(RunningCounts(stream), None, model.config, int(sys.argv[2]), 1.0)
+t4 = time.perf_counter()
+lam = predict(model, torch.from_numpy(x)[None], "cpu", calibrated=cal)[0]
+t5 = time.perf_counter()
+from restore.exposure import expose
+from spikesim.images import write_png_srgb
+lin, _ = expose(lam, "auto")
+write_png_srgb(sys.argv[3], lin.clip(0, 1))
+t6 = time.perf_counter()
+print(json.dumps({"cli_imports": t1 - t0, "torch_import": t2 - t1, "weights": t3 - t2,
+                  "features": t4 - t3, "forward": t5 - t4, "expose_write": t6 - t5}))
+"""
+
+RSS = ("import resource, runpy, sys\n"
+       "sys.argv = ['spikerestore'] + sys.argv[1:]\n"
+       "try:\n    runpy.run_module('cli.spikerestore_cli', run_name='__main__')\n"
+       "except SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
+       "print('MAXRSS_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "
+       "file=sys.stderr)\nsys.exit(code)\n")
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def command(args) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of ``spikerestore ARGS`` in a fresh interpreter."""
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", RSS, *map(str, args)], capture_output=True,
+                         text=True, env=ENV, cwd=ROOT)
+    wall = time.perf_counter() - t0
+    if out.returncode:
+        raise RuntimeError(out.stderr)
+    rss = [float(line.split()[1]) for line in out.stderr.splitlines()
+           if line.startswith("MAXRSS_MB")]
+    return wall, rss[-1]
+
+
+def make_capture(directory: Path, steps: int) -> Path:
+    subprocess.run([sys.executable, "-m", "cli.spikesim_cli", "render", "scene:dead_leaves",
+                    "--steps", str(steps), "--focus-sweep", "0.8,1.5,3", "-q",
+                    "-o", str(directory / "sweep")], check=True, env=ENV, cwd=ROOT,
+                   capture_output=True)
+    return directory / "sweep" / "capture.dat"
+
+
+def forward_times(capture: Path, steps: list, repeats: int) -> dict:
+    import numpy as np
+    import torch
+
+    from cli.stream_args import open_stream
+    from restore.despike.encoding import network_input
+    from restore.despike.infer import predict
+    from restore.despike.weights import load_model
+
+    torch.set_num_threads(THREADS)
+    model = load_model()
+    stream = open_stream(capture)
+    feats = [network_input(stream, None, model.config, s, 1.0)[:2] for s in steps[:4]]
+    x1 = torch.from_numpy(feats[0][0])[None]
+    predict(model, x1, "cpu", calibrated=feats[0][1])               # warm-up
+    out = {}
+    for batch in (1, 2, 4):
+        x = torch.from_numpy(np.stack([f[0] for f in feats[:batch]]))
+        cal = [f[1] for f in feats[:batch]]
+        n = repeats if batch == 1 else 1
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            predict(model, x, "cpu", calibrated=cal)
+            times.append((time.perf_counter() - t0) / batch)
+        out[batch] = statistics.median(times)
+    return out
+
+
+def sequence_in_process(capture: Path, method: str, every: int, frames: int,
+                        tmp: Path) -> dict:
+    from cli.stream_args import open_stream
+    from restore.run import run_sequence
+
+    stamps = []
+    t0 = time.perf_counter()
+    stop = 96 + every * (frames - 1) + 1
+    run_sequence(capture, tmp / f"seq-{method.replace('+', '_')}", every=every, start=96,
+                 stop=stop, method=method, stream=open_stream(capture), exposure="auto",
+                 progress=lambda i, n: stamps.append(time.perf_counter()))
+    wall = time.perf_counter() - t0
+    per = [b - a for a, b in zip(stamps[:-1], stamps[1:])]
+    return {"frames": len(stamps), "wall_s": wall, "fps": len(stamps) / wall,
+            "steady_s_per_frame": statistics.median(per) if per else wall}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=6)
+    ap.add_argument("--every", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(THREADS)
+    load_before = os.getloadavg()
+    steps_total = 192 + args.every * (args.frames - 1) + 64
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        capture = make_capture(tmp, steps_total)
+        keys = [96 + args.every * i for i in range(args.frames)]
+        fwd = forward_times(capture, keys, args.repeats)
+        seq = {m: sequence_in_process(capture, m, args.every, args.frames, tmp)
+               for m in METHODS}
+        stop = keys[-1] + 1
+        cli_seq = command(["run", capture, "--every", args.every, "--start", keys[0], "--stop",
+                           stop, "--method", "despike", "-q", "-o", tmp / "cli.gif"])
+        singles = [command(["run", capture, "--center", keys[0], "--method", "despike", "-q",
+                            "--overwrite", "-o", tmp / "one.png"]) for _ in range(args.repeats)]
+        stage_runs = []
+        for _ in range(args.repeats):
+            out = subprocess.run([sys.executable, "-c", STAGES, str(capture), str(keys[0]),
+                                  str(tmp / "stages.png")], capture_output=True, text=True,
+                                 env=ENV, cwd=ROOT, check=True)
+            stage_runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    load_after = os.getloadavg()
+    stages = {k: statistics.median(r[k] for r in stage_runs) for k in stage_runs[0]}
+    single_wall = statistics.median(w for w, _ in singles)
+    single_rss = max(r for _, r in singles)
+    forward = fwd[1]
+    report = {"cpu": cpu_name(), "threads": THREADS, "load_before": load_before,
+              "load_after": load_after, "frames": args.frames, "every": args.every,
+              "forward_s": forward, "forward_batch_s_per_frame": fwd,
+              "sequence": seq, "cli_sequence": {"wall_s": cli_seq[0], "maxrss_mb": cli_seq[1],
+                                                "fps": args.frames / cli_seq[0]},
+              "single": {"wall_s": single_wall, "maxrss_mb": single_rss, "stages": stages}}
+    print(f"CPU: {report['cpu']}, {THREADS} threads; load average before "
+          f"{load_before[0]:.1f}, after {load_after[0]:.1f}; {args.frames} frames every "
+          f"{args.every} steps of 400x250; medians of {args.repeats}\n")
+    print(f"bare forward pass: {forward:.3f} s/frame; batched: 2 -> {fwd[2]:.3f}, "
+          f"4 -> {fwd[4]:.3f} s/frame ({fwd[2] / forward:.2f}x, {fwd[4] / forward:.2f}x)\n")
+    print("| method | frames/s (whole sequence) | s/frame (steady) | x forward pass |")
+    print("|---|---|---|---|")
+    for m, r in seq.items():
+        print(f"| {m} | {r['fps']:.2f} | {r['steady_s_per_frame']:.3f} | "
+              f"{r['steady_s_per_frame'] / forward:.2f} |")
+    print(f"\n`spikerestore run --every` (despike, fresh process): {cli_seq[0]:.2f} s for "
+          f"{args.frames} frames ({args.frames / cli_seq[0]:.2f} frames/s), peak RSS "
+          f"{cli_seq[1]:.0f} MB")
+    over = single_wall - forward
+    print(f"`spikerestore run --center` (despike, one frame): {single_wall:.2f} s, peak RSS "
+          f"{single_rss:.0f} MB; beyond the forward pass {over:.2f} s "
+          f"({over / forward:.2f}x the forward pass)")
+    print("single-frame stages (s): " + ", ".join(f"{k} {v:.3f}" for k, v in stages.items()))
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    main()
