@@ -7,8 +7,10 @@ Where it comes from
     ``basicsr==1.4.2`` (Apache-2.0). :func:`fetch` downloads that sdist with the same
     hash-checked ``pip download`` as the LPIPS weights
     (:func:`restore.lpips_weights.download_sdist`; ``--no-build-isolation``, because
-    basicsr's metadata step would otherwise install torch into a build environment), reads
-    the ``.npz`` with ``numpy.load(allow_pickle=False)`` and writes the arrays again.
+    basicsr's metadata step would otherwise install torch into a build environment, so
+    pip reads its metadata with the environment's setuptools: the ``dev`` extra that
+    ``./run setup`` installs pins it), reads the ``.npz`` with
+    ``numpy.load(allow_pickle=False)`` and writes the arrays again.
 
 Where it lives
     ``<data root>/niqe/`` (:func:`restore.lpips_weights.data_root`: ``$SPIKE_DEFOCUS_DATA``
