@@ -228,3 +228,48 @@ def test_eval_refuses_samples_too_small_for_niqe(model, tmp_path):
                                        "--no-lpips", "--no-reference"])
     assert result.exit_code == 2
     assert result.output.count("\n") == 1 and "--no-reference" in result.output
+
+
+def _fake_download(archive_bytes: bytes):
+    def download(directory, name, version, sha256, pip_args):
+        assert (name, version, sha256) == (niqe_params.SDIST_NAME, niqe_params.SDIST_VERSION,
+                                           niqe_params.SDIST_SHA256)
+        assert "--no-build-isolation" in pip_args
+        path = directory / niqe_params.SDIST_FILE
+        path.write_bytes(archive_bytes)
+        return path
+    return download
+
+
+def test_fetch_from_the_sdist_writes_the_pinned_model(model, tmp_path, monkeypatch):
+    kept = niqe_params.sdist_path()
+    if not kept.is_file():
+        pytest.skip(f"the basicsr sdist is not kept at {kept}; run ./run setup")
+    archive = kept.read_bytes()
+    monkeypatch.setenv("SPIKE_DEFOCUS_DATA", str(tmp_path / "data"))
+    monkeypatch.setattr(niqe_params, "download_sdist", _fake_download(archive))
+    niqe_params.fetch(log=lambda msg: None)
+    fetched = niqe_params.load_model()
+    for name in ("mu", "cov", "gaussian_window"):
+        np.testing.assert_array_equal(fetched[name], model[name])
+    assert niqe_params.sdist_path().read_bytes() == archive
+    monkeypatch.setattr(niqe_params, "download_sdist", None)      # idempotent: no download
+    niqe_params.fetch(log=lambda msg: None)
+
+
+def test_fetch_refuses_other_parameters(tmp_path, monkeypatch):
+    import io
+
+    npz = io.BytesIO()
+    np.savez(npz, mu_pris_param=np.zeros((1, 36)), cov_pris_param=np.eye(36),
+             gaussian_window=np.ones((7, 7)) / 49)
+    tar_bytes = io.BytesIO()
+    with tarfile.open(fileobj=tar_bytes, mode="w:gz") as tar:
+        info = tarfile.TarInfo(niqe_params.MEMBER)
+        info.size = len(npz.getvalue())
+        tar.addfile(info, io.BytesIO(npz.getvalue()))
+    monkeypatch.setenv("SPIKE_DEFOCUS_DATA", str(tmp_path))
+    monkeypatch.setattr(niqe_params, "download_sdist", _fake_download(tar_bytes.getvalue()))
+    with pytest.raises(InputError, match="digest"):
+        niqe_params.fetch(log=lambda msg: None)
+    assert not niqe_params.model_path().exists() and not niqe_params.sdist_path().exists()
