@@ -130,9 +130,9 @@ def calibrate_camera(camera, levels, steps: int, seed: int = 0, cache_dir=None):
     try:
         calib = calibrate(fields, levels=lux)
     except InputError as exc:
-        # The multi-field fit refuses fields it takes for saturated: a very uniform camera
-        # (gain s.d. near 0) with short fields has most pixels within 2 spikes of the
-        # median. Fall back to the paper's one-field ratio (Eq. 13) on the middle field.
+        # The multi-field fit refuses fields it cannot use (e.g. a level above a drawn
+        # camera's saturation). Fall back to the paper's one-field ratio (Eq. 13) on the
+        # middle field.
         mid = len(fields) // 2
         log.warning("calibration of camera %s (fpn_seed %d) by lsq failed (%s); using the "
                     "one-field ratio (Eq. 13) at %.4g lux", profile.name, fpn_seed, exc,
