@@ -454,12 +454,8 @@ def test_resume_over_a_bad_checkpoint_is_one_line_and_touches_nothing(name, tmp_
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
 
 
-def test_a_real_checkpoint_reads_back():
-    state = read_checkpoint_of(_checkpoint(steps=2))
-    assert state["step"] == 2
-
-
-def read_checkpoint_of(payload, tmp=None):
+def read_checkpoint_of(payload) -> dict:
+    """:func:`read_checkpoint` of ``payload`` saved as a checkpoint of the tiny model."""
     import tempfile
     from pathlib import Path
 
@@ -467,6 +463,13 @@ def read_checkpoint_of(payload, tmp=None):
         path = Path(d) / "checkpoint.pt"
         torch.save(payload, path)
         return read_checkpoint(path, model_config(TINY_MODEL))
+
+
+def test_a_real_checkpoint_reads_back():
+    """The layout training writes passes, moments and all."""
+    state = read_checkpoint_of(_checkpoint(steps=2))
+    params = list(DeSpikeNet(model_config(TINY_MODEL)).parameters())
+    assert state["step"] == 2 and len(state["optim"]["state"]) == len(params)
 
 
 # ======================================================================= properties
@@ -485,15 +488,30 @@ _fill = st.sampled_from([0.0, 1.0, -1.0, 0.5, 256.0, np.nan, np.inf, 1e39])
 @st.composite
 def _calibration_change(draw):
     """One mutation of a valid calibration file's arrays."""
-    kind = draw(st.sampled_from(["map", "shape", "drop", "meta_key", "meta_whole"]))
-    if kind in ("map", "shape", "drop"):
+    kind = draw(st.sampled_from(["map", "shape", "drop", "meta_key", "meta_whole",
+                                 "valid_map", "valid_meta"]))
+    if kind in ("map", "shape", "drop", "valid_map"):
         key = draw(st.sampled_from(MAP_KEYS + ("meta",)))
     else:
         key = draw(_meta_keys)
     dtype, fill = draw(_dtypes), draw(_fill)
     shape = draw(st.sampled_from([(H, W), (W, H), (1, 1), (H,), (), (2, H, W), (0, W)]))
     value = draw(_json)
+    if kind == "valid_map":                 # plausible values: the reader must accept them
+        dtype, fill = draw(st.sampled_from([np.float32, np.float64, np.int16])), \
+            draw(st.sampled_from([1.0, 2.0, 4.0]))
+    if kind == "valid_meta":
+        value = draw(_VALID_META.get(key, st.none()))
     return kind, key, dtype, fill, shape, value
+
+
+_VALID_META = {"dead_time": st.fixed_dictionaries({"value": st.floats(0, 16)}),
+               "q_ref": st.floats(1e-3, 1e6), "operating_level": st.floats(1e-3, 1e6),
+               "levels": st.lists(st.floats(0, 1e4), max_size=4), "method": st.text(max_size=5),
+               "levels_auto": st.booleans(), "assumptions": st.text(max_size=10),
+               "steps_per_field": st.lists(st.integers(1, 10**6), max_size=3),
+               "summary": st.fixed_dictionaries({"prnu_pct": st.floats(0, 10)}),
+               "format_version": st.just(1)}
 
 
 def _apply(arrays: dict, change) -> dict:
@@ -501,6 +519,9 @@ def _apply(arrays: dict, change) -> dict:
     a = dict(arrays)
     if kind == "drop":
         a.pop(key, None)
+    elif kind == "valid_map":
+        if key not in ("meta", "defects"):
+            a[key] = np.full((H, W), fill).astype(dtype)
     elif kind in ("map", "shape"):
         target = shape if kind == "shape" else (H, W)
         if dtype is object:
@@ -509,7 +530,7 @@ def _apply(arrays: dict, change) -> dict:
             with np.errstate(invalid="ignore", over="ignore"):
                 a[key] = np.full(target, fill).astype(dtype) if np.dtype(dtype).kind in "fcib" \
                     or dtype is np.uint8 else np.full(target, str(fill), dtype=dtype)
-    elif kind == "meta_key":
+    elif kind in ("meta_key", "valid_meta"):
         try:
             meta = json.loads(str(a.get("meta")))
         except ValueError:
@@ -574,7 +595,7 @@ _tensor_fill = st.sampled_from([0.0, 1.0, float("nan"), float("inf")])
 @st.composite
 def _weights_change(draw):
     kind = draw(st.sampled_from(["top", "drop_top", "tensor", "drop_tensor", "add_tensor",
-                                 "config_key"]))
+                                 "config_key", "same_shape", "meta_dict"]))
     return (kind, draw(st.sampled_from(["format", "kind", "config", "state_dict", "meta"])),
             draw(_json), draw(st.integers(0, 10**6)), draw(_tensor_fill),
             draw(st.sampled_from([(), (1,), (3, 3), (2, 2, 3, 3)])),
@@ -601,6 +622,12 @@ def _apply_weights(payload: dict, change) -> dict:
         else:
             state[name] = torch.full(shape, fill).to(dtype)
         p["state_dict"] = state
+    elif names and kind == "same_shape":    # finite values of the right shape: accepted
+        name = names[index % len(names)]
+        state[name] = torch.full_like(state[name], float(index % 7) - 3.0)
+        p["state_dict"] = state
+    elif kind == "meta_dict":
+        p["meta"] = {"steps": index, "note": value}
     elif kind == "add_tensor":
         state[f"extra{index}"] = torch.full(shape, fill)
         p["state_dict"] = state
