@@ -123,8 +123,7 @@ def _float_map(where: str, key: str, a: np.ndarray) -> np.ndarray:
 
 def _defects(where: str, a: np.ndarray) -> np.ndarray:
     if a.dtype.kind == "f":
-        whole = np.isfinite(a) & (a == np.round(a)) if a.size else np.ones(0, bool)
-        if not whole.all():
+        if not (np.isfinite(a) & (a == np.round(a))).all():
             raise _bad(where, "defects", "with values that are not whole numbers",
                        "uint8 bit flags")
     if (a < 0).any() or (a > 255).any():
