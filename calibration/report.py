@@ -236,6 +236,20 @@ def pattern_image(calib: Calibration) -> np.ndarray:
     return montage(tiles, labels, ncols=2)
 
 
+REPORT_FILES = ("cal_gain.png", "cal_offset.png", "cal_gamma.png", "cal_weight.png",
+                "cal_defects.png", "cal_histograms.png", "cal_pattern.png", "summary.txt",
+                "summary.json")
+
+
+def check_report_dir(out_dir, overwrite: bool = False) -> None:
+    """Refuse a report directory that cannot be written, or holds a report without
+    ``overwrite``, before anything is written (:data:`REPORT_FILES`)."""
+    from spikesim.atomic import check_writable
+
+    for n in REPORT_FILES:
+        check_writable(Path(out_dir) / n, overwrite, "--report")
+
+
 def write_report(calib: Calibration, out_dir, check: dict | None = None,
                  overwrite: bool = False) -> list[Path]:
     """Write ``cal_gain.png``, ``cal_offset.png``, ``cal_gamma.png``, ``cal_weight.png``,
@@ -249,11 +263,7 @@ def write_report(calib: Calibration, out_dir, check: dict | None = None,
     from spikesim.images import colormap, montage, write_png
 
     out_dir = Path(out_dir)
-    names = ["cal_gain.png", "cal_offset.png", "cal_gamma.png", "cal_weight.png",
-             "cal_defects.png", "cal_histograms.png", "cal_pattern.png", "summary.txt",
-             "summary.json"]
-    for n in names:
-        check_writable(out_dir / n, overwrite, "--report")
+    check_report_dir(out_dir, overwrite)
     good = calib.good
     written = []
     for key in ("gain", "offset", "gamma", "weight"):

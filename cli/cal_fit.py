@@ -42,9 +42,11 @@ def fit(fields, levels, method, size, reference, dead_time, operating_level, out
 
     from calibration.fit import calibrate
     from calibration.rates import measure_field, read_uniform_dir
-    from calibration.report import summary_lines, write_report
+    from calibration.report import check_report_dir, summary_lines, write_report
 
     check_writable(output, overwrite, "--output")
+    if report_dir is not None:           # every output checked before the first is written
+        check_report_dir(report_dir, overwrite)
     paths = list(fields)
     if len(paths) == 1 and paths[0].is_dir():
         spec = read_uniform_dir(paths[0])

@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from cli.options import (camera_maps_option, echo_json, json_option, overwrite_option, progress,
-                         resume_option, verbosity_options)
+                         resume_option, verbosity, verbosity_options)
 
 
 @click.command()
@@ -48,7 +48,11 @@ def generate(config_path, output, num, seed, workers, scheduler, camera_maps, re
     if as_json:
         echo_json(summary)
         return
+    if verbosity() < -1:                 # -qq: nothing
+        return
     click.echo(f"wrote {summary['done']} of {summary['num']} samples to {output}")
+    if verbosity() < 0:                  # -q: only what was written
+        return
     click.echo("  focus side   " + "  ".join(f"{k}={v}" for k, v in summary["focus_side"].items()))
     click.echo("  blur bins    " + "  ".join(f"{k}={v}" for k, v in summary["blur_bin"].items()))
     if summary["target_missed"]:

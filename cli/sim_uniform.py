@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from cli.options import (camera_maps_option, echo_json, json_option, overwrite_option,
-                         parse_float_list, progress, verbosity_options)
+                         parse_float_list, progress, verbosity, verbosity_options)
 
 
 @click.command()
@@ -54,6 +54,8 @@ def uniform(camera_path, camera_maps, levels, steps, output, fpn_seed, seed, thr
         echo_json({"output": str(output), "files": [f["file"] for f in meta["fields"]],
                    "levels": meta["levels"], "steps": meta["steps"],
                    "resolution": meta["resolution"], "fpn_seed": meta["fpn_seed"]})
+        return
+    if verbosity() < -1:                 # -qq: nothing
         return
     click.echo(f"wrote {len(meta['fields'])} uniform fields ({meta['resolution']}, "
                f"{meta['steps']} steps each) and truth.npz to {output}")

@@ -201,7 +201,8 @@ class Row:
 
 def _sample_meta(sample) -> tuple[str, str, float]:
     p = sample.params
-    s_med = float(p.get("sigma_median", np.median(sample.sigma)))
+    s_med = p.get("sigma_median", np.median(sample.sigma))
+    s_med = float("nan") if s_med is None else float(s_med)      # None: blur unknown (dpdd)
     bin_label = p.get("blur_bin") or blur_bin_label(blur_bin(s_med))
     return str(bin_label), str(p.get("focus_side", "on")), s_med
 
@@ -337,6 +338,7 @@ def evaluate(dataset_dir, specs, windows, *, limit: int | None = None, device: s
         from .metrics import LPIPS_NET
 
         load_weights(LPIPS_NET)
+    _check_sigma_known(entries, specs)
     noref_model = _noref_model(manifest) if with_noref else None
     show = _montage_choice(entries, montage_samples)
     rows, tiles, labels = [], [], []
@@ -380,11 +382,26 @@ def _noref_model(manifest: dict) -> dict:
     return load_model()
 
 
+def _check_sigma_known(entries, specs) -> None:
+    """Refuse oracle-σ cascades on samples whose blur is unknown (``source: dpdd``: real
+    blur, ``sigma_median`` null), naming the methods that need no true σ."""
+    unknown = sum(1 for e in entries if e.get("sigma_median") is None)
+    oracle = [s.label for s in specs if s.sigma_mode == "oracle"]
+    if unknown and oracle:
+        usable = ",".join(s.label + "@est" if s.sigma_mode == "oracle" else s.label
+                          for s in specs)
+        raise InputError("--methods", f"{', '.join(oracle)} (oracle σ)",
+                         f"methods that need no true σ: {unknown} sample(s) have an unknown "
+                         "blur (real defocus, sigma_median null)",
+                         f"estimate σ instead, e.g. --methods {usable}")
+
+
 def _montage_choice(entries, n: int) -> set:
     """Ids of up to ``n`` samples spread over the blur bins (sorted by median σ)."""
     if n <= 0:
         return set()
-    order = sorted(entries, key=lambda e: float(e.get("sigma_median", 0.0)))
+    order = sorted(entries, key=lambda e: (e.get("sigma_median") is None,
+                                           float(e.get("sigma_median") or 0.0)))
     idx = np.unique(np.linspace(0, len(order) - 1, min(n, len(order))).round().astype(int))
     return {order[i]["id"] for i in idx}
 

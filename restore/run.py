@@ -172,8 +172,9 @@ def run_sample(sample_dir, out, *, method: str = settings.DEFAULT_METHOD, calib=
     check_outputs(out, linear, overwrite)
     sample = sample if sample is not None else load_sample(sample_dir)
     exposure = exposure or "camera"
-    if sigma is None and "+" in method:
-        sigma = float(sample.params.get("sigma_median", np.median(sample.sigma)))
+    oracle = sample.params.get("sigma_median", np.median(sample.sigma))
+    if sigma is None and "+" in method and oracle is not None:   # None: blur unknown (dpdd),
+        sigma = float(oracle)                                       # so σ is estimated
         src = "oracle"
     else:
         src = None

@@ -1,15 +1,21 @@
 """Atomic output: a file is either absent or complete, never half written.
 
-Files are written to a temporary name in the destination directory and renamed
-into place (``os.replace`` is atomic on POSIX within one file system).
+Files are written to a temporary name in the destination directory,
+``.NAME.<host>-<pid>.<random>.part<suffix>``, and renamed into place (``os.replace`` is atomic on
+POSIX within one file system). A full disk is the toolkit's one-line error naming the
+output and the space left (:class:`DiskFullError`), with nothing left under the final name.
+The temporary files of a writer that was killed are removed by the next write of the same
+output (:func:`remove_leftovers`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -23,15 +29,50 @@ def _current_umask() -> int:
 
 
 _UMASK = _current_umask()
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class DiskFullError(InputError):
+    """An output that did not fit: the disk (or quota) is full. Nothing was left under
+    the output's final name."""
+
+
+def _free_space(directory: Path) -> str:
+    """Free space of ``directory``'s file system, e.g. ``"12.0 MiB"`` (``"unknown"``)."""
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        return "unknown"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if free < 1024 or unit == "GiB":
+            return f"{free:.0f} {unit}" if unit == "B" else f"{free:.1f} {unit}"
+        free /= 1024.0
+    return "unknown"   # pragma: no cover
+
+
+def disk_full_error(exc: OSError, path, what: str = "output") -> DiskFullError | None:
+    """The toolkit's error for ``exc`` when it says the disk is full, else ``None``."""
+    if not isinstance(exc, OSError) or exc.errno not in _DISK_FULL:
+        return None
+    path = Path(path)
+    return DiskFullError(what, f"{path} ({exc.strerror.lower() if exc.strerror else 'disk full'};"
+                         f" {_free_space(path.parent)} free there)",
+                         "room on the disk for the output",
+                         "free some space or write to another disk; nothing was left under "
+                         "the output's name")
 
 
 def check_writable(path, overwrite: bool = False, what: str = "output") -> Path:
     """Validate an output path before expensive work starts.
 
-    Raises :class:`OutputExistsError` when ``path`` exists and ``overwrite`` is
-    false, and :class:`InputError` when its directory cannot be created or written.
+    Raises :class:`InputError` when ``path`` is an existing directory (a file name is
+    needed) or its directory cannot be created or written, and
+    :class:`OutputExistsError` when ``path`` exists and ``overwrite`` is false.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError(what, f"{path} (an existing directory)", "the path of a file",
+                         f"name the file, e.g. {path / 'out'}{''.join(path.suffixes)}")
     if path.exists() and not overwrite:
         raise OutputExistsError(path, what)
     check_writable_dir(path.parent if str(path.parent) else Path("."), what, shown=path)
@@ -61,20 +102,84 @@ def check_writable_dir(directory, what: str = "output", shown=None) -> Path:
 def atomic_path(path, overwrite: bool = True, what: str = "output"):
     """Yield a temporary path beside ``path``; rename it into place on success.
 
-    On any exception the temporary file is removed and ``path`` is untouched.
+    On any exception the temporary file is removed and ``path`` is untouched; a full
+    disk becomes :class:`DiskFullError` naming ``path`` and the space left.
     """
     path = check_writable(path, overwrite=overwrite, what=what)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix,
-                               dir=path.parent)
+    remove_leftovers(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=part_prefix(path), suffix=".part" + path.suffix,
+                                   dir=path.parent)
+    except OSError as exc:
+        raise disk_full_error(exc, path, what) or exc from None
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_UMASK)        # mkstemp makes 0600; give the usual permissions
     try:
         yield Path(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        full = disk_full_error(exc, path, what) if isinstance(exc, OSError) else None
+        if full is not None:
+            raise full from None
         raise
+
+
+def _host_tag() -> str:
+    import hashlib
+    import socket
+
+    return hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:6]
+
+
+_HOST = _host_tag()
+
+
+def part_prefix(path) -> str:
+    """The name start of :func:`atomic_path`'s temporary files for ``path``:
+    ``.NAME.<host>-<pid>.`` (``host``: 6 hex digits of the host name's sha1), so a later
+    run can tell the leftovers of a killed writer from a live writer's file."""
+    return f".{Path(path).name}.{_HOST}-{os.getpid()}."
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:          # someone else's live process
+        return True
+    return True
+
+
+def remove_leftovers(path) -> list[Path]:
+    """Remove the temporary files a killed writer of ``path`` left beside it; returns them.
+
+    Only names of :func:`atomic_path`'s own pattern for this very output
+    (``.NAME.<host>-<pid>.<random>.part<suffix>``) written on this host by a process that
+    no longer runs are removed: a live writer's file, another host's (a shared file
+    system) or anything else is left alone.
+    """
+    import re
+
+    path = Path(path)
+    pattern = re.compile(re.escape(f".{path.name}.") + r"([0-9a-f]{6})-(\d+)\.[^/]+\.part"
+                         + re.escape(path.suffix) + "$")
+    removed = []
+    try:
+        names = os.listdir(path.parent if str(path.parent) else ".")
+    except OSError:
+        return removed
+    for name in names:
+        match = pattern.match(name)
+        if not match or match.group(1) != _HOST or int(match.group(2)) == os.getpid():
+            continue
+        if not _pid_alive(int(match.group(2))):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path.parent / name)
+                removed.append(path.parent / name)
+    return removed
 
 
 def write_bytes(path, data: bytes, overwrite: bool = True, what: str = "output") -> Path:

@@ -17,6 +17,7 @@ from . import rng
 from .camera import Camera
 from .config import CameraProfile, Lens, to_mapping
 from .errors import InputError
+from .memory import check_render, check_scene
 from .render import Defocused, exposure_illuminance, render_scene
 from .scenes import Scene
 from .stream import SpikeStream
@@ -75,6 +76,7 @@ def load_scene(image: str, profile: CameraProfile, lens: Lens, seed: int = 0,
             raise InputError("--depth", "given with a procedural scene",
                              "no depth option (scenes carry their own depth)",
                              "drop --depth/--depth-m")
+        check_scene(profile.height, profile.width)
         return make_scene(image.split(":", 1)[1], profile.height, profile.width,
                           np.random.default_rng([seed, rng.RENDER_SCENE]))
     from .inputs import load_user_scene
@@ -111,6 +113,9 @@ def render_capture(scene: Scene, camera: Camera, lens: Lens, steps: int, seed: i
         raise InputError("--focus-sweep", "given with --translate-m",
                          "one kind of time variation", "drop one of them")
     profile = camera.profile
+    frames = len(focus_sweep) if focus_sweep is not None else (
+        key_frames if translate_m is not None else 1)
+    check_render(scene.depth, lens, profile.pixel_pitch, steps, frames, focus_sweep)
     if illuminance is None:
         illuminance = exposure_illuminance(scene.image, profile.k)
     first_lens = lens

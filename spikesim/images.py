@@ -43,30 +43,53 @@ def luminance(rgb) -> np.ndarray:
 
 
 def read_raw_image(path, what: str = "image") -> np.ndarray:
-    """An image file's pixels exactly as stored (uint8, uint16, float ...).
+    """An image file's pixels exactly as stored (uint8, uint16, float ...), at full depth:
+    16-bit RGB/RGBA PNGs, which Pillow would cut to 8 bits, are decoded by
+    :mod:`spikesim.png16`.
 
     A missing or undecodable file is an :class:`InputError` naming ``what``.
     """
     import imageio.v3 as iio
 
+    from .png16 import is_png16_colour, read_png16
+
     path = Path(path)
     if not path.is_file():
         raise InputError(what, str(path), "an existing image file", "check the path")
     try:
+        if is_png16_colour(path):
+            return read_png16(path, what)
         return iio.imread(path)
+    except InputError:
+        raise
     except Exception as exc:  # imageio raises many types for unreadable files
         raise InputError(what, str(path), "a readable PNG/JPEG/TIFF image",
                          f"the file could not be decoded ({exc.__class__.__name__})") from None
 
 
 def read_image(path) -> np.ndarray:
-    """Read an image file as stored, scaled to [0, 1] float32 (8- or 16-bit)."""
+    """Read an image file as stored, scaled to [0, 1] float32 (8- or 16-bit).
+
+    Other images (float or 32-bit TIFFs) are taken as they are, but must be finite and
+    >= 0 (light is never negative): anything else is refused, not clipped.
+    """
     img = read_raw_image(path)
     if img.dtype == np.uint8:
         return img.astype(np.float32) / 255.0
     if img.dtype == np.uint16:
         return img.astype(np.float32) / 65535.0
-    return img.astype(np.float32)
+    if img.dtype.kind not in "uif":
+        raise InputError("image", f"{path} ({img.dtype})", "integer or real pixel values",
+                         "save it as an 8- or 16-bit PNG")
+    img = img.astype(np.float32)
+    if not np.isfinite(img).all():
+        raise InputError("image", f"{path} (NaN/inf pixels)", "finite pixel values",
+                         "fill the missing pixels")
+    if img.size and img.min() < 0:
+        raise InputError("image", f"{path} (min {float(img.min()):g})",
+                         "pixel values >= 0 (light is never negative)",
+                         "offset or clip the image yourself, e.g. to [0, 1]")
+    return img
 
 
 def read_image_linear(path, encoding: str = "srgb") -> np.ndarray:

@@ -1,10 +1,12 @@
 """User inputs: an image with a depth map, an image at one depth, the DPDD layout.
 
 Images are read as linear Rec. 709 luminance ``(H, W)`` float32 in [0, 1] (8-bit and
-16-bit PNGs are sRGB-decoded by default; ``encoding="linear"`` for linear files), via
+16-bit PNGs, 16-bit RGB at full depth, are sRGB-decoded by default; ``encoding="linear"``
+for linear files; float images with negative or NaN values are refused), via
 :mod:`spikesim.images`. Depth maps are object distances in metres, ``(H, W)`` float32:
 
-- ``.npy``: float values in metres (times ``scale``, default 1);
+- ``.npy``: float values in metres (times ``scale``, default 1); an integer ``.npy``
+  needs ``scale`` (its unit is not guessed); complex values are refused;
 - 16-bit PNG/TIFF: integer values times ``scale`` metres (default
   ``settings.DEPTH_PNG_SCALE`` = 1e-3: millimetres). A zero (the usual "no data") is an
   error, never silently filled;
@@ -79,10 +81,16 @@ def load_depth(path, kind: str = "depth", scale: float | None = None,
     raw = _read_raw(path)
     if raw.ndim == 3 and raw.shape[2] == 1:
         raw = raw[..., 0]
-    if raw.ndim != 2 or not np.issubdtype(raw.dtype, np.number):
+    if raw.ndim != 2 or raw.dtype.kind not in "uif":
         raise InputError("depth", f"{path}: array of shape {raw.shape}, dtype {raw.dtype}",
-                         "a single-channel (H, W) numeric map", "save one channel")
+                         "a single-channel (H, W) map of real numbers",
+                         "save one channel of real values (not complex, not bool)")
     integer = np.issubdtype(raw.dtype, np.integer)
+    if integer and kind == "depth" and scale is None and path.suffix.lower() == ".npy":
+        raise InputError("depth", f"{path} (integer .npy, {raw.dtype})",
+                         "a float .npy in metres, or --depth-scale for an integer map",
+                         "save float metres, or give the unit: --depth-scale 0.001 for "
+                         "millimetres, 1 for metres")
     if scale is None:
         scale = settings.DEPTH_PNG_SCALE if (integer and kind == "depth") else 1.0
     if not (np.isfinite(scale) and scale > 0):

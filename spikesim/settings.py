@@ -61,6 +61,7 @@ DATASET_MAX_TRIES = 200            # lens/depth draws per sample before the clos
 DATASET_PREVIEW_WINDOW = 64        # steps of the preview's window mean around the key step
 DATASET_MANIFEST_EVERY_S = 2.0     # rewrite the manifest at most this often while running
 DATASET_INFLIGHT_PER_WORKER = 2    # submitted-but-unfinished samples per worker
+DATASET_ORPHAN_POLL_S = 0.5        # a pool worker checks this often that its parent still runs
 DATASET_PHOTO_MAX_UPSAMPLE = 1.1   # scaled photograph crops: at most this upsampling (pictures
                                    # >= sample size / 1.1; the 400x250 REDS frames make 400x256)
 DATASET_OBJECT_SUPERSAMPLE = 4     # sub-samples per pixel side of the near objects' outlines

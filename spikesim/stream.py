@@ -498,8 +498,12 @@ class SpikeStream:
     def save_npz(self, path, overwrite: bool = False) -> Path:
         """Save as a packed ``.npz`` (keys ``packed, height, width, file_width, readout_hz, flipped``)."""
         from .atomic import save_npz
+        from .memory import check_fits
 
         check_writable(path, overwrite, "output")
+        check_fits(2 * self.packed.nbytes, "output", str(path),      # frames + compressed copy
+                   f"a packed .npz of {len(self)} frames", "write a .dat instead (streamed "
+                   "to disk frame by frame)")
         return save_npz(path, packed=np.ascontiguousarray(self.packed), height=self.height,
                         width=self.width, file_width=self.file_width,
                         readout_hz=self.readout_hz, flipped=self.flipped)

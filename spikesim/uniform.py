@@ -32,6 +32,7 @@ from .atomic import write_yaml
 from .camera import Camera
 from .config import to_mapping
 from .errors import InputError, OutputExistsError
+from .memory import check_capture
 from .stream import SpikeStream
 
 
@@ -168,6 +169,7 @@ def capture_uniform_fields(camera: Camera, levels, steps: int, out_dir, seed: in
     dict, the content written to ``fields.yaml``.
     """
     fields_iter = uniform_fields(camera, levels, steps, seed, threads=threads)
+    check_capture(steps, camera.height, camera.width)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError("output", str(out_dir), "a directory", "choose a directory path")

@@ -4,6 +4,8 @@ The order is fixed so that nothing is written before every input is checked: the
 arguments, the source's pictures (``images.yaml``) and inputs, the Dask scheduler, then
 the directory (new, resumed or overwritten), the config, the manifest, and the pending
 samples on the chosen runner (:mod:`.runners`), the manifest rewritten as they finish.
+The memory a sample needs is checked first (:mod:`spikesim.memory`), and the directory
+has one writer at a time (:func:`.directory.writer_lock`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from pathlib import Path
 
 from .. import settings
 from ..errors import InputError
+from ..memory import check_samples
 from .config import config_mapping, load_dataset_config
 from .directory import (CONFIG, PARTIAL, existing_ids, keep_catalogue, prepare_directory,
-                        read_entry, read_manifest, write_manifest)
+                        read_entry, read_manifest, write_manifest, writer_lock)
 from .runners import dask_client, run_dask, run_in_process, run_pool
 from .sample import SampleMaker
 from .sources import SOURCES
@@ -46,8 +49,6 @@ def generate_dataset(config, out_dir, num: int | None = None, workers: int = 1,
     -------
     dict : the manifest written to ``out_dir/manifest.yaml``.
     """
-    from ..atomic import write_yaml
-
     config = load_dataset_config(config, num=num)
     out_dir = Path(out_dir)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -56,14 +57,26 @@ def generate_dataset(config, out_dir, num: int | None = None, workers: int = 1,
         raise InputError("--workers", workers, "1 with --scheduler (the cluster's workers "
                          "compute the samples)", "drop --workers, or drop --scheduler to use "
                          "local processes")
+    check_samples(config.steps, config.height, config.width,
+                  workers if scheduler is None else 1)
     source = SOURCES[config.source]
     catalogue = source.catalogue(config)         # every picture checked before any write
     maker = SampleMaker(config)                  # the source's inputs: a missing one fails here
     client = dask_client(scheduler) if scheduler is not None else None
+    with writer_lock(out_dir):
+        return _fill_directory(config, out_dir, maker, client, scheduler, workers, resume,
+                               overwrite, catalogue, progress)
+
+
+def _fill_directory(config, out_dir: Path, maker, client, scheduler, workers, resume,
+                    overwrite, catalogue, progress) -> dict:
+    """The directory's part of :func:`generate_dataset`, under its writer lock."""
+    from ..atomic import write_yaml
+
     prepare_directory(config, out_dir, resume, overwrite)
     if catalogue is not None:
         keep_catalogue(out_dir, catalogue)
-    done = existing_ids(out_dir)
+    done = existing_ids(out_dir, config)
     if done and max(done) >= config.num:
         raise InputError("--num", config.num, f"at least {max(done) + 1}, the samples the "
                          f"dataset in {out_dir} already holds", "resume with a larger --num "

@@ -35,17 +35,35 @@ def run_in_process(maker: SampleMaker, out_dir: Path, pending: list, finished) -
 
 
 # ----------------------------------------------------------------- local worker processes
-def _init_worker(threads: int, maker: SampleMaker) -> None:
-    """Process-pool initializer: share the cores between worker processes and keep the
-    run's maker for this process's samples."""
+def _init_worker(threads: int, maker: SampleMaker, parent: int | None = None) -> None:
+    """Process-pool initializer: share the cores between worker processes, keep the
+    run's maker for this process's samples and exit when the parent process ``parent``
+    dies (:func:`_exit_with_parent`)."""
     global _worker_maker
     _worker_maker = maker
+    if parent is not None:
+        _exit_with_parent(parent)
     try:
         import numba
 
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
     except ImportError:  # pragma: no cover - numba is a dependency
         pass
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Watch, from a daemon thread, that ``parent`` is still this process's parent; when
+    it is gone (``kill -9`` of ``spikesim generate``) exit at once, leaving the sample
+    being made in ``.partial`` (removed by the next run), instead of writing on alone."""
+    import threading
+    import time
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(settings.DATASET_ORPHAN_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _pool_sample(index: int, out_dir: str) -> dict:
@@ -64,7 +82,7 @@ def run_pool(maker: SampleMaker, out_dir: Path, pending: list, workers: int, fin
     ctx = multiprocessing.get_context("spawn")
     limit = workers * settings.DATASET_INFLIGHT_PER_WORKER
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                initargs=(threads, maker)) as pool:
+                                initargs=(threads, maker, os.getpid())) as pool:
         todo = iter(pending)
         running = {}
         try:

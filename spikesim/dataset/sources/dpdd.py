@@ -17,10 +17,33 @@ from .base import Content, Source
 
 
 def inputs(config) -> tuple:
-    """The split's matched ``(source, target)`` paths, sorted by file name."""
+    """The split's matched ``(source, target)`` paths, sorted by file name; every pair is
+    checked to hold the ``height`` x ``width`` crop (sizes read from the file headers),
+    so a crop larger than a picture fails before anything is written."""
     from ...inputs import dpdd_pairs
 
-    return tuple(dpdd_pairs(str(config.dpdd_root), config.dpdd_split))
+    pairs = tuple(dpdd_pairs(str(config.dpdd_root), config.dpdd_split))
+    for src, tgt in pairs:
+        for path in (src, tgt):
+            width, height = _picture_size(path)
+            if height < config.height or width < config.width:
+                raise ConfigError("width/height", f"{config.width}x{config.height} (larger than "
+                                  f"{path}, {width}x{height})",
+                                  "a crop that fits every DPDD picture",
+                                  "lower width/height or remove the small picture")
+    return pairs
+
+
+def _picture_size(path) -> tuple[int, int]:
+    """``(width, height)`` of an image file from its header (nothing decoded)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise ConfigError("dpdd_root", str(path), "readable PNG pictures",
+                          f"remove or re-save the file ({exc.__class__.__name__})") from None
 
 
 def content(config, index: int, rng, pairs) -> Content:
