@@ -193,3 +193,36 @@ def check_render(depth, lens, pixel_pitch: float, steps: int, key_frames: int = 
         kernel = check_lens_blur(widest, lens.sigma_floor, lens.psf, height, width,
                                  "lens.f_number", lens.f_number)
     check_capture(steps, height, width, key_frames, kernel)
+
+
+def npz_headers(npz) -> dict:
+    """``{key: (shape, dtype)}`` of an open ``numpy.lib.npyio.NpzFile``, read from each
+    member's ``.npy`` header (no array is loaded); a member whose header does not parse
+    is left out (loading it gives the reader's own error)."""
+    import numpy as np
+
+    fmt = np.lib.format
+    out = {}
+    for key in npz.files:
+        try:
+            with npz.zip.open(key + ".npy") as fh:
+                version = fmt.read_magic(fh)
+                read = (fmt.read_array_header_1_0 if version == (1, 0)
+                        else fmt.read_array_header_2_0)
+                shape, _, dtype = read(fh)
+        except (KeyError, ValueError, OSError, EOFError):
+            continue
+        out[key] = (tuple(shape), np.dtype(dtype))
+    return out
+
+
+def check_dense_npz(shape: tuple, dtype, path) -> None:
+    """Refuse a dense spike array ``shape`` of ``dtype`` whose loading and packing (the
+    array, a 0/1 copy and the packed bits) cannot fit."""
+    import numpy as np
+
+    elements = int(np.prod(shape, dtype=np.float64))
+    need = elements * (np.dtype(dtype).itemsize + 1) + elements / 8.0
+    check_fits(need, "file", str(path),
+               f"its dense {'x'.join(map(str, shape))} {np.dtype(dtype)} array", "convert it in parts, or save it packed "
+               "(SpikeStream.save_npz) or as a .dat where it was made")

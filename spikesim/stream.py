@@ -583,13 +583,18 @@ class SpikeStream:
     def _dense_npz_array(data, path: Path, key):
         """The 3-D 0/1 array of a dense archive: ``key``, else ``spk``/``spikes``/``arr_0``,
         else the only 3-D array."""
-        arrays = [k for k in data.files if data[k].ndim == 3]
+        from .memory import check_dense_npz, npz_headers
+
+        headers = npz_headers(data)                  # shapes without loading the arrays
+        arrays = [k for k in data.files if k in headers and len(headers[k][0]) == 3]
         if key is None:
             key = next((k for k in ("spk", "spikes", "arr_0") if k in arrays),
                        arrays[0] if len(arrays) == 1 else None)
         if key is None or key not in data.files:
             raise InputError("key", key, "one of the 3-D arrays " + (", ".join(arrays) or
                              f"(none in {path})"), "name the array holding the spikes")
+        if key in headers:
+            check_dense_npz(*headers[key], path)
         return data[key]
 
     @classmethod

@@ -121,6 +121,21 @@ def test_convert_to_npz_beyond_memory(tmp_path, monkeypatch):
     assert run("convert", src, tmp_path / "v.dat").exit_code == 0     # streamed: no estimate
 
 
+def test_dense_npz_beyond_memory_is_refused_before_loading(tmp_path, monkeypatch):
+    src = tmp_path / "dense.npz"
+    np.savez(src, spikes=np.zeros((50, 250, 400), np.float64))
+    loaded = []
+    real_load = np.lib.format.read_array
+    monkeypatch.setattr(np.lib.format, "read_array",
+                        lambda *a, **k: loaded.append(1) or real_load(*a, **k))
+    monkeypatch.setattr(memory, "available_bytes", lambda: 10 << 20)
+    one_line_error(run("convert", src, tmp_path / "v.dat"), "dense.npz", "50x250x400 float64",
+                   "43.5 MiB")
+    assert loaded == [] and not (tmp_path / "v.dat").exists()
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1 << 30)
+    assert run("convert", src, tmp_path / "v.dat").exit_code == 0
+
+
 def test_runs_that_fit_are_not_refused(tmp_path, camera, monkeypatch):
     monkeypatch.setattr(memory, "available_bytes", lambda: 64 << 20)
     assert run("render", "scene:smooth", "--camera", camera, "--steps", 64,
