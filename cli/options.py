@@ -53,6 +53,13 @@ class LazyGroup(click.Group):
             raise
         except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
             _fail(ctx, exc)
+        except OSError as exc:                   # a full disk outside the atomic writers
+            from spikesim.atomic import disk_full_error
+
+            full = disk_full_error(exc, exc.filename or ".")
+            if full is None:
+                raise
+            _fail(ctx, full)
 
 
 class OneLineUsageError(click.UsageError):

@@ -104,6 +104,20 @@ def test_generate_on_a_full_disk_is_one_line(tmp_path, config, disk_full):
     assert not any(".part" in f for f in files_under(out))
 
 
+def test_a_full_disk_outside_the_atomic_writers_is_one_line(tmp_path, config, monkeypatch):
+    """A sample's staging directory that cannot be made (ENOSPC from mkdir)."""
+    real = Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        if ".partial" in str(self):
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    one_line_error(run(spikesim, "generate", "--config", config, "-o", tmp_path / "ds"),
+                   ".partial", "no space left on device", "free there")
+
+
 def test_render_on_a_full_disk_is_one_line(tmp_path, disk_full):
     out = tmp_path / "r"
     res = run(spikesim, "render", "scene:smooth", "--camera", _small_camera(tmp_path),

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from .. import settings
+from ..atomic import disk_full_error
 from ..config import from_mapping
 from ..errors import ConfigError, InputError
 from .bins import BLUR_BIN_LABELS, FOCUS_SIDES, UNKNOWN
@@ -271,10 +272,14 @@ def write_sample_files(out_dir: Path, index: int, files: dict) -> None:
         for name, data in files.items():
             if "/" in name or name.startswith("."):
                 raise InputError("sample file", name, "a plain file name", "worker error")
-            with open(tmp / name, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+            try:
+                with open(tmp / name, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            except OSError as exc:
+                raise disk_full_error(exc, out_dir / SAMPLES / sample_name(index) / name) \
+                    or exc from None
 
 
 def _fsync_dir(path: Path) -> None:
