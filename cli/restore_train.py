@@ -1,10 +1,11 @@
 """``spikerestore train``: train a DeSpike model from a YAML config."""
 
+import logging
 from pathlib import Path
 
 import click
 
-from cli.options import overwrite_option, resume_option, show_progress, verbosity_options
+from cli.options import overwrite_option, resume_option, verbosity_options
 
 
 @click.command()
@@ -33,17 +34,18 @@ from cli.options import overwrite_option, resume_option, show_progress, verbosit
 @verbosity_options
 def train(config, run_dir, device, bf16, seed, stop_after, workers, cache_dir, resume,
           overwrite):
-    """Train DeSpike (run under torchrun for several processes: DDP, gloo on CPU)."""
-    from restore.despike.train import train as run_training
+    """Train DeSpike (several processes: torchrun --no-python --nproc_per_node N
+    spikerestore train ...; DDP, gloo on CPU)."""
+    from restore.despike.train import reporting_process, train as run_training
 
-    def report(step, total, row):
-        if show_progress():
-            click.echo(f"step {step}/{total}  loss {row['loss']}  lr {row['lr']}  "
-                       f"{row['wall_s']} s", err=True)
-
+    reporting = reporting_process()
+    if not reporting:            # rank 0 alone reports; the others print only warnings
+        logging.getLogger("spikes").setLevel(logging.WARNING)
     summary = run_training(config, run_dir, resume=resume, device=device, bf16=bf16, seed=seed,
-                           stop_after=stop_after, overwrite=overwrite, progress=report,
+                           stop_after=stop_after, overwrite=overwrite,
                            workers=workers, cache_dir=cache_dir)
+    if not reporting:
+        return
     best = summary.get("best") or {}
     if best.get("step", -1) < 0:
         found = "no validation yet"

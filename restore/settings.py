@@ -36,10 +36,13 @@ RL_ITERATIONS = {
     ("tfi", True): {192: 1, 64: 1, 32: 1},
 }
 # sigma estimator (restore.sigma_estimate)
-SIGMA_EST_REBLUR = 2.0            # px, re-blur of the gradient-ratio estimator
-SIGMA_EST_EDGE_QUANTILE = 0.97    # edges: gradient maxima above this quantile of |grad|
-SIGMA_EST_MAX = 12.0              # px, the estimate is clipped to [0, this]
-SIGMA_EST_PRESMOOTH = 1.5         # px, denoising before the estimate (in the lookup table too)
+SIGMA_EST_MAX = 12.0              # px, the fitted sigma is bounded to [0, this]
+SIGMA_EST_BINS = 48               # radial frequency bins of the power spectrum
+SIGMA_EST_FMIN = 0.02             # cycles/px, lowest fitted frequency (Nyquist 0.5)
+SIGMA_EST_FLOOR = 1e-6            # spectrum floor relative to its maximum (a 60 dB fit range)
+SIGMA_EST_STARTS = (0.3, 1.0, 2.0, 4.0, 8.0)   # px, starting sigmas of the fit (best kept)
+SIGMA_EST_MIN_BINS = 8            # fewer non-empty bins (a tiny image): refused
+SIGMA_EST_MAX_RMS = 1.5           # nepers: a worse fit of log P is no blurred scene: sigma 0
 # metrics (restore.metrics): Wang et al. 2004
 SSIM_WINDOW_SIGMA = 1.5
 SSIM_WINDOW_RADIUS = 5            # 11-tap window

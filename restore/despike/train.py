@@ -27,6 +27,7 @@ writes every file.
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import logging
 import math
@@ -52,6 +53,10 @@ from .weights import load_model, read_checkpoint, save_torch, weights_payload
 
 log = logging.getLogger("spikes")
 
+# the other ranks wait at a barrier while rank 0 fills the cache (a pool of 3600 samples:
+# 593 s with 2 workers, docs/despike.md §2; a large pool without workers takes hours):
+# torch's default of 30 minutes would end such a run
+DDP_TIMEOUT = datetime.timedelta(hours=6)
 LOG_FIELDS = ["step", "lr", "loss", "mse_grid", "mse_final", "fft", "perc", "grad_norm",
               "examples", "wall_s"]
 
@@ -130,6 +135,12 @@ def _dist_env():
     return world, rank
 
 
+def reporting_process() -> bool:
+    """Whether this process reports the run (prints progress and the summary): rank 0
+    under ``torchrun``, or the only process."""
+    return _dist_env()[1] == 0
+
+
 def _cache_choice(cache_dir, state, run: Path) -> tuple[Path, str]:
     """``(directory, where the choice came from)``: the ``--cache`` given, else the one a
     resumed run's checkpoint names, else ``run/cache``. Nothing is touched."""
@@ -197,7 +208,7 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
     proc = _start_processes(cfg, device, bf16)
     run = _open_run(cfg, Path(run_dir), resume, overwrite, cache_dir, proc, recipe)
     model, opt, loss_fn = _build(cfg, run, proc, recipe)
-    ds, workers = _training_data(cfg, run, workers)
+    ds, workers = _training_data(cfg, run, workers, proc)
     validator = Validator(cfg, run.cache) if proc.rank == 0 else None
     if proc.rank == 0:
         log.info("training %s (%d parameters) on %s, %d process(es), steps %d..%d",
@@ -241,7 +252,8 @@ def _start_processes(cfg: TrainConfig, device: str, bf16: bool) -> _Processes:
         raise InputError("--bf16", True, "a torch with bfloat16", "drop --bf16")
     world, rank = _dist_env()
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo",
+                                timeout=DDP_TIMEOUT)
     if dev.type == "cuda" and world > 1:
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(dev)
@@ -328,20 +340,39 @@ def _build(cfg: TrainConfig, run: _Run, proc: _Processes, recipe: Recipe):
     return model, opt, loss_fn
 
 
-def _training_data(cfg: TrainConfig, run: _Run, workers: int):
+def _training_data(cfg: TrainConfig, run: _Run, workers: int, proc: _Processes):
     """``(dataset, DataLoader workers)``: the pool, on-the-fly procedural examples or a
-    generated directory (docs/despike.md §2)."""
+    generated directory (docs/despike.md §2).
+
+    Under ``torchrun`` every rank reads the same cache: rank 0 fills it (the pool, or the
+    calibrations of all ``data.cameras`` procedural cameras) while the other ranks wait
+    at a barrier, then they read it instead of making the same entries again.
+    (A generated directory's calibrations are made when first used, by any rank:
+    written atomically, the same bytes.)
+    """
+    import torch.distributed as dist
+
+    shared = proc.world > 1
+    if shared and proc.rank != 0:
+        dist.barrier()                   # rank 0 is filling the cache
     if cfg.data.source == "procedural" and cfg.data.pool:
         from .pool import PooledDataset
 
         ds = PooledDataset(cfg.data, cfg.model, seed=cfg.seed, cache_dir=run.cache,
                            workers=workers)
-        return ds, 0                 # views of the pool are cheap: made in this process
-    if cfg.data.source == "procedural":
-        return ProceduralDataset(cfg.data, cfg.model, seed=cfg.seed, size=cfg.data.crop,
-                                 cache_dir=run.cache), workers
-    return GeneratedDirDataset(cfg.data.train_dir, cfg.data, cfg.model, seed=cfg.seed,
-                               crop=cfg.data.crop, cache_dir=run.cache), workers
+        workers = 0                      # views of the pool are cheap: made in this process
+    elif cfg.data.source == "procedural":
+        ds = ProceduralDataset(cfg.data, cfg.model, seed=cfg.seed, size=cfg.data.crop,
+                               cache_dir=run.cache)
+        if shared and proc.rank == 0:
+            for camera in range(cfg.data.cameras):
+                ds.calibration(camera)
+    else:
+        ds = GeneratedDirDataset(cfg.data.train_dir, cfg.data, cfg.model, seed=cfg.seed,
+                                 crop=cfg.data.crop, cache_dir=run.cache)
+    if shared and proc.rank == 0:
+        dist.barrier()                   # the cache is filled: the other ranks read it
+    return ds, workers
 
 
 def _train_steps(cfg: TrainConfig, run: _Run, proc: _Processes, model, opt, loss_fn, ds,
@@ -476,5 +507,6 @@ def _meta(cfg, step, wall, val, world, init=None) -> dict:
 def _summary(cfg, model, step, wall, best, val, world, dev) -> dict:
     return {"model": cfg.model.name, "parameters": count_parameters(model), "step": int(step),
             "steps": int(cfg.steps), "wall_s": round(float(wall), 1), "processes": int(world),
-            "device": str(dev), "selection": cfg.selection, "best": best,
+            "device": str(dev), "selection": cfg.selection,
+            "best": best if best.get("step", -1) >= 0 else None,   # None: no validation yet
             "last_validation": val}
