@@ -29,6 +29,7 @@ def _current_umask() -> int:
 
 
 _UMASK = _current_umask()
+LOCK = ".lock"                  # held by the one run writing an output directory (writer_lock)
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
@@ -228,3 +229,54 @@ def file_sha256(path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def writer_lock(out_dir, what: str = "output"):
+    """Hold ``out_dir/.lock`` (``fcntl.flock``) while a run writes the directory: one
+    writer at a time. A second run is refused with the holder's pid, host, start time and
+    command. The directory is created if needed (and removed again, when this run
+    created it and leaves it empty); the lock file is removed on release."""
+    import fcntl
+    import socket
+    import sys
+    import time
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(what, str(out_dir), "a directory", "choose a directory path")
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / LOCK
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "another run"
+            os.close(fd)
+            raise InputError(what, f"{out_dir} (being written by {holder})",
+                             "a directory no other run is writing",
+                             "wait for that run to finish or stop it, or choose another -o; "
+                             "one writer at a time") from None
+        try:                               # the file may have been released and removed
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    command = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))
+    info = (f"pid {os.getpid()} on {socket.gethostname()} since "
+            f"{time.strftime('%Y-%m-%dT%H:%M:%S')}: {command[:200]}")
+    os.ftruncate(fd, 0)
+    os.write(fd, info.encode("utf-8", "replace"))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        os.close(fd)
+        if created:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()            # only when this run left it empty

@@ -28,7 +28,7 @@ from typing import Iterator
 import numpy as np
 
 from . import __version__, rng
-from .atomic import write_yaml
+from .atomic import LOCK, write_yaml, writer_lock
 from .camera import Camera
 from .config import to_mapping
 from .errors import InputError, OutputExistsError
@@ -173,10 +173,14 @@ def capture_uniform_fields(camera: Camera, levels, steps: int, out_dir, seed: in
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError("output", str(out_dir), "a directory", "choose a directory path")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise OutputExistsError(out_dir, "output")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with writer_lock(out_dir):                    # one run writes the directory at a time
+        if any(p.name != LOCK for p in out_dir.iterdir()) and not overwrite:
+            raise OutputExistsError(out_dir, "output")
+        return _write_fields(camera, fields_iter, steps, out_dir, seed, overwrite, progress)
 
+
+def _write_fields(camera, fields_iter, steps, out_dir: Path, seed, overwrite, progress) -> dict:
+    """The files of :func:`capture_uniform_fields`, under the directory's writer lock."""
     profile = camera.profile
     fields = []
     for field in fields_iter:

@@ -27,8 +27,8 @@ from cli.spikecal_cli import main as spikecal
 from cli.spikerestore_cli import main as spikerestore
 from cli.spikesim_cli import main as spikesim
 from spikesim import atomic
+from spikesim.atomic import writer_lock
 from spikesim.dataset import SAMPLE_FILES, read_manifest
-from spikesim.dataset.directory import writer_lock
 from spikesim.stream import SpikeStream
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,6 +210,8 @@ def test_a_directory_has_one_writer_at_a_time(tmp_path, config):
         res = run(spikesim, "generate", "--config", config, "-o", out, "--resume")
         one_line_error(res, "being written by pid")
         assert [p.name for p in out.iterdir()] == [".lock"]
+        res = run(spikesim, "uniform", "--levels", "0", "--steps", 8, "-o", out)
+        one_line_error(res, "being written by pid")
     assert not out.exists()                      # the lock's directory, left empty, is gone
     assert run(spikesim, "generate", "--config", config, "-o", out).exit_code == 0
     assert not (out / ".lock").exists() and read_manifest(out)["complete"]

@@ -5,7 +5,7 @@ arguments, the source's pictures (``images.yaml``) and inputs, the Dask schedule
 the directory (new, resumed or overwritten), the config, the manifest, and the pending
 samples on the chosen runner (:mod:`.runners`), the manifest rewritten as they finish.
 The memory a sample needs is checked first (:mod:`spikesim.memory`), and the directory
-has one writer at a time (:func:`.directory.writer_lock`).
+has one writer at a time (:func:`spikesim.atomic.writer_lock`).
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import time
 from pathlib import Path
 
 from .. import settings
+from ..atomic import writer_lock
 from ..errors import InputError
 from ..memory import check_samples
 from .config import config_mapping, load_dataset_config
 from .directory import (CONFIG, PARTIAL, existing_ids, keep_catalogue, prepare_directory,
-                        read_entry, read_manifest, write_manifest, writer_lock)
+                        read_entry, read_manifest, write_manifest)
 from .runners import dask_client, run_dask, run_in_process, run_pool
 from .sample import SampleMaker
 from .sources import SOURCES
