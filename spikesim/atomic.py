@@ -259,6 +259,14 @@ def writer_lock(out_dir, what: str = "output"):
                              "a directory no other run is writing",
                              "wait for that run to finish or stop it, or choose another -o; "
                              "one writer at a time") from None
+        except OSError as exc:             # a file system without locks (some NFS mounts)
+            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP):
+                raise
+            import logging
+
+            logging.getLogger(__name__).warning("%s: the file system does not lock files; "
+                                                "make sure no other run writes here", out_dir)
+            break
         try:                               # the file may have been released and removed
             same = os.fstat(fd).st_ino == os.stat(path).st_ino
         except FileNotFoundError:
