@@ -9,8 +9,11 @@ network loads it, the optimiser steps) or the toolkit's own error, never another
 exception.
 """
 
+import hashlib
 import json
 import shutil
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,6 +37,7 @@ from spikesim.calibration_file import read_calibration_file
 from spikesim.camera_maps import read_calibration_maps
 from spikesim.errors import ToolkitError
 from spikesim.stream import SpikeStream
+from tests.test_reliability_yaml_sidecars import one_line_error
 
 H, W = 8, 16
 FIELD_SIDE = 16                  # px, the uniform-field captures of the fields.yaml cases
@@ -44,16 +48,6 @@ TINY_MODEL = {"name": "tiny-rel", "encoder_channels": 2, "num_kernels": 2, "kern
 
 def invoke(group, *args):
     return CliRunner().invoke(group, [str(a) for a in args])
-
-
-def one_line_error(res, *words):
-    """Exit status 2 and a single ``Error:`` line that contains every word."""
-    lines = [ln for ln in res.output.splitlines() if ln.strip()]
-    assert res.exit_code == 2, res.output
-    assert len(lines) == 1 and lines[0].startswith("Error:"), res.output
-    for w in words:
-        assert w in lines[0], (w, lines[0])
-    assert "Traceback" not in res.output
 
 
 # ============================================================ calibration files
@@ -166,7 +160,6 @@ def test_valid_file_reads_the_same_everywhere(good_calibration):
     for key in MAP_KEYS:
         np.testing.assert_array_equal(getattr(calib, key), read.maps[key])
     assert calib.meta == read.meta and calib.dead_time == 1.0
-    import hashlib
     assert read.sha256 == hashlib.sha256(good_calibration.read_bytes()).hexdigest()
 
 
@@ -456,9 +449,6 @@ def test_resume_over_a_bad_checkpoint_is_one_line_and_touches_nothing(name, tmp_
 
 def read_checkpoint_of(payload) -> dict:
     """:func:`read_checkpoint` of ``payload`` saved as a checkpoint of the tiny model."""
-    import tempfile
-    from pathlib import Path
-
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "checkpoint.pt"
         torch.save(payload, path)
@@ -624,7 +614,8 @@ def _apply_weights(payload: dict, change) -> dict:
         p["state_dict"] = state
     elif names and kind == "same_shape":    # finite values of the right shape: accepted
         name = names[index % len(names)]
-        state[name] = torch.full_like(state[name], float(index % 7) - 3.0)
+        if isinstance(state[name], torch.Tensor):
+            state[name] = torch.full_like(state[name], float(index % 7) - 3.0)
         p["state_dict"] = state
     elif kind == "meta_dict":
         p["meta"] = {"steps": index, "note": value}
@@ -688,9 +679,12 @@ def test_checkpoint_reader_gives_a_resumable_state_or_its_own_error(changes, ind
             state.pop(key, None)
         else:
             state[key] = value
-    if index % 3 == 0 and isinstance(state.get("model"), dict) and state["model"]:
-        name = sorted(state["model"])[index % len(state["model"])]
-        state["model"] = {**state["model"], name: torch.full_like(state["model"][name], fill)}
+    model = state.get("model")
+    tensors = sorted(k for k, v in model.items() if isinstance(v, torch.Tensor)) \
+        if isinstance(model, dict) else []
+    if index % 3 == 0 and tensors:
+        name = tensors[index % len(tensors)]
+        state["model"] = {**model, name: torch.full_like(model[name], fill)}
     try:
         read = read_checkpoint_of(state)
     except ToolkitError:
