@@ -1,6 +1,8 @@
 """The learned cascades (restore.cascades): sizes against their targets, the networks'
 invariants, training on DeSpike's loop (resume bit for bit), weights, and the methods."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -244,3 +246,36 @@ def test_cascade_methods_run_end_to_end_with_trained_weights(trained):
         methods.restore(stream, "tfp+gkmnet", weights=trained / "deb" / "final.pt")
     with pytest.raises(InputError, match="cascade weights file"):
         methods.restore(stream, "spk2imgnet", weights=trained / "rec" / "checkpoint.pt")
+
+
+# ---- the training configs -------------------------------------------------------------
+
+CONFIGS = ("cascade_spk2imgnet.yaml", "cascade_spk2imgnet_gkmnet.yaml", "cascade_tfp_gkmnet.yaml")
+
+
+def test_cascade_configs_use_despikes_data_and_budget():
+    """The three stage configs: train_natural.yaml's data and validation key for key (the
+    same pool digest, so its cache serves them), and each cascade's total steps x batch x
+    crop² equal to despike-natural's (train_wide.yaml's 10,000 steps + train_natural.yaml's
+    900, batch 8, crop 96)."""
+    from restore.despike.configs import train_config
+    from restore.despike.pool import _pool_digest
+
+    root = Path(__file__).resolve().parents[1]
+    wide = train_config(root / "examples/configs/train_wide.yaml")
+    natural = train_config(root / "examples/configs/train_natural.yaml")
+    despike = sum(c.steps * c.batch_size * c.data.crop ** 2 for c in (wide, natural))
+    stages = {name: stage_config(root / "experiments/configs" / name) for name in CONFIGS}
+    for stage in stages.values():
+        assert stage.train.data == natural.data and stage.train.loss == natural.loss
+        assert stage.train.selection == natural.selection
+        assert (_pool_digest(stage.train.data, stage.train.model, stage.train.seed)
+                == _pool_digest(natural.data, natural.model, natural.seed))
+    pixels = {n: s.train.steps * s.train.batch_size * s.train.data.crop ** 2
+              for n, s in stages.items()}
+    assert pixels["cascade_spk2imgnet.yaml"] + pixels["cascade_spk2imgnet_gkmnet.yaml"] == despike
+    assert pixels["cascade_tfp_gkmnet.yaml"] == despike
+    assert stages["cascade_spk2imgnet_gkmnet.yaml"].first_stage.startswith(
+        "runs/cascade_spk2imgnet/")
+    assert settings.CASCADE_TRAINING["spk2imgnet+gkmnet"] == tuple(
+        f"experiments/configs/{n}" for n in CONFIGS[:2])

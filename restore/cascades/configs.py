@@ -187,7 +187,7 @@ class Stage:
     the DeSpike loop runs (``train.model`` is ``features``)."""
 
     stage: str
-    network: object
+    network: Spk2ImgNetConfig | GKMNetConfig
     first_stage: str
     features: ModelConfig
     train: TrainConfig
