@@ -43,6 +43,10 @@ What it can and cannot do (bench/sigma_estimate.py; tests/test_restore_sigma.py)
   23 depth layers, σ 0.5–3.55 px, median 1.84, 16 % of its pixels below 0.8 px) gets
   0.3 px (the edge estimator: 0): no single σ describes it, and deconvolving its
   in-focus leaves by the median would ring.
+- **Natural photographs** (the two REDS frames through the simulator,
+  ``experiments/configs/natural_reds.yaml``, 24 samples): median absolute error 0.37 px
+  with the calibration; in focus (σ 0.5 px) it reads 0.56–0.75 px, which 20
+  Richardson–Lucy iterations turn into over-sharpening (docs/despike.md).
 - A scene whose spectrum is not a power law (a regular grille, a page of text) adds
   an error of a few tenths of a pixel; uncalibrated fixed pattern and spike noise
   are absorbed by ``N`` as long as they are white.
