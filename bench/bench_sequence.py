@@ -15,7 +15,9 @@ Measured in one run, on one capture (a ``spikesim render`` focus sweep of the re
    --every`` (frames per second including start-up, peak RSS) and the single-frame
    ``spikerestore run --center`` (median wall time, peak RSS), with the single frame's
    time split into stages (interpreter and CLI, torch import, weights, features,
-   forward, exposure and PNG) by a child that runs the command's library calls in order.
+   forward, exposure and PNG) by a child that runs the command's library calls in order;
+   with ``--baseline DIR`` the same for another checkout, so the start-up cost before and
+   after a change is compared in one run.
 
 The machine's load average is printed before and after: on a shared machine compare
 the ratios (measured in the same run), not the absolute times.
@@ -42,31 +44,37 @@ METHODS = ("tfp", "tfp+rl", "despike")
 
 STAGES = r"""
 import json, sys, time
-t0 = time.perf_counter()
+marks = [(time.perf_counter(), time.process_time())]
+mark = lambda: marks.append((time.perf_counter(), time.process_time()))
 import cli.spikerestore_cli, restore.run, restore.methods
 from cli.stream_args import open_stream
-t1 = time.perf_counter()
+mark()
 import torch
 torch.set_num_threads(2)
-t2 = time.perf_counter()
+mark()
 from restore.despike.infer import predict
 from restore.despike.weights import load_model
 model = load_model()
-t3 = time.perf_counter()
+mark()
 from restore.despike.encoding import network_input
-from restore.sequence import RunningCounts
 stream = open_stream(sys.argv[1])
-x, cal, _ = network_input(RunningCounts(stream), None, model.config, int(sys.argv[2]), 1.0)
-t4 = time.perf_counter()
+try:                                       # what `spikerestore run` counts with
+    from restore.sequence import shared_counts
+    stream = shared_counts(stream, "despike")
+except ImportError:                        # a tree before sequences: the stream itself
+    pass
+x, cal, _ = network_input(stream, None, model.config, int(sys.argv[2]), 1.0)
+mark()
 lam = predict(model, torch.from_numpy(x)[None], "cpu", calibrated=cal)[0]
-t5 = time.perf_counter()
+mark()
 from restore.exposure import expose
 from spikesim.images import write_png_srgb
 lin, _ = expose(lam, "auto")
 write_png_srgb(sys.argv[3], lin.clip(0, 1))
-t6 = time.perf_counter()
-print(json.dumps({"cli_imports": t1 - t0, "torch_import": t2 - t1, "weights": t3 - t2,
-                  "features": t4 - t3, "forward": t5 - t4, "expose_write": t6 - t5}))
+mark()
+names = ("cli_imports", "torch_import", "weights", "features", "forward", "expose_write")
+print(json.dumps({"wall": {n: b[0] - a[0] for n, a, b in zip(names, marks, marks[1:])},
+                  "cpu": {n: b[1] - a[1] for n, a, b in zip(names, marks, marks[1:])}}))
 """
 
 RSS = ("import resource, runpy, sys\n"
@@ -89,17 +97,41 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def command(args) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of ``spikerestore ARGS`` in a fresh interpreter."""
+def command(args, tree: Path = ROOT) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of ``spikerestore ARGS`` in a fresh interpreter,
+    with the code of ``tree`` (this checkout, or a baseline's)."""
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", RSS, *map(str, args)], capture_output=True,
-                         text=True, env=ENV, cwd=ROOT)
+                         text=True, env=dict(ENV, PYTHONPATH=str(tree)), cwd=tree)
     wall = time.perf_counter() - t0
     if out.returncode:
         raise RuntimeError(out.stderr)
     rss = [float(line.split()[1]) for line in out.stderr.splitlines()
            if line.startswith("MAXRSS_MB")]
     return wall, rss[-1]
+
+
+def single_frame(capture: Path, key: int, tmp: Path, repeats: int, tree: Path) -> dict:
+    """The single-frame command with ``tree``'s code: median wall, peak RSS, and the
+    median of each stage (a child running the command's library calls in order)."""
+    command(["run", capture, "--center", key, "-q", "--overwrite", "-o", tmp / "w.png"],
+            tree)                                             # warm caches (numba, files)
+    walls, rss, stages = [], [], []
+    for _ in range(repeats):
+        w, r = command(["run", capture, "--center", key, "--method", "despike", "-q",
+                        "--overwrite", "-o", tmp / "one.png"], tree)
+        walls.append(w)
+        rss.append(r)
+        out = subprocess.run([sys.executable, "-c", STAGES, str(capture), str(key),
+                              str(tmp / "stages.png")], capture_output=True, text=True,
+                             env=dict(ENV, PYTHONPATH=str(tree)), cwd=tree, check=True)
+        stages.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    med = {kind: {k: statistics.median(r[kind][k] for r in stages) for k in stages[0][kind]}
+           for kind in ("wall", "cpu")}
+    return {"wall_s": statistics.median(walls), "maxrss_mb": max(rss), "stages": med["wall"],
+            "stages_cpu": med["cpu"],
+            "overhead_s": sum(v for k, v in med["wall"].items() if k != "forward"),
+            "overhead_cpu_s": sum(v for k, v in med["cpu"].items() if k != "forward")}
 
 
 def make_capture(directory: Path, steps: int) -> Path:
@@ -162,6 +194,11 @@ def main(argv=None):
     ap.add_argument("--every", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="Another checkout (e.g. `git archive REV | tar -x -C DIR`): its "
+                    "single-frame command and stages measured in the same run.")
+    ap.add_argument("--single-only", action="store_true",
+                    help="Only the forward pass and the single-frame command (no sequences).")
     args = ap.parse_args(argv)
     import torch
 
@@ -173,30 +210,26 @@ def main(argv=None):
         capture = make_capture(tmp, steps_total)
         keys = [96 + args.every * i for i in range(args.frames)]
         fwd = forward_times(capture, keys, args.repeats)
-        seq = {m: sequence_in_process(capture, m, args.every, args.frames, tmp)
-               for m in METHODS}
-        stop = keys[-1] + 1
-        cli_seq = command(["run", capture, "--every", args.every, "--start", keys[0], "--stop",
-                           stop, "--method", "despike", "-q", "-o", tmp / "cli.gif"])
-        singles = [command(["run", capture, "--center", keys[0], "--method", "despike", "-q",
-                            "--overwrite", "-o", tmp / "one.png"]) for _ in range(args.repeats)]
-        stage_runs = []
-        for _ in range(args.repeats):
-            out = subprocess.run([sys.executable, "-c", STAGES, str(capture), str(keys[0]),
-                                  str(tmp / "stages.png")], capture_output=True, text=True,
-                                 env=ENV, cwd=ROOT, check=True)
-            stage_runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        if args.single_only:
+            seq, cli_seq = {}, (float("nan"), float("nan"))
+        else:
+            seq = {m: sequence_in_process(capture, m, args.every, args.frames, tmp)
+                   for m in METHODS}
+            cli_seq = command(["run", capture, "--every", args.every, "--start", keys[0],
+                               "--stop", keys[-1] + 1, "--method", "despike", "-q",
+                               "-o", tmp / "cli.gif"])
+        single = single_frame(capture, keys[0], tmp, args.repeats, ROOT)
+        base = (single_frame(capture, keys[0], tmp, args.repeats, args.baseline)
+                if args.baseline else None)
     load_after = os.getloadavg()
-    stages = {k: statistics.median(r[k] for r in stage_runs) for k in stage_runs[0]}
-    single_wall = statistics.median(w for w, _ in singles)
-    single_rss = max(r for _, r in singles)
+    stages, single_wall, single_rss = single["stages"], single["wall_s"], single["maxrss_mb"]
     forward = fwd[1]
     report = {"cpu": cpu_name(), "threads": THREADS, "load_before": load_before,
               "load_after": load_after, "frames": args.frames, "every": args.every,
               "forward_s": forward, "forward_batch_s_per_frame": fwd,
               "sequence": seq, "cli_sequence": {"wall_s": cli_seq[0], "maxrss_mb": cli_seq[1],
                                                 "fps": args.frames / cli_seq[0]},
-              "single": {"wall_s": single_wall, "maxrss_mb": single_rss, "stages": stages}}
+              "single": single, "baseline_single": base}
     print(f"CPU: {report['cpu']}, {THREADS} threads; load average before "
           f"{load_before[0]:.1f}, after {load_after[0]:.1f}; {args.frames} frames every "
           f"{args.every} steps of 400x250; medians of {args.repeats}\n")
@@ -214,7 +247,20 @@ def main(argv=None):
     print(f"`spikerestore run --center` (despike, one frame): {single_wall:.2f} s, peak RSS "
           f"{single_rss:.0f} MB; beyond the forward pass {over:.2f} s "
           f"({over / forward:.2f}x the forward pass)")
-    print("single-frame stages (s): " + ", ".join(f"{k} {v:.3f}" for k, v in stages.items()))
+    runs = [("now", single)] + ([(str(args.baseline), base)] if base is not None else [])
+    print("\n| single frame, stage | " + " | ".join(f"{n} wall s | {n} CPU s" for n, _ in runs)
+          + " |")
+    print("|---|" + "---|---|" * len(runs))
+    for k in stages:
+        print(f"| {k} | " + " | ".join(f"{r['stages'][k]:.3f} | {r['stages_cpu'][k]:.3f}"
+                                       for _, r in runs) + " |")
+    print("| beyond the forward pass | " + " | ".join(
+        f"{r['overhead_s']:.3f} | {r['overhead_cpu_s']:.3f}" for _, r in runs) + " |")
+    if base is not None:
+        print(f"\noverhead beyond the forward pass, now / baseline: wall "
+              f"{single['overhead_s'] / base['overhead_s']:.2f}, CPU time "
+              f"{single['overhead_cpu_s'] / base['overhead_cpu_s']:.2f} (CPU time is what "
+              "a busy machine distorts least)")
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2))
     return report

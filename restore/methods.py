@@ -34,8 +34,6 @@ from spikesim.errors import InputError
 
 from . import settings
 from .baselines import resolve_window, tfi, tfp
-from .deconv import deconvolve, sigma_map_blend
-from .sigma_estimate import estimate_sigma
 
 METHODS = settings.METHOD_NAMES
 DEFAULT_METHOD = settings.DEFAULT_METHOD
@@ -161,6 +159,8 @@ def restore(stream, method: str = DEFAULT_METHOD, *, center: int | None = None,
     lam = fn(stream, win.center, win.length, dead_time=dead_time, calib=calib)
     if deblur is None:
         return Restored(lam, method, win.length)
+    from .deconv import deconvolve, sigma_map_blend      # scipy: only for the cascades
+    from .sigma_estimate import estimate_sigma
     if sigma_map is not None:
         out = sigma_map_blend(lam, sigma_map, deblur, window=win.length, base=base,
                               calibrated=calib is not None)
