@@ -279,3 +279,10 @@ def test_cascade_configs_use_despikes_data_and_budget():
         "runs/cascade_spk2imgnet/")
     assert settings.CASCADE_TRAINING["spk2imgnet+gkmnet"] == tuple(
         f"experiments/configs/{n}" for n in CONFIGS[:2])
+
+
+def test_a_missing_first_stage_is_refused_before_anything_is_written(tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(InputError, match="first_stage.*train it first"):
+        train_stage(_stage("deblur", TINY_GKM, str(tmp_path / "no.pt")), run)
+    assert not run.exists()

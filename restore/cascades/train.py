@@ -15,6 +15,7 @@ whole training budget is on record (:func:`budget`).
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
@@ -54,6 +55,11 @@ def _first_stage(stage: Stage):
     """``(model or None, its record for the meta)`` of a deblur stage's first stage."""
     if stage.first_stage == FIRST_TFP:
         return None, {"method": FIRST_TFP}
+    if not Path(stage.first_stage).is_file():
+        raise InputError("first_stage", stage.first_stage, "the weights of a reconstruct stage",
+                         "train it first (spikerestore train-cascade --config "
+                         "experiments/configs/cascade_spk2imgnet.yaml -o "
+                         "runs/cascade_spk2imgnet) or fix the path")
     model = load_stage(stage.first_stage)
     if not isinstance(model, Spk2ImgNet):
         raise InputError("first_stage", stage.first_stage, "the weights of a reconstruct stage",
@@ -68,17 +74,20 @@ def _first_stage(stage: Stage):
 
 def stage_recipe(stage: Stage, run: Path, resume: bool) -> Recipe:
     """The :class:`Recipe` of a stage; building the model writes ``cascade.yaml`` of a
-    new run (after the loop has checked and opened the run directory)."""
-    record = {}
+    new run (after the loop has checked and opened the run directory). A deblur stage's
+    first stage is read here, so a missing or wrong one is refused before anything is
+    written."""
+    first, record = None, {}
+    if stage.stage == "deblur":
+        first, record["first_stage"] = _first_stage(stage)
 
     def build(cfg):
         if not resume:
             write_yaml(run / STAGE_FILE, stage.to_mapping())
         if stage.stage == "reconstruct":
             return Spk2ImgNet(stage.network, stage.features)
-        deblur = GKMNet(stage.network)
-        first, record["first_stage"] = _first_stage(stage)
-        return ReconstructThenDeblur(deblur, first, stage.features)
+        return ReconstructThenDeblur(GKMNet(stage.network), copy.deepcopy(first),
+                                     stage.features)
 
     def payload(model, meta):
         return stage_payload(model, dict(meta, **record))
@@ -106,6 +115,7 @@ def train_stage(config, run_dir, resume: bool = False, device: str = "cpu", bf16
     """
     stage = stage_config(config, seed)
     run = Path(run_dir)
+    recipe = stage_recipe(stage, run, resume)
     if resume and (run / STAGE_FILE).is_file():
         old = read_yaml(run / STAGE_FILE, "cascade stage")
         if old != stage.to_mapping():
@@ -115,4 +125,4 @@ def train_stage(config, run_dir, resume: bool = False, device: str = "cpu", bf16
                              "resume with the same config, or start a new run directory")
     return train(stage.train, run, resume=resume, device=device, bf16=bf16,
                  stop_after=stop_after, overwrite=overwrite, progress=progress,
-                 workers=workers, cache_dir=cache_dir, recipe=stage_recipe(stage, run, resume))
+                 workers=workers, cache_dir=cache_dir, recipe=recipe)
