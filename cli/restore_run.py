@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli.options import (SIZE, echo_json, json_option, overwrite_option, progress,
+from cli.options import (SIZE, echo_json, json_option, overwrite_option, progress, verbosity,
                          verbosity_options)
 from cli.stream_args import AXES
 from restore.settings import DEFAULT_METHOD, METHOD_NAMES
@@ -139,6 +139,10 @@ def _sequence(input_path, kind, output, every, start, stop, fps, batch, exposure
                                      progress=tick, **options)
     if as_json:
         echo_json(result.as_dict())
+        return
+    if verbosity() < 0:                  # -q: only what was written; -qq: nothing
+        if verbosity() == -1:
+            click.echo(f"wrote {result.output}")
         return
     steps = [f["step"] for f in result.frames]
     click.echo(f"{result.output}: {len(steps)} frames of {result.method} at steps "

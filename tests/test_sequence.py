@@ -147,7 +147,8 @@ def test_gif_and_mp4_hold_every_frame(sweep, tmp_path):
     assert _run(restore_main, args + ["-o", tmp_path / "pngs"]).exit_code == 0
     n = len(key_steps(STEPS, EVERY))
     gif = tmp_path / "s.gif"
-    assert _run(restore_main, args + ["-o", gif]).exit_code == 0
+    res = _run(restore_main, args + ["-o", gif])
+    assert res.exit_code == 0 and res.output == f"wrote {gif}\n"           # -q: one line
     frames = iio.imread(gif, index=None)
     assert frames.shape == (n, H, W)
     np.testing.assert_array_equal(frames[2], iio.imread(tmp_path / "pngs" / "frame_000002.png"))
