@@ -5,8 +5,8 @@
 NETWORK_METHODS = ("despike", "despike-x8")    # one pass; mean over the 8 flips/transposes
 # learned reconstruct-then-deblur cascades (restore.cascades, docs/cascades.md)
 LEARNED_CASCADE_METHODS = ("spk2imgnet", "spk2imgnet+gkmnet", "tfp+gkmnet")
-METHOD_NAMES = NETWORK_METHODS + LEARNED_CASCADE_METHODS + (
-    "tfp", "tfi", "tfp+wiener", "tfp+rl", "tfi+wiener", "tfi+rl")
+METHOD_NAMES = NETWORK_METHODS + ("tfp", "tfi", "tfp+wiener", "tfp+rl", "tfi+wiener",
+                                  "tfi+rl") + LEARNED_CASCADE_METHODS
 DEFAULT_METHOD = "despike"        # the bundled network (despike.md: the default once it exists)
 DEFAULT_METHODS = "tfp,tfi,tfp+wiener,tfp+rl"   # spikerestore eval --methods default
 # TFP / TFI (restore.baselines)
