@@ -108,13 +108,32 @@ class RunningCounts:
         """Counts over ``[a, b)``: a short range unpacked and summed with numpy (no JIT
         start-up, which costs more than the counting for one window), else the
         stream's compiled popcount. Both are exact."""
+        from spikesim.stream import unpack_frames
+
         if b - a > NUMPY_COUNT_MAX_STEPS:
             return np.asarray(self.stream.counts(a, b), np.int64)
-        out = np.zeros((self.stream.height, self.stream.width), np.int64)
+        s = self.stream
+        out = np.zeros((s.height, s.width), np.int64)
         for t in range(a, b, NUMPY_COUNT_CHUNK_STEPS):
-            out += self.stream.window(t, min(t + NUMPY_COUNT_CHUNK_STEPS, b)).sum(
+            packed = self._packed(t, min(t + NUMPY_COUNT_CHUNK_STEPS, b))
+            out += unpack_frames(packed, s.height, s.width, s.flipped, s.file_width).sum(
                 axis=0, dtype=np.int64)
         return out
+
+    def _packed(self, a: int, b: int) -> np.ndarray:
+        """Packed frames ``[a, b)``; read from a ``.dat`` into a fresh buffer (not through
+        the memory map, whose pages would stay resident as the capture is read)."""
+        backing = getattr(self.stream, "_file", None)
+        if backing is None:
+            return self.stream.packed[a:b]
+        path, offset = backing
+        nbytes = self.stream.packed.shape[1]
+        data = np.fromfile(path, dtype=np.uint8, count=(b - a) * nbytes,
+                           offset=offset + a * nbytes)
+        if data.size != (b - a) * nbytes:
+            raise InputError("file", str(path), f"{(b - a) * nbytes} more bytes",
+                             "the file changed or was truncated while reading")
+        return data.reshape(b - a, nbytes)
 
     def _cumulative(self, e: int) -> np.ndarray:
         if e in self._cum:
