@@ -286,3 +286,20 @@ def test_a_missing_first_stage_is_refused_before_anything_is_written(tmp_path):
     with pytest.raises(InputError, match="first_stage.*train it first"):
         train_stage(_stage("deblur", TINY_GKM, str(tmp_path / "no.pt")), run)
     assert not run.exists()
+
+
+def test_cascade_inference_imports_nothing_from_training():
+    """As for despike (tests/test_architecture.py): running a method needs no training code."""
+    from tests.test_architecture import _imports, _is_parent, _modules
+
+    mods = _modules()
+    training = {"restore.despike.train", "restore.despike.data", "restore.despike.pool",
+                "restore.despike.loss", "restore.cascades.train", "restore.cascades.loss"}
+    seen, todo = set(), ["restore.cascades.infer"]
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo.extend(t for t in _imports(m, mods[m], set(mods)) if not _is_parent(t, m))
+    assert not seen & training, sorted(seen & training)
+    assert {"restore.cascades.weights", "restore.despike.encoding"} <= seen
