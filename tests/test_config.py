@@ -72,6 +72,10 @@ def _loader(name):
         return train_config
     if name.startswith("despike_"):
         return model_config
+    if name.startswith("cascade_"):
+        from restore.cascades.configs import stage_config
+
+        return stage_config
     raise AssertionError(f"no loader known for a config named {name}")
 
 
