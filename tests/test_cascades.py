@@ -234,6 +234,26 @@ def test_resumed_stage_continues_to_the_same_parameters(trained, tmp_path):
         train_stage(changed, tmp_path, resume=True)
 
 
+def test_train_cascade_cli_reports_each_step_once(trained, tmp_path):
+    """One progress path (the loop's log line, as ``spikerestore train``): each logged
+    step appears once on stderr, none with -q; the summary line once on stdout."""
+    import yaml
+
+    from cli.spikerestore_cli import main
+
+    cfg = tmp_path / "stage.yaml"
+    cfg.write_text(yaml.safe_dump(_stage("deblur", TINY_GKM, "tfp")))
+    args = ["train-cascade", "--config", str(cfg), "--cache", str(trained / "cache")]
+    res = CliRunner().invoke(main, args + ["-o", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    for step in (1, 2):
+        assert sum(f"step {step}/2 " in line for line in res.stderr.splitlines()) == 1, \
+            res.stderr
+    assert res.stdout.count("gkmnet-tiny: 2/2 steps in") == 1, res.stdout
+    quiet = CliRunner().invoke(main, args + ["-o", str(tmp_path / "quiet"), "-q"])
+    assert quiet.exit_code == 0 and "step 1/2" not in quiet.output, quiet.output
+
+
 def test_cascade_methods_run_end_to_end_with_trained_weights(trained):
     stream = _stream()
     files = {"spk2imgnet": "rec", "spk2imgnet+gkmnet": "deb", "tfp+gkmnet": "tfp"}
