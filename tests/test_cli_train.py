@@ -8,16 +8,9 @@ import yaml
 from click.testing import CliRunner
 
 from cli.spikerestore_cli import main
+from tests.cli_helpers import tiny_train_config
 
-TINY = {
-    "model": {"name": "tiny-cli", "encoder_channels": 2, "num_kernels": 2, "kernel_size": 3,
-              "widths": [4, 4, 4], "depths": [0, 0, 0], "heads": [1, 1, 1],
-              "fusion_key_dim": 2, "windows": [16, 32]},
-    "loss": {"window_beta": [0.5, 1.0]},
-    "steps": 2, "batch_size": 1, "warmup": 1, "val_every": 2, "ckpt_every": 1, "log_every": 1,
-    "data": {"crop": 16, "steps": 192, "cameras": 1, "calib_steps": 200, "val_samples": 1,
-             "val_size": 16, "val_cameras": 1},
-}
+TINY = tiny_train_config("tiny-cli")
 
 
 def test_models_lists_configs_with_parameter_counts():

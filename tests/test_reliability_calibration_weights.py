@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from calibration.calfile import MAP_KEYS, Calibration, load_calibration
@@ -37,17 +36,11 @@ from spikesim.calibration_file import read_calibration_file
 from spikesim.camera_maps import read_calibration_maps
 from spikesim.errors import ToolkitError
 from spikesim.stream import SpikeStream
-from tests.test_reliability_yaml_sidecars import one_line_error
+from tests.cli_helpers import invoke, one_line_error, tiny_model, tiny_train_config
 
 H, W = 8, 16
 FIELD_SIDE = 16                  # px, the uniform-field captures of the fields.yaml cases
-TINY_MODEL = {"name": "tiny-rel", "encoder_channels": 2, "num_kernels": 2, "kernel_size": 3,
-              "widths": [4, 4, 4], "depths": [0, 0, 0], "heads": [1, 1, 1],
-              "fusion_key_dim": 2, "windows": [16, 32]}
-
-
-def invoke(group, *args):
-    return CliRunner().invoke(group, [str(a) for a in args])
+TINY_MODEL = tiny_model("tiny-rel")
 
 
 # ============================================================ calibration files
@@ -378,10 +371,7 @@ def test_truncated_weights_are_one_line(tmp_path):
 
 
 # ------------------------------------------------------------------ checkpoints
-TINY_TRAIN = {"model": TINY_MODEL, "loss": {"window_beta": [0.5, 1.0]}, "steps": 2,
-              "batch_size": 1, "warmup": 1, "val_every": 2, "ckpt_every": 1, "log_every": 1,
-              "data": {"crop": 16, "steps": 192, "cameras": 1, "calib_steps": 200,
-                       "val_samples": 1, "val_size": 16, "val_cameras": 1}}
+TINY_TRAIN = tiny_train_config("tiny-rel")
 
 
 def _checkpoint(steps: int = 1) -> dict:

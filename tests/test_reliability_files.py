@@ -21,7 +21,6 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import yaml
-from click.testing import CliRunner
 
 from cli.spikecal_cli import main as spikecal
 from cli.spikerestore_cli import main as spikerestore
@@ -30,27 +29,10 @@ from spikesim import atomic
 from spikesim.atomic import writer_lock
 from spikesim.dataset import SAMPLE_FILES, read_manifest
 from spikesim.stream import SpikeStream
+from tests.cli_helpers import files_under, invoke as run, one_line_error
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"name": "tiny", "width": 32, "height": 32, "steps": 192, "num": 2, "seed": 4}
-
-
-def run(main, *args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def one_line_error(res, *words):
-    """Exit status 2 and a single ``Error:`` line that contains every word."""
-    lines = [ln for ln in res.output.splitlines() if ln.strip()]
-    assert res.exit_code == 2, res.output
-    assert len(lines) == 1 and lines[0].startswith("Error:"), res.output
-    for w in words:
-        assert w in lines[0], (w, lines[0])
-    assert "Traceback" not in res.output
-
-
-def files_under(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
 @pytest.fixture

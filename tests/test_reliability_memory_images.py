@@ -17,34 +17,19 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import yaml
-from click.testing import CliRunner
 
 from cli.spikesim_cli import main as spikesim
 from spikesim import memory
 from spikesim.images import luminance, read_raw_image, srgb_decode
 from spikesim.stream import SpikeStream
+from tests.cli_helpers import files_under, invoke, one_line_error
 
 W, H = 40, 16
 GiB = 1 << 30
 
 
 def run(*args):
-    return CliRunner().invoke(spikesim, [str(a) for a in args])
-
-
-def one_line_error(res, *words):
-    """Exit status 2 and a single ``Error:`` line that contains every word."""
-    lines = [ln for ln in res.output.splitlines() if ln.strip()]
-    assert res.exit_code == 2, res.output
-    assert len(lines) == 1 and lines[0].startswith("Error:"), res.output
-    for w in words:
-        assert w in lines[0], (w, lines[0])
-    assert "Traceback" not in res.output
-
-
-def files_under(root) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) \
-        if root.exists() else []
+    return invoke(spikesim, *args)
 
 
 @pytest.fixture

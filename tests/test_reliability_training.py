@@ -19,20 +19,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.cli_helpers import tiny_train_config
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
-TINY = {
-    "model": {"name": "tiny-ddp", "encoder_channels": 2, "num_kernels": 2, "kernel_size": 3,
-              "widths": [4, 4, 4], "depths": [0, 0, 0], "heads": [1, 1, 1],
-              "fusion_key_dim": 2, "windows": [16, 32]},
-    "loss": {"window_beta": [0.5, 1.0]},
-    "steps": 2, "batch_size": 1, "warmup": 1, "val_every": 2, "ckpt_every": 1, "log_every": 1,
-    "threads": 1,
-    "data": {"crop": 16, "steps": 192, "cameras": 1, "calib_steps": 200, "val_samples": 1,
-             "val_size": 16, "val_cameras": 1, "pool": 2, "pool_size": 16,
-             "short_lengths": [32]},
-}
+TINY = tiny_train_config("tiny-ddp", threads=1,
+                         data={"pool": 2, "pool_size": 16, "short_lengths": [32]})
 
 
 def _tool(name):

@@ -17,6 +17,7 @@ from cli.spikesim_cli import main as spikesim
 from spikesim.errors import ToolkitError
 from spikesim.stream import SpikeStream, read_sidecar
 from spikesim.yamlio import MAX_ALIASES, parse_yaml
+from tests.cli_helpers import invoke, one_line_error
 
 W, H = 400, 250
 BILLION_LAUGHS = "\n".join(
@@ -25,17 +26,7 @@ BILLION_LAUGHS = "\n".join(
 
 
 def run(*args):
-    return CliRunner().invoke(spikesim, [str(a) for a in args])
-
-
-def one_line_error(res, *words):
-    """Exit status 2 and a single ``Error:`` line that contains every word."""
-    lines = [ln for ln in res.output.splitlines() if ln.strip()]
-    assert res.exit_code == 2, res.output
-    assert len(lines) == 1 and lines[0].startswith("Error:"), res.output
-    for w in words:
-        assert w in lines[0], (w, lines[0])
-    assert "Traceback" not in res.output
+    return invoke(spikesim, *args)
 
 
 @pytest.fixture

@@ -38,7 +38,8 @@ from pathlib import Path
 from spikesim.config import from_mapping, read_yaml_mapping, spec, to_mapping
 from spikesim.errors import ConfigError, InputError
 
-from restore.despike.configs import ModelConfig, TrainConfig, merge_mappings, train_config
+from restore.despike.configs import (ModelConfig, TrainConfig, check_gaussian_kernels,
+                                     merge_mappings, train_config)
 
 FEATURE_KEYS = ("windows", "multi_temporal", "use_calibration", "linearize",
                 "calibration_flag", "correction")
@@ -78,12 +79,7 @@ class GKMNetConfig:
         if len(self.blocks) != 3:
             raise ConfigError(f"{where}.blocks", self.blocks, "three values (U-Net levels)",
                               "give three numbers, full to 1/4 resolution")
-        if self.kernel_size % 2 == 0:
-            raise ConfigError(f"{where}.kernel_size", self.kernel_size, "an odd size",
-                              f"use {self.kernel_size + 1}")
-        if self.sigma_max < self.sigma_min:
-            raise ConfigError(f"{where}.sigma_max", self.sigma_max,
-                              f">= sigma_min ({self.sigma_min})", "swap them")
+        check_gaussian_kernels(self, where)
 
 
 NETWORK_CLASSES = {"spk2imgnet": Spk2ImgNetConfig, "gkmnet": GKMNetConfig}

@@ -22,7 +22,7 @@ from spikesim.errors import InputError
 from restore import settings
 from restore.despike.device import resolve_device
 from restore.despike.encoding import network_input
-from restore.despike.infer import predict
+from restore.despike.infer import check_calibration_size, predict
 
 from .configs import FIRST_TFP
 from .model import stage_record
@@ -95,12 +95,7 @@ def restore_cascade(stream, method: str, calib=None, center=None, device="cpu", 
     (H, W) float32: the estimated in-focus charge per step λ (thresholds/step).
     """
     model = cascade_model(method, weights, device)
-    if calib is not None:
-        h, w = (stream.shape[1:] if len(stream.shape) == 3 else stream.shape)
-        if tuple(calib.weight.shape) != (int(h), int(w)):
-            raise InputError("calibration", f"{calib.weight.shape[1]}x{calib.weight.shape[0]}",
-                             f"the stream's resolution {w}x{h}",
-                             "use the calibration of the camera that recorded the stream")
+    check_calibration_size(stream, calib)
     x, calibrated, notes = network_input(stream, calib, model.features, center, dead_time)
     for note in notes:
         log.warning("%s: %s", method, note)

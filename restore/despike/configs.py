@@ -37,6 +37,18 @@ from spikesim.errors import ConfigError, InputError
 from restore import settings
 
 
+def check_gaussian_kernels(config, where: str) -> None:
+    """Refuse a Gaussian kernel bank that cannot be built: ``config.kernel_size`` (px) must
+    be odd and ``config.sigma_max`` (px) at least ``config.sigma_min`` (a ``ConfigError``
+    naming ``where``'s key)."""
+    if config.kernel_size % 2 == 0:
+        raise ConfigError(f"{where}.kernel_size", config.kernel_size, "an odd size",
+                          f"use {config.kernel_size + 1}")
+    if config.sigma_max < config.sigma_min:
+        raise ConfigError(f"{where}.sigma_max", config.sigma_max,
+                          f">= sigma_min ({config.sigma_min})", "swap them")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture of a DeSpike network. Levels are listed coarse to fine (1/4, 1/2, 1)."""
@@ -85,12 +97,7 @@ class ModelConfig:
             if w % h:
                 raise ConfigError(f"{where}.heads[{lvl}]", h, f"a divisor of widths[{lvl}]={w}",
                                   "choose heads that divide the width")
-        if self.kernel_size % 2 == 0:
-            raise ConfigError(f"{where}.kernel_size", self.kernel_size, "an odd size",
-                              f"use {self.kernel_size + 1}")
-        if self.sigma_max < self.sigma_min:
-            raise ConfigError(f"{where}.sigma_max", self.sigma_max,
-                              f">= sigma_min ({self.sigma_min})", "swap them")
+        check_gaussian_kernels(self, where)
 
     @property
     def used_windows(self) -> tuple[int, ...]:

@@ -126,6 +126,18 @@ def _predict_tiled(model, x, dev, tile, overlap, scale, calibrated) -> np.ndarra
     return out / norm
 
 
+def check_calibration_size(stream, calib) -> None:
+    """Refuse a calibration whose maps are not the stream's ``(H, W)`` (``stream``:
+    ``(T, H, W)`` or ``(H, W)``; ``calib`` ``None`` passes): a one-line ``InputError``."""
+    if calib is None:
+        return
+    h, w = (stream.shape[1:] if len(stream.shape) == 3 else stream.shape)
+    if tuple(calib.weight.shape) != (int(h), int(w)):
+        raise InputError("calibration", f"{calib.weight.shape[1]}x{calib.weight.shape[0]}",
+                         f"the stream's resolution {w}x{h}",
+                         "use the calibration of the camera that recorded the stream")
+
+
 _MODEL_CACHE: dict = {}
 
 
@@ -161,12 +173,7 @@ def restore_despike(stream, calib=None, center=None, device="cpu", config=None, 
             _MODEL_CACHE.clear()
             _MODEL_CACHE[key] = load_model(weights, config, device)
         model = _MODEL_CACHE[key]
-    if calib is not None:
-        h, w = (stream.shape[1:] if len(stream.shape) == 3 else stream.shape)
-        if tuple(calib.weight.shape) != (int(h), int(w)):
-            raise InputError("calibration", f"{calib.weight.shape[1]}x{calib.weight.shape[0]}",
-                             f"the stream's resolution {w}x{h}",
-                             "use the calibration of the camera that recorded the stream")
+    check_calibration_size(stream, calib)
     x, calibrated, notes = network_input(stream, calib, model.config, center, dead_time)
     for note in notes:
         log.warning("despike: %s", note)
