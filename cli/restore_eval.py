@@ -35,7 +35,10 @@ from restore.settings import DEFAULT_METHODS
               show_default=True, help="Samples shown in montage.png.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device of the network.")
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The network's weights file for despike (default: the bundled one).")
+              help="Weights file of the one network in --methods: despike and despike-x8 "
+              "(DeSpike weights), or one learned cascade (spk2imgnet, spk2imgnet+gkmnet, "
+              "tfp+gkmnet: its train-cascade final.pt); default: the method's bundled file. "
+              "Networks with different weights: one run each.")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory for results.md, results.csv, results.json, montage.png.")
 @overwrite_option
@@ -54,6 +57,7 @@ def eval_(dataset, methods, windows, calib_mode, full_grid, with_lpips, with_nor
     if full_grid:
         methods, windows, calib_mode = ev.FULL_GRID_METHODS, "full,64,32", "both"
     specs = ev.parse_methods(methods, calib_mode)
+    ev.check_weights_target(specs, weights)
     wins = ev.parse_windows(windows)
     from restore import evaluate_sequence as evs
 

@@ -84,7 +84,7 @@ class MethodSpec:
     """One column of the results: a registry method, its σ source and calibration."""
 
     method: str
-    sigma_mode: str | None = None      # "oracle", "estimate", "map" (cascades only)
+    sigma_mode: str | None = None      # "oracle", "estimate", "map" (+wiener/+rl only)
     calibrated: bool = False
 
     @property
@@ -127,17 +127,39 @@ def parse_methods(text: str, calib_mode: str = "off") -> list[MethodSpec]:
         if suffix not in SIGMA_MODES:
             raise InputError("--methods", item, "NAME, NAME@est or NAME@map",
                              "the σ suffix is @est (estimated) or @map (per-pixel map)")
-        is_cascade = "+" in name
-        if suffix and not is_cascade:
-            raise InputError("--methods", item, "a σ suffix only on a cascade (NAME+wiener/rl)",
-                             f"write {name} without @{suffix}")
-        mode = SIGMA_MODES[suffix] if is_cascade else None
+        takes_sigma = "+" in name and not is_network(name)   # TFP/TFI + Wiener/RL
+        if suffix and not takes_sigma:
+            why = (f"no σ suffix on a network ({name} learns its deblurring)"
+                   if is_network(name)
+                   else "a σ suffix only on a deconvolution cascade (NAME+wiener/rl)")
+            raise InputError("--methods", item, why, f"write {name} without @{suffix}")
+        mode = SIGMA_MODES[suffix] if takes_sigma else None
         cals = {"off": (False,), "oracle": (True,), "both": (False, True)}[calib_mode]
         for cal in cals:
             spec = MethodSpec(name, mode, cal)
             if spec not in specs:
                 specs.append(spec)
     return specs
+
+
+def check_weights_target(specs, weights) -> None:
+    """Refuse ``--weights`` that no method or more than one network would read: the file
+    serves the one network in ``specs`` (``despike`` and ``despike-x8`` share DeSpike's;
+    each learned cascade has its own)."""
+    if weights is None:
+        return
+    networks = sorted({"despike" if s.method in settings.NETWORK_METHODS else s.method
+                       for s in specs if is_network(s.method)})
+    if len(networks) == 1:
+        return
+    names = ", ".join(s.label for s in specs)
+    if not networks:
+        raise InputError("--weights", str(weights), f"a network among --methods ({names})",
+                         "add the network to --methods (despike, despike-x8 or a learned "
+                         "cascade) or leave --weights out")
+    raise InputError("--weights", str(weights), "one network's weights, not those of "
+                     f"{' and '.join(networks)} at once",
+                     "evaluate each network in its own run with its own --weights")
 
 
 def parse_windows(text: str) -> list[int | None]:
@@ -625,5 +647,5 @@ def write_outputs(out_dir, summary: dict, result: EvalResult, overwrite: bool = 
 __all__ = ["MethodSpec", "parse_methods", "parse_windows", "oracle_calibration", "evaluate",
            "evaluate_sample", "summarise", "best_cascade", "network_margins", "to_markdown",
            "to_csv", "to_json",
-           "write_outputs", "DEFAULT_METHODS", "FULL_GRID_METHODS", "CALIB_MODES", "METHODS",
+           "write_outputs", "check_weights_target", "DEFAULT_METHODS", "FULL_GRID_METHODS", "CALIB_MODES", "METHODS",
            "METRICS"]

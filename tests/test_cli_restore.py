@@ -223,3 +223,37 @@ def test_weights_option_of_run_and_eval(capture_npz, tiny_dataset, tmp_path):
                 str(bundled_weights_path()), "--json"])
     assert res.exit_code == 0, res.output
     assert {r["method"] for r in json.loads(res.stdout)["overall"]} == {"despike", "tfp"}
+
+
+@pytest.mark.parametrize("item", ["tfp+gkmnet@est", "spk2imgnet+gkmnet@map", "despike@est",
+                                  "tfp@est"])
+def test_sigma_suffix_only_on_deconvolution_cascades(tmp_path, item):
+    """A σ source means something only to +wiener/+rl (they are given σ): a network, a
+    learned cascade included, or TFP/TFI alone refuses it in one line (exit 2)."""
+    res = _run(["eval", str(tmp_path), "--methods", f"tfp,{item}"])
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+    assert item in res.output and f"write {item.partition('@')[0]} without" in res.output
+
+
+def test_learned_cascades_take_no_sigma_source():
+    """``tfp+gkmnet`` is a network: no σ mode (so no oracle σ is demanded of datasets whose
+    blur is unknown), while tfp+rl keeps the oracle σ by default."""
+    from restore.evaluate import parse_methods
+
+    modes = {s.method: s.sigma_mode for s in parse_methods("tfp+gkmnet,spk2imgnet,tfp+rl")}
+    assert modes == {"tfp+gkmnet": None, "spk2imgnet": None, "tfp+rl": "oracle"}
+
+
+@pytest.mark.parametrize("methods,needle", [("tfp,tfp+rl", "a network among --methods"),
+                                            ("despike,tfp+gkmnet",
+                                             "not those of despike and tfp+gkmnet")])
+def test_eval_weights_serve_exactly_one_network(tiny_dataset, tmp_path, methods, needle):
+    """--weights is one network's file (despike and despike-x8 share one): refused in one
+    line before any work when no method or two different networks would read it."""
+    from restore.evaluate import check_weights_target, parse_methods
+
+    check_weights_target(parse_methods("despike,despike-x8,tfp"), tmp_path / "w.pt")
+    res = _run(["eval", str(tiny_dataset), "--methods", methods, "--weights",
+                str(tmp_path / "w.pt"), "-o", str(tmp_path / "out")])
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+    assert needle in res.output and not (tmp_path / "out").exists()
