@@ -71,7 +71,7 @@ def render(image, depth_file, depth_m, depth_scale, disparity, focal_px, baselin
     mean of the spikes) and render.yaml; with --truth-every, sequence_truth.npz.
     """
     from cli.options import parse_float_list
-    from spikesim.atomic import check_writable
+    from spikesim.atomic import check_writable, writer_lock
     from spikesim.camera import Camera
     from spikesim.camera_maps import profile_from_calibration
     from spikesim.capture import CAPTURE_FILES, load_scene, render_capture, write_capture
@@ -91,38 +91,38 @@ def render(image, depth_file, depth_m, depth_scale, disparity, focal_px, baselin
                                    ("psf", psf)) if v is not None}
     if overrides:
         lens = load_yaml_config({**to_mapping(lens), **overrides}, Lens, "lens")
-    if truth_every is not None:
-        from spikesim.sequence_truth import TRUTH_FILE, truth_steps
+    with writer_lock(output, "--output"):     # one run writes the directory at a time
+        if truth_every is not None:
+            from spikesim.sequence_truth import TRUTH_FILE, truth_steps
 
-        truth_steps(steps, truth_every)            # validates N before any work
-        check_writable(output / TRUTH_FILE, overwrite, "--output")
-    for name in CAPTURE_FILES:
-        check_writable(output / name, overwrite, "--output")
-    scene = load_scene(image, profile, lens, seed, depth_file, depth_m, encoding,
-                       kind="disparity" if disparity else "depth", scale=depth_scale,
-                       focal_length_px=focal_px, baseline_m=baseline_m)
-    sweep = parse_float_list(focus_sweep, "--focus-sweep") if focus_sweep else None
-    move = parse_float_list(translate_m, "--translate-m") if translate_m else None
-    if move is not None and len(move) != 2:
-        raise InputError("--translate-m", translate_m, "two numbers TX,TY in metres",
-                         "e.g. --translate-m 0.01,0")
-    if lambda_p99 is not None:
-        illuminance = exposure_illuminance(scene.image, profile.k, lambda_p99)
-    cap = render_capture(scene, Camera(profile, fpn_seed), lens, steps, seed, illuminance,
-                         focus_sweep=sweep, translate_m=move, key_frames=key_frames)
-    provenance = {"command": "spikesim render", "image": image, "fpn_seed": fpn_seed,
-                  "seed": seed, "steps": steps, "focus_sweep_m": sweep, "translate_m": move}
-    if truth_every is not None:
-        provenance["truth_every"] = truth_every
-    summary = write_capture(cap, output, window, overwrite, provenance)
-    if truth_every is not None:
-        from spikesim import sequence_truth as st
+            truth_steps(steps, truth_every)            # validates N before any work
+            check_writable(output / TRUTH_FILE, overwrite, "--output")
+        for name in CAPTURE_FILES:
+            check_writable(output / name, overwrite, "--output")
+        scene = load_scene(image, profile, lens, seed, depth_file, depth_m, encoding,
+                           kind="disparity" if disparity else "depth", scale=depth_scale,
+                           focal_length_px=focal_px, baseline_m=baseline_m)
+        sweep = parse_float_list(focus_sweep, "--focus-sweep") if focus_sweep else None
+        move = parse_float_list(translate_m, "--translate-m") if translate_m else None
+        if move is not None and len(move) != 2:
+            raise InputError("--translate-m", translate_m, "two numbers TX,TY in metres",
+                             "e.g. --translate-m 0.01,0")
+        if lambda_p99 is not None:
+            illuminance = exposure_illuminance(scene.image, profile.k, lambda_p99)
+        cap = render_capture(scene, Camera(profile, fpn_seed), lens, steps, seed, illuminance,
+                             focus_sweep=sweep, translate_m=move, key_frames=key_frames)
+        provenance = {"command": "spikesim render", "image": image, "fpn_seed": fpn_seed,
+                      "seed": seed, "steps": steps, "focus_sweep_m": sweep, "translate_m": move}
+        if truth_every is not None:
+            provenance["truth_every"] = truth_every
+        summary = write_capture(cap, output, window, overwrite, provenance)
+        if truth_every is not None:
+            from spikesim import sequence_truth as st
 
-        keys = st.key_frame_truth(scene, lens, profile.pixel_pitch, cap.illuminance, sweep, move,
-                                  key_frames)
-        st.write_sequence_truth(output / st.TRUTH_FILE,
-                                st.truth_at_steps(keys, steps, truth_steps(steps, truth_every)),
-                                truth_every, overwrite)
+            keys = st.key_frame_truth(scene, lens, profile.pixel_pitch, cap.illuminance,
+                                      sweep, move, key_frames)
+            at = st.truth_at_steps(keys, steps, truth_steps(steps, truth_every))
+            st.write_sequence_truth(output / st.TRUTH_FILE, at, truth_every, overwrite)
     if verbosity() < 0:                  # -q: only what was written; -qq: nothing
         if verbosity() == -1:
             click.echo(f"wrote {output}")

@@ -97,6 +97,26 @@ def test_existing_output_is_not_clobbered(tmp_path, camera):
     assert res.exit_code == 0 and (out / "capture.dat").read_bytes() != before
 
 
+def test_a_render_directory_has_one_writer_at_a_time(tmp_path, camera):
+    """render takes DIR/.lock as generate and uniform do: while another run holds it, a
+    render (even with --overwrite) is refused in one line naming the holder and writes
+    nothing; afterwards the lock is gone and the capture is complete."""
+    import os
+
+    from spikesim.atomic import writer_lock
+
+    out = tmp_path / "out"
+    args = ("scene:text", "--camera", camera, "--steps", 8, "-o", out)
+    with writer_lock(out):                       # another run holds the directory
+        res = run(*args, "--overwrite")
+        assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+        assert f"being written by pid {os.getpid()}" in res.output
+        assert [p.name for p in out.iterdir()] == [".lock"]
+    assert not out.exists()                      # the lock's empty directory is removed
+    assert run(*args).exit_code == 0
+    assert (out / "render.yaml").is_file() and not (out / ".lock").exists()
+
+
 @pytest.mark.parametrize("setup, extra, needle", [
     ("size", [], "depth"),
     ("nan", [], "depth"),
