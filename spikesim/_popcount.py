@@ -20,43 +20,58 @@ _LANE_LIMIT = 255                          # additions a byte lane holds before 
 _LANE_MASK = np.uint64(0x0101010101010101)
 
 
-def _accumulate_words_py(words, n_frames, counts):
-    """Add per-bit spike counts of ``words[:n_frames]`` to ``counts`` in place.
+@njit(cache=NUMBA_CACHE, nogil=True)
+def _accumulate_block(words, n_frames, counts, blk):
+    """Add the per-bit spike counts of word block ``blk`` of ``words[:n_frames]`` to
+    ``counts`` in place.
 
     words  : (N, nw) uint64, C-contiguous; frame t's bytes, zero-padded to whole words
     counts : (nw * 64,) int64; bit k of byte b (pixel 8 b + k) accumulates in counts[8 b + k]
+    blk    : words ``blk * POPCOUNT_BLOCK_WORDS`` up to the next block or ``nw``
     """
     nw = words.shape[1]
-    nblocks = (nw + POPCOUNT_BLOCK_WORDS - 1) // POPCOUNT_BLOCK_WORDS
-    for blk in prange(nblocks):
-        w0 = blk * POPCOUNT_BLOCK_WORDS
-        w1 = min(w0 + POPCOUNT_BLOCK_WORDS, nw)
-        width = w1 - w0
-        acc = np.zeros((8, width), dtype=np.uint64)
-        t = 0
-        while t < n_frames:
-            t_end = min(t + _LANE_LIMIT, n_frames)
-            for tt in range(t, t_end):
-                row = words[tt, w0:w1]
-                for j in range(8):
-                    accj = acc[j]
-                    for i in range(width):
-                        accj[i] += (row[i] >> np.uint64(j)) & _LANE_MASK
-            for i in range(width):
-                base = 64 * (w0 + i)
-                for j in range(8):
-                    a = acc[j, i]
-                    for m in range(8):
-                        counts[base + 8 * m + j] += (a >> np.uint64(8 * m)) & np.uint64(0xFF)
-                    acc[j, i] = 0
-            t = t_end
+    w0 = blk * POPCOUNT_BLOCK_WORDS
+    w1 = min(w0 + POPCOUNT_BLOCK_WORDS, nw)
+    width = w1 - w0
+    acc = np.zeros((8, width), dtype=np.uint64)
+    t = 0
+    while t < n_frames:
+        t_end = min(t + _LANE_LIMIT, n_frames)
+        for tt in range(t, t_end):
+            row = words[tt, w0:w1]
+            for j in range(8):
+                accj = acc[j]
+                for i in range(width):
+                    accj[i] += (row[i] >> np.uint64(j)) & _LANE_MASK
+        for i in range(width):
+            base = 64 * (w0 + i)
+            for j in range(8):
+                a = acc[j, i]
+                for m in range(8):
+                    counts[base + 8 * m + j] += (a >> np.uint64(8 * m)) & np.uint64(0xFF)
+                acc[j, i] = 0
+        t = t_end
 
 
-# One source, two compilations: the parallel kernel for large inputs and a serial one
-# for small windows, where waking threads costs more than the work (and a thread that
-# the OS deschedules on a busy machine stalls the whole parallel region).
-_accumulate_words = njit(cache=NUMBA_CACHE, parallel=True, nogil=True)(_accumulate_words_py)
-_accumulate_words_serial = njit(cache=NUMBA_CACHE, nogil=True)(_accumulate_words_py)
+# Two kernels over the same block: the parallel one for large inputs and a serial one for
+# small windows, where waking threads costs more than the work (and a thread that the OS
+# deschedules on a busy machine stalls the whole parallel region). They are two Python
+# functions on purpose: numba keys its on-disk cache by the function's name and line, not
+# by ``parallel``, so one function compiled twice would share one cache entry and the
+# "serial" kernel would load the parallel build.
+@njit(cache=NUMBA_CACHE, parallel=True, nogil=True)
+def _accumulate_words(words, n_frames, counts):
+    """Per-bit spike counts of ``words[:n_frames]`` added to ``counts``, the word blocks
+    spread over numba's threads (shapes as :func:`_accumulate_block`)."""
+    for blk in prange((words.shape[1] + POPCOUNT_BLOCK_WORDS - 1) // POPCOUNT_BLOCK_WORDS):
+        _accumulate_block(words, n_frames, counts, blk)
+
+
+@njit(cache=NUMBA_CACHE, nogil=True)
+def _accumulate_words_serial(words, n_frames, counts):
+    """:func:`_accumulate_words` on the calling thread alone."""
+    for blk in range((words.shape[1] + POPCOUNT_BLOCK_WORDS - 1) // POPCOUNT_BLOCK_WORDS):
+        _accumulate_block(words, n_frames, counts, blk)
 
 
 def padded_words_buffer(n_frames: int, nbytes: int) -> np.ndarray:

@@ -159,20 +159,50 @@ def test_size_mismatch_lists_the_resolutions_that_fit(tmp_path):
     assert "416x250" not in msg
 
 
-def test_counts_kernel_matches_reference_and_ran_compiled():
+@pytest.mark.parametrize("n,nbytes", [(700, 13), (300, 600)])
+def test_counts_kernel_matches_reference_and_ran_compiled(n, nbytes):
+    """> 255 frames: lane flushing; 600 bytes: 75 words, two blocks, the second partial."""
     rng = np.random.default_rng(7)
-    frames = (rng.random((700, 13)) < 0.3).astype(np.uint8) * rng.integers(0, 256, (700, 13),
-                                                                          dtype=np.uint8)
-    fast = np.zeros(16 * 8, np.int64)
-    slow = np.zeros(16 * 8, np.int64)
-    _popcount.accumulate_counts(frames, fast, parallel=True)   # > 255 frames: lane flushing
+    frames = (rng.random((n, nbytes)) < 0.3).astype(np.uint8) * rng.integers(
+        0, 256, (n, nbytes), dtype=np.uint8)
+    size = -(-nbytes // 8) * 64
+    fast = np.zeros(size, np.int64)
+    slow = np.zeros(size, np.int64)
+    _popcount.accumulate_counts(frames, fast, parallel=True)
     accumulate_counts_reference(frames, slow)
     assert np.array_equal(fast, slow)
-    serial = np.zeros(16 * 8, np.int64)
+    serial = np.zeros(size, np.int64)
     _popcount.accumulate_counts(frames, serial, parallel=False)
     assert np.array_equal(serial, slow)
     assert _popcount._accumulate_words.signatures, "the parallel numba kernel did not run"
     assert _popcount._accumulate_words_serial.signatures, "the serial numba kernel did not run"
+
+
+def test_serial_counts_kernel_is_its_own_build(tmp_path):
+    """numba's on-disk cache keys a function by name and line, not by ``parallel``: the
+    serial kernel has its own cache index, and a process that calls only it after the
+    parallel build was cached starts no threading layer (one shared function would load
+    the parallel build there and start OpenMP)."""
+    import os
+    import subprocess
+    import sys
+
+    par, ser = _popcount._accumulate_words, _popcount._accumulate_words_serial
+    assert par.targetoptions.get("parallel") and not ser.targetoptions.get("parallel")
+    assert par.py_func is not ser.py_func
+    if par._cache.cache_path:                    # NUMBA_CACHE on: distinct index files
+        assert par._cache._cache_file._index_name != ser._cache._cache_file._index_name
+    code = ("import numpy as np, numba\n"
+            "from spikesim._popcount import accumulate_counts\n"
+            "accumulate_counts(np.ones((3, 5), np.uint8), np.zeros(64, np.int64), "
+            "parallel={parallel})\n"
+            "try:\n    print(numba.threading_layer())\n"
+            "except ValueError:\n    print('none')\n")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), NUMBA_NUM_THREADS="2")
+    layers = [subprocess.run([sys.executable, "-c", code.format(parallel=p)], env=env,
+                             capture_output=True, text=True, check=True).stdout.strip()
+              for p in (True, False)]
+    assert layers[0] != "none" and layers[1] == "none", layers
 
 
 def test_counts_over_ranges_and_file_backed_chunks(tmp_path, monkeypatch):
