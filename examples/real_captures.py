@@ -24,6 +24,7 @@ from spikesim.stream import SpikeStream
 
 CAPTURES = (("outdoor_fence.npz", "HWT", "fence"), ("uhsr_helicopter.npz", "THW", "helicopter"))
 BASELINES = ("tfp", "tfi", "tfp+wiener", "tfp+rl", "tfi+wiener", "tfi+rl")
+NATURAL_WEIGHTS = Path(__file__).resolve().parents[1] / "restore/despike/weights/despike-natural.pt"
 CONSECUTIVE_LIMIT = 0.01
 
 
@@ -35,7 +36,7 @@ def main():
     args = ap.parse_args()
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    methods = (("despike",) if despike_available() else ()) + BASELINES
+    methods = (("despike", "despike-natural") if despike_available() else ()) + BASELINES
     lines = ["| capture | method | σ (px) | mean gradient | RMS contrast |",
              "|---|---|---|---|---|"]
     for fname, axes, short in CAPTURES:
@@ -46,7 +47,9 @@ def main():
               f"-> dead time {dead_time}")
         tiles, labels = [], []
         for m in methods:
-            res = restore(stream, m, dead_time=dead_time)
+            natural = m == "despike-natural"       # the natural-photograph fine-tune
+            res = restore(stream, "despike" if natural else m, dead_time=dead_time,
+                          weights=NATURAL_WEIGHTS if natural else None)
             disp = to_display(expose(res.lam, "auto")[0])
             fig = no_reference_figures(disp)
             sig = "" if res.sigma is None else f"{res.sigma:.2f}"
