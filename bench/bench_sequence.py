@@ -12,8 +12,9 @@ Measured in one run, on one capture (a ``spikesim render`` focus sweep of the re
    ``tfp``, ``tfp+rl`` and ``despike``: the median time per frame after the first (steady
    state) and its ratio to the forward pass; frames per second over the whole sequence;
 3. the **commands** in fresh processes, as a user runs them: ``spikerestore run
-   --every`` (frames per second including start-up, peak RSS) and the single-frame
-   ``spikerestore run --center`` (median wall time, peak RSS), with the single frame's
+   --every`` (frames per second including start-up, peak RSS as ``/usr/bin/time -v``
+   reports it) and the single-frame ``spikerestore run --center`` (median wall time,
+   peak RSS), with the single frame's
    time split into stages (interpreter and CLI, torch import, weights, features,
    forward, exposure and PNG) by a child that runs the command's library calls in order;
    with ``--baseline DIR`` the same for another checkout, so the start-up cost before and
@@ -77,11 +78,14 @@ print(json.dumps({"wall": {n: b[0] - a[0] for n, a, b in zip(names, marks, marks
                   "cpu": {n: b[1] - a[1] for n, a, b in zip(names, marks, marks[1:])}}))
 """
 
-RSS = ("import resource, runpy, sys\n"
-       "sys.argv = ['spikerestore'] + sys.argv[1:]\n"
-       "try:\n    runpy.run_module('cli.spikerestore_cli', run_name='__main__')\n"
-       "except SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
-       "print('MAXRSS_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "
+# Peak RSS as ``/usr/bin/time -v`` reports it: ``ru_maxrss`` of the command as the child
+# of a small wrapper (RUSAGE_CHILDREN), as bench_despike.py measures. Not RUSAGE_SELF inside
+# the command: Linux carries ``ru_maxrss`` across ``exec`` from the address space it was
+# forked from, so a command started by this process after its in-process sequences
+# (about 2.5 GB) read as 2.5 GB (``spikerestore --version`` as well).
+RSS = ("import resource, subprocess, sys\n"
+       "code = subprocess.run(sys.argv[1:]).returncode\n"
+       "print('MAXRSS_MB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, "
        "file=sys.stderr)\nsys.exit(code)\n")
 
 
@@ -101,8 +105,9 @@ def command(args, tree: Path = ROOT) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of ``spikerestore ARGS`` in a fresh interpreter,
     with the code of ``tree`` (this checkout, or a baseline's)."""
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", RSS, *map(str, args)], capture_output=True,
-                         text=True, env=dict(ENV, PYTHONPATH=str(tree)), cwd=tree)
+    argv = [sys.executable, "-c", RSS, sys.executable, "-m", "cli.spikerestore_cli"]
+    out = subprocess.run(argv + [str(a) for a in args], capture_output=True, text=True,
+                         env=dict(ENV, PYTHONPATH=str(tree)), cwd=tree)
     wall = time.perf_counter() - t0
     if out.returncode:
         raise RuntimeError(out.stderr)

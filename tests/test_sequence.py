@@ -249,3 +249,22 @@ def test_eval_of_a_sequence_reports_per_frame_metrics_and_flicker(sweep, tmp_pat
     for row in summary["overall"]:
         assert 10 < row["psnr"] < 60 and 0 < row["flicker"] < 0.2
     assert (tmp_path / "r" / "sequence_results.md").is_file()
+
+
+def test_bench_sequence_measures_the_commands_own_peak_memory():
+    """bench/bench_sequence.py reports a command's peak RSS as ``/usr/bin/time -v`` does,
+    not the size of the process that started it: from a parent holding 400 MB more, a
+    ``spikerestore --version`` stays far below it (the bench once read ``ru_maxrss`` of
+    RUSAGE_SELF in the command, which Linux carries across exec from the parent, and
+    reported 2.5 GB for an 0.8 GB single frame)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_sequence", Path(__file__).resolve().parents[1] / "bench" / "bench_sequence.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    ballast = np.ones(400 << 17)                 # 400 MB resident (float64 ones)
+    wall, peak_mb = bench.command(["--version"])
+    assert float(ballast[-1]) == 1.0
+    assert 5 < peak_mb < 150, peak_mb
