@@ -20,8 +20,8 @@ Method specifications (``--methods``)
 -------------------------------------
 ``NAME`` from :data:`restore.methods.METHODS`; a deconvolution cascade (``+wiener``,
 ``+rl``) takes its σ from the sample (a network, the learned cascades included, takes
-none and refuses a suffix): ``tfp+wiener`` uses the **oracle** σ (the median of the sample's σ map),
-``tfp+wiener@est`` the estimator (:mod:`restore.sigma_estimate`), ``tfp+wiener@map``
+none and refuses a suffix): ``tfp+wiener`` uses the **oracle** σ (the median of the
+sample's σ map), ``tfp+wiener@est`` the estimator (:mod:`restore.sigma_estimate`), ``tfp+wiener@map``
 the true per-pixel σ map (the upper bound, not the bar).
 
 Calibration (``--calib-mode``)
