@@ -21,8 +21,8 @@ Method specifications (``--methods``)
 ``NAME`` from :data:`restore.methods.METHODS`; a deconvolution cascade (``+wiener``,
 ``+rl``) takes its σ from the sample (a network, the learned cascades included, takes
 none and refuses a suffix): ``tfp+wiener`` uses the **oracle** σ (the median of the
-sample's σ map), ``tfp+wiener@est`` the estimator (:mod:`restore.sigma_estimate`), ``tfp+wiener@map``
-the true per-pixel σ map (the upper bound, not the bar).
+sample's σ map), ``tfp+wiener@est`` the estimator (:mod:`restore.sigma_estimate`),
+``tfp+wiener@map`` the true per-pixel σ map (the upper bound, not the bar).
 
 Calibration (``--calib-mode``)
 ------------------------------
@@ -648,5 +648,6 @@ def write_outputs(out_dir, summary: dict, result: EvalResult, overwrite: bool = 
 __all__ = ["MethodSpec", "parse_methods", "parse_windows", "oracle_calibration", "evaluate",
            "evaluate_sample", "summarise", "best_cascade", "network_margins", "to_markdown",
            "to_csv", "to_json",
-           "write_outputs", "check_weights_target", "DEFAULT_METHODS", "FULL_GRID_METHODS", "CALIB_MODES", "METHODS",
+           "write_outputs", "check_weights_target",
+           "DEFAULT_METHODS", "FULL_GRID_METHODS", "CALIB_MODES", "METHODS",
            "METRICS"]
