@@ -38,6 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench._util import RSS_WRAPPER  # noqa: E402
 THREADS = 2
 ENV = dict(os.environ, OMP_NUM_THREADS=str(THREADS), MKL_NUM_THREADS=str(THREADS),
            NUMBA_NUM_THREADS=str(THREADS), PYTHONPATH=str(ROOT))
@@ -78,15 +79,8 @@ print(json.dumps({"wall": {n: b[0] - a[0] for n, a, b in zip(names, marks, marks
                   "cpu": {n: b[1] - a[1] for n, a, b in zip(names, marks, marks[1:])}}))
 """
 
-# Peak RSS as ``/usr/bin/time -v`` reports it: ``ru_maxrss`` of the command as the child
-# of a small wrapper (RUSAGE_CHILDREN), as bench_despike.py measures. Not RUSAGE_SELF inside
-# the command: Linux carries ``ru_maxrss`` across ``exec`` from the address space it was
-# forked from, so a command started by this process after its in-process sequences
-# (about 2.5 GB) read as 2.5 GB (``spikerestore --version`` as well).
-RSS = ("import resource, subprocess, sys\n"
-       "code = subprocess.run(sys.argv[1:]).returncode\n"
-       "print('MAXRSS_MB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, "
-       "file=sys.stderr)\nsys.exit(code)\n")
+# Peak RSS as ``/usr/bin/time -v`` reports it: the command as the child of a small wrapper
+# (bench._util.RSS_WRAPPER, which says why).
 
 
 def cpu_name() -> str:
@@ -105,7 +99,7 @@ def command(args, tree: Path = ROOT) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of ``spikerestore ARGS`` in a fresh interpreter,
     with the code of ``tree`` (this checkout, or a baseline's)."""
     t0 = time.perf_counter()
-    argv = [sys.executable, "-c", RSS, sys.executable, "-m", "cli.spikerestore_cli"]
+    argv = [sys.executable, "-c", RSS_WRAPPER, sys.executable, "-m", "cli.spikerestore_cli"]
     out = subprocess.run(argv + [str(a) for a in args], capture_output=True, text=True,
                          env=dict(ENV, PYTHONPATH=str(tree)), cwd=tree)
     wall = time.perf_counter() - t0
