@@ -129,3 +129,34 @@ def test_single_process_run_has_no_barrier(monkeypatch, tmp_path):
     ds, _ = train_mod._training_data(cfg, run, 0, train_mod._Processes(None, 1, 0, False))
     assert ds == "dataset"
 
+
+
+# --------------------------------------------------------------- bad training configs
+# issue 18, "Configs": each is one line, exit 2, and nothing is written (the corrected
+# rerun needs no --overwrite).
+BAD_CONFIGS = {
+    "preset-list": ({"preset": ["x"]}, ("preset", "['x']")),
+    "model-text": ({"preset": "despike-small", "model": "big"}, ("model",)),
+    "generator-int": (tiny_train_config("t", data={"generator": 5}), ("data.generator", "5")),
+    "generator-source": (tiny_train_config("t", data={"generator": {"source": "nope"}}),
+                         ("data.generator.source", "nope")),
+    "val-natural-dir": (tiny_train_config("t", data={"val_natural": {
+        "source": "images", "image_dir": "no/such/dir"}}), ("data.val_natural",)),
+    "init-missing": (tiny_train_config("t", init="no/such/weights.pt"),
+                     ("init", "no/such/weights.pt")),
+    "empty": ({}, ("config", "empty")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_bad_train_config_is_one_line_before_anything_is_written(tmp_path, case):
+    from cli.spikerestore_cli import main
+    from tests.cli_helpers import files_under, invoke, one_line_error
+
+    mapping, words = BAD_CONFIGS[case]
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml.safe_dump(mapping) if mapping else "")
+    run = tmp_path / "run"
+    res = invoke(main, "train", "--config", cfg, "-o", run, "--stop-after", 1)
+    one_line_error(res, *words)
+    assert not run.exists(), files_under(run)

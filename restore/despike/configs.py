@@ -193,6 +193,11 @@ class DataConfig:
                                         "val_seed and val_cameras as the procedural one)")
 
     def validate(self, where: str = "data") -> None:
+        for key in ("generator", "val_natural"):
+            if not isinstance(getattr(self, key), dict):
+                raise ConfigError(f"{where}.{key}", repr(getattr(self, key)),
+                                  "a mapping of `spikesim generate` config keys",
+                                  "write key: value pairs under it, or leave it out")
         if self.crop % 4 or self.val_size % 4:
             raise ConfigError(f"{where}.crop", self.crop, "a multiple of 4",
                               "the three levels need sides divisible by 4")
@@ -321,8 +326,18 @@ def train_config(source, seed: int | None = None) -> TrainConfig:
             source = read_yaml_mapping(source)
         if not isinstance(source, dict):
             raise ConfigError("config", repr(source), "a mapping", "write key: value pairs")
+        if not source:
+            raise ConfigError("config", "an empty mapping", "a training config (at least "
+                              "`preset` or `model`, and `steps`)",
+                              "start from examples/configs/train_natural.yaml")
         source = dict(source)
         preset = source.get("preset") or ""
+        if not isinstance(preset, str):
+            raise ConfigError("preset", repr(preset), "a preset name",
+                              "one of " + ", ".join(PRESETS))
+        if not isinstance(source.get("model") or {}, dict):
+            raise ConfigError("model", repr(source["model"]), "a mapping of model keys",
+                              "write key: value pairs under it, or leave it out")
         if preset:
             if preset not in PRESETS:
                 raise ConfigError("preset", preset, "one of " + ", ".join(PRESETS),

@@ -43,7 +43,7 @@ from spikesim.atomic import atomic_path, check_writable_dir, write_json, write_y
 from spikesim.errors import InputError
 
 from .configs import TrainConfig, config_to_dict, differing_keys, train_config
-from .data import GeneratedDirDataset, ProceduralDataset, collate
+from .data import GeneratedDirDataset, ProceduralDataset, collate, generator_config
 from .device import resolve_device
 from .grow import grow
 from .loss import DeSpikeLoss
@@ -220,6 +220,28 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
     return _finish(cfg, run, proc, model, last, wall, val, recipe), model
 
 
+def _check_sources(cfg: TrainConfig) -> None:
+    """What a new run will read, checked before it writes anything: the generator's
+    configs (training, validation, natural validation) with their pictures, and that the
+    start weights exist (their contents are checked when they are loaded)."""
+    data = cfg.data
+    checks = [("data.generator", data.crop, {})]
+    if data.val_natural:
+        checks.append(("data.val_natural", data.val_size, data.val_natural))
+    from spikesim.dataset.sources import SOURCES
+
+    for where, size, over in checks:
+        try:
+            gen = generator_config(data, size, size, cfg.seed, over)
+            SOURCES[gen.source].catalogue(gen)      # a missing picture or folder: here
+        except InputError as exc:
+            raise type(exc)(f"{where}.{exc.param}", exc.value, exc.expected, exc.fix) \
+                from None
+    if cfg.init and not Path(cfg.init).is_file():
+        raise InputError("init", str(cfg.init), "an existing weights file",
+                         "check the path (relative to the working directory)")
+
+
 @dataclass
 class _Processes:
     """Where this process trains: its device, the number of processes and its rank."""
@@ -299,6 +321,8 @@ def _open_run(cfg: TrainConfig, run: Path, resume: bool, overwrite: bool, cache_
             raise InputError("-o", str(run), "an empty or new run directory",
                              "pass --resume to continue it, --overwrite to start over, "
                              "or choose another directory")
+        if not resume:
+            _check_sources(cfg)
         check_writable_dir(cache, cache_param)      # before the run writes anything
         if not resume:
             run.mkdir(parents=True, exist_ok=True)
