@@ -411,6 +411,10 @@ class SpikeStream:
             size = recorded
         user_size = size
         width, height = size or (settings.DEFAULT_WIDTH, settings.DEFAULT_HEIGHT)
+        if not all(isinstance(v, (int, np.integer)) and 1 <= v <= settings.MAX_FRAME_SIDE
+                   for v in (width, height)):
+            raise InputError("--size", f"{width}x{height}", "whole numbers of pixels in "
+                             f"[1, {settings.MAX_FRAME_SIDE}], WxH", "e.g. --size 400x250")
         if flipped is None:
             flipped = side.get("flipped", True)
         if readout_hz is None:

@@ -213,3 +213,15 @@ def test_usage_errors_are_one_line(tool, args, words):
     group = importlib.import_module(f"cli.{tool}_cli").main
     res = CliRunner().invoke(group, args, prog_name=tool)
     one_line_error(res, *words)
+
+
+@pytest.mark.parametrize("size", [(1, 0), (0, 250), (-400, 250), (400.5, 250)])
+def test_read_dat_refuses_a_size_that_is_not_whole_pixels(tmp_path, size):
+    """``read_dat(size=(1, 0))`` divided by zero (issue 18): now the toolkit's error."""
+    from spikesim.errors import InputError
+    from spikesim.stream import SpikeStream
+
+    path = tmp_path / "x.dat"
+    path.write_bytes(bytes(125_000))
+    with pytest.raises(InputError, match="--size"):
+        SpikeStream.read_dat(path, size=size)
