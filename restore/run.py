@@ -275,7 +275,7 @@ def run_sequence(input_path, out, *, every, start=None, stop=None, fps: float = 
     if dead_time is None:
         dead_time = calib.dead_time if calib is not None else settings.DEFAULT_DEAD_TIME
     steps = key_steps(len(stream), every, start, stop, window)
-    out_kind = check_sequence_output(out, len(steps), linear, overwrite)
+    out_kind = check_sequence_output(out, len(steps), linear, overwrite, fps)
     expo = sequence_exposure(mode, **response) if mode == "camera" else sequence_exposure(mode)
     records = []
     with sequence_writer(out, fps=fps, linear=linear, overwrite=overwrite) as writer:

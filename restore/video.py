@@ -30,6 +30,9 @@ VIDEO_SUFFIXES = (".mp4", ".gif")
 VIDEO_EXTRA = "video"
 VIDEO_PIP = "pip install 'spike-defocus[video]'"
 FRAME_PATTERN = "frame_{:06d}"
+MIN_FPS = 0.01                   # imageio hands ffmpeg the rate with two decimals
+MAX_GIF_FPS = 100.0              # a GIF frame lasts at least one centisecond
+MAX_FPS = 1000.0
 H264_CRF = 18                    # x264 constant rate factor: visually lossless for grey frames
 _GIF_LOOP = b"!\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"   # application extension: loop forever
 
@@ -55,6 +58,18 @@ def check_ffmpeg(path) -> None:
                          "(or write .gif or a PNG directory)") from None
 
 
+def check_fps(fps: float, kind: str) -> None:
+    """Refuse a rate the container cannot store: a GIF's delay is whole centiseconds
+    (1 to 65535: 0.0016 to 100 fps); imageio passes an .mp4's rate to ffmpeg with two
+    decimals (0.01 fps and up). Below or above, Pillow overflowed or ffmpeg refused
+    "0.00" with a traceback."""
+    low, high = (MIN_FPS, MAX_GIF_FPS) if kind == "gif" else (MIN_FPS, MAX_FPS)
+    if not (np.isfinite(fps) and low <= fps <= high):
+        raise InputError("--fps", fps, f"frames per second in [{low:g}, {high:g}]"
+                         + (" for a GIF (delays are whole centiseconds)" if kind == "gif"
+                            else ""), "e.g. 10")
+
+
 def frame_paths(directory, index: int, linear: bool) -> tuple[Path, Path | None]:
     """The PNG (and linear PNG) of frame ``index`` in a PNG directory."""
     stem = FRAME_PATTERN.format(index)
@@ -62,11 +77,14 @@ def frame_paths(directory, index: int, linear: bool) -> tuple[Path, Path | None]
     return d / f"{stem}.png", (d / f"{stem}_linear.png" if linear else None)
 
 
-def check_sequence_output(path, frames: int, linear: bool, overwrite: bool) -> str:
-    """Validate the output before any work: kind, plugin, no clobbering. Returns the kind."""
+def check_sequence_output(path, frames: int, linear: bool, overwrite: bool,
+                          fps: float = 10.0) -> str:
+    """Validate the output before any work: kind, rate, plugin, no clobbering. Returns the
+    kind."""
     from spikesim.atomic import check_writable, check_writable_dir
 
     kind = output_kind(path)
+    check_fps(fps, kind)
     if kind == "mp4":
         check_ffmpeg(path)
     if kind == "dir":
@@ -153,8 +171,7 @@ def sequence_writer(path, *, fps: float = 10.0, linear: bool = False,
     from spikesim.atomic import atomic_path
 
     kind = output_kind(path)
-    if not (np.isfinite(fps) and fps > 0):
-        raise InputError("--fps", fps, "a positive number of frames per second", "e.g. 10")
+    check_fps(fps, kind)
     if kind == "dir":
         Path(path).mkdir(parents=True, exist_ok=True)
         yield _PngDirectory(path, linear, overwrite)

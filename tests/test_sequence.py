@@ -169,7 +169,11 @@ def test_gif_and_mp4_hold_every_frame(sweep, tmp_path):
     (["--every", 50, "-o", "x.avi"], "-o"),
     (["--every", 50, "-o", "x.png"], "-o"),
     (["--every", 50, "--center", 100, "-o", "x.gif"], "--center"),
-    (["--every", 50, "--linear", "-o", "x.gif"], "--linear")])
+    (["--every", 50, "--linear", "-o", "x.gif"], "--linear"),
+    (["--every", 50, "--fps", 1e-9, "-o", "x.gif"], "--fps"),       # GIF delay overflowed
+    (["--every", 50, "--fps", 500, "-o", "x.gif"], "--fps"),        # GIF delay 0 cs
+    (["--every", 50, "--fps", 1e-9, "-o", "x.mp4"], "--fps"),       # ffmpeg got "0.00"
+    (["--every", 50, "--fps", 0, "-o", "frames"], "--fps")])
 def test_bad_sequence_input_is_one_line(sweep, tmp_path, monkeypatch, extra, param):
     monkeypatch.chdir(tmp_path)
     res = _run(restore_main, ["run", sweep / "capture.dat", "--method", "tfp", *extra])
