@@ -119,14 +119,20 @@ def aggd_fit(x: np.ndarray) -> tuple[float, float, float]:
     ``β = σ·sqrt(Γ(1/α)/Γ(3/α))`` are the scales of the two sides, from the root mean
     squares σ of the negative and the positive values; α is the grid shape whose
     ``ρ(α)`` is nearest the sample's normalised ratio (Mittal et al. 2012, BRISQUE §III).
+    A side without values (a flat or one-signed patch) has a NaN scale and the shape is the
+    grid's first, as in basicsr's ``estimate_aggd_param``; :func:`niqe` leaves such patches
+    out of the covariance.
     """
-    x = np.ravel(x)
+    x = np.ravel(np.asarray(x, np.float64))
     alpha, rho = _shape_grid()
-    left = np.sqrt(np.mean(x[x < 0] ** 2))
-    right = np.sqrt(np.mean(x[x > 0] ** 2))
-    g = left / right
-    r_hat = float(np.mean(np.abs(x))) ** 2 / float(np.mean(x * x))
-    r_norm = r_hat * (g ** 3 + 1) * (g + 1) / (g ** 2 + 1) ** 2
+    neg, pos = x[x < 0], x[x > 0]
+    nan = np.float64("nan")
+    left = np.sqrt(np.mean(neg ** 2)) if neg.size else nan
+    right = np.sqrt(np.mean(pos ** 2)) if pos.size else nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = left / right
+        r_hat = np.mean(np.abs(x)) ** 2 / np.mean(x * x)
+        r_norm = r_hat * (g ** 3 + 1) * (g + 1) / (g ** 2 + 1) ** 2
     a = float(alpha[np.argmin((rho - r_norm) ** 2)])
     scale = np.sqrt(special.gamma(1 / a) / special.gamma(3 / a))
     return a, float(left * scale), float(right * scale)
@@ -227,7 +233,8 @@ def fit_pristine_model(displays) -> dict:
 
 
 def niqe(display, model: dict | None = None) -> float:
-    """NIQE of an ``(H, W)`` display image in [0, 1] (at least 192×96; lower is better).
+    """NIQE of an ``(H, W)`` display image in [0, 1] (at least 192×96; lower is better);
+    NaN when fewer than two patches have texture on both sides of their mean (a flat image).
 
     ``model`` is ``{"mu", "cov"}``; default the standard pristine model
     (:func:`restore.niqe_params.load_model`, fetched at setup).
@@ -237,8 +244,12 @@ def niqe(display, model: dict | None = None) -> float:
 
         model = load_model()
     feats = niqe_features(to_grey_levels(display))
-    return gaussian_distance(model["mu"], model["cov"], feats.mean(axis=0),
-                             np.cov(feats, rowvar=False))
+    whole = feats[np.isfinite(feats).all(axis=1)]     # flat patches have NaN scales
+    if len(whole) < 2:
+        return float("nan")                           # (nearly) flat: undefined
+    with np.errstate(invalid="ignore"):
+        mu = np.nanmean(feats, axis=0)                # basicsr's nanmean and nancov
+    return gaussian_distance(model["mu"], model["cov"], mu, np.cov(whole, rowvar=False))
 
 
 # ------------------------------------------------------------------------ PIQE

@@ -88,6 +88,23 @@ def test_niqe_matches_basicsr(model, reds_frames, monkeypatch):
         assert ours == pytest.approx(float(theirs), rel=NIQE_CROSSCHECK_RTOL), label
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")       # basicsr's empty means
+def test_flat_patches_are_left_out_as_basicsr_does(model, monkeypatch):
+    """A black corner (one flat 96x96 patch) divided by zero in the AGGD fit: a traceback
+    from `spikerestore score` of a frame with a clipped region. basicsr drops such patches
+    from the covariance (nanmean, nancov); a wholly flat image has no NIQE."""
+    rng = np.random.default_rng(3)
+    img = np.clip(ndimage.gaussian_filter(rng.random((192, 288)), 1.5) * 2 - 0.5, 0, 1)
+    img[:96, :96] = 0.0
+    ours = noref.niqe(img, model)
+    theirs = _basicsr_niqe(monkeypatch)(noref.to_grey_levels(img), model["mu"][None, :],
+                                        model["cov"], model["gaussian_window"])
+    assert np.isfinite(ours) and ours == pytest.approx(float(theirs), rel=NIQE_CROSSCHECK_RTOL)
+    for level in (0.0, 1.0):
+        assert np.isnan(noref.no_reference_scores(np.full((192, 192), level), model)["niqe"])
+
+
 def test_niqe_and_piqe_rise_with_noise_and_blur(model, reds_frames):
     for part in ("part1", "part3"):
         clean = noref.no_reference_scores(reds_frames[f"{part} clean"], model)
