@@ -10,7 +10,8 @@ The output kind is the suffix of the path (:func:`output_kind`):
   encoder (no frame is kept in memory).
 - no suffix (or an existing directory) — numbered 8-bit sRGB PNGs ``frame_000000.png``,
   ``frame_000001.png``, ... and with ``linear`` the 16-bit linear PNGs
-  ``frame_000000_linear.png``, ...
+  ``frame_000000_linear.png``, ... Frames of an earlier sequence that this one would not
+  replace are refused (and removed with ``overwrite``), so a directory holds one sequence.
 
 Atomicity: a video or GIF is written to a temporary file beside its final name and
 renamed into place when the last frame is in (``spikesim.atomic.atomic_path``); on any
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spikesim.errors import InputError
+from spikesim.errors import InputError, OutputExistsError
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
 VIDEO_EXTRA = "video"
@@ -77,6 +78,23 @@ def frame_paths(directory, index: int, linear: bool) -> tuple[Path, Path | None]
     return d / f"{stem}.png", (d / f"{stem}_linear.png" if linear else None)
 
 
+def stale_frames(directory, frames: int, linear: bool) -> list[Path]:
+    """Frame PNGs of an earlier sequence in ``directory`` that this one (``frames`` frames,
+    ``linear`` or not) would not replace: left there, they would mix the two sequences."""
+    import re
+
+    d = Path(directory)
+    if not d.is_dir():
+        return []
+    pattern = re.compile(r"frame_(\d{6})(_linear)?\.png$")
+    stale = []
+    for p in sorted(d.iterdir()):
+        m = pattern.match(p.name)
+        if m and (int(m.group(1)) >= frames or (m.group(2) and not linear)):
+            stale.append(p)
+    return stale
+
+
 def check_sequence_output(path, frames: int, linear: bool, overwrite: bool,
                           fps: float = 10.0) -> str:
     """Validate the output before any work: kind, rate, plugin, no clobbering. Returns the
@@ -92,6 +110,9 @@ def check_sequence_output(path, frames: int, linear: bool, overwrite: bool,
             raise InputError("-o", str(path), "a directory for numbered PNGs",
                              "give a directory path, or a .mp4/.gif file")
         check_writable_dir(path, "-o")
+        stale = stale_frames(path, frames, linear)
+        if stale and not overwrite:
+            raise OutputExistsError(stale[0], "-o")
         for i in range(frames):
             png, lin = frame_paths(path, i, linear)
             for p in (png, lin) if lin else (png,):
@@ -174,7 +195,11 @@ def sequence_writer(path, *, fps: float = 10.0, linear: bool = False,
     check_fps(fps, kind)
     if kind == "dir":
         Path(path).mkdir(parents=True, exist_ok=True)
-        yield _PngDirectory(path, linear, overwrite)
+        writer = _PngDirectory(path, linear, overwrite)
+        yield writer
+        if overwrite:                    # an earlier, longer sequence's frames
+            for p in stale_frames(path, writer.count, linear):
+                p.unlink(missing_ok=True)
         return
     with atomic_path(path, overwrite, "-o") as tmp:
         if kind == "gif":

@@ -182,6 +182,21 @@ def test_bad_sequence_input_is_one_line(sweep, tmp_path, monkeypatch, extra, par
     assert list(tmp_path.iterdir()) == []                 # nothing written
 
 
+def test_png_directory_holds_one_sequence(sweep, tmp_path):
+    """A shorter sequence into a directory of a longer one left the old frames after the
+    new: a mixed sequence. They are refused, and removed with --overwrite."""
+    out = tmp_path / "frames"
+    args = ["run", sweep / "capture.dat", "--method", "tfp", "-q", "-o", out]
+    assert _run(restore_main, args + ["--every", EVERY // 2, "--linear"]).exit_code == 0
+    before = sorted(p.name for p in out.iterdir())
+    res = _run(restore_main, args + ["--every", EVERY])
+    assert res.exit_code == 2 and "--overwrite" in res.output
+    assert sorted(p.name for p in out.iterdir()) == before           # nothing touched
+    assert _run(restore_main, args + ["--every", EVERY, "--overwrite"]).exit_code == 0
+    n = len(key_steps(STEPS, EVERY))
+    assert sorted(p.name for p in out.iterdir()) == [f"frame_{i:06d}.png" for i in range(n)]
+
+
 def test_missing_ffmpeg_plugin_names_the_extra(sweep, tmp_path, monkeypatch):
     import sys
 
