@@ -54,7 +54,9 @@ from spikesim.errors import InputError
 @click.option("--linear", is_flag=True, help="Also write a 16-bit linear PNG (NAME_linear.png).")
 @click.option("--device", default="cpu", show_default=True, help="Torch device of the network.")
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The network's weights file (default: the bundled despike-small).")
+              help="The network's weights file (despike, despike-x8: DeSpike weights, default "
+                   "the bundled despike-small; a learned cascade: its train-cascade "
+                   "best.pt).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Output PNG (a directory when INPUT is a dataset; with --every a .mp4, "
               ".gif or PNG directory).")
@@ -69,9 +71,13 @@ def run(input_path, method, calib_path, center, every, start, stop, fps, batch, 
     black level).
     """
     from restore import run as runner
-    from restore.methods import check_method
+    from restore.methods import check_method, is_network
 
     check_method(method)
+    if weights is not None and not is_network(method):
+        raise InputError("--weights", str(weights), f"a network method, not {method}",
+                         "leave --weights out, or choose --method despike, despike-x8 or a "
+                         "learned cascade")
     if every is None and (start is not None or stop is not None):
         raise InputError("--start" if start is not None else "--stop",
                          start if start is not None else stop, "a key-step range with --every",

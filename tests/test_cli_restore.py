@@ -218,6 +218,10 @@ def test_weights_option_of_run_and_eval(capture_npz, tiny_dataset, tmp_path):
     junk.write_bytes(b"not a torch file")
     res = _run(["run", str(capture_npz), "--weights", str(junk), "-o", str(tmp_path / "x.png")])
     assert res.exit_code == 2 and "weights" in res.output and "junk.pt" in res.output
+    res = _run(["run", str(capture_npz), "--method", "tfp", "--weights",     # was ignored
+                str(bundled_weights_path()), "-o", str(tmp_path / "t.png")])
+    assert res.exit_code == 2 and "--weights" in res.output and "not tfp" in res.output
+    assert not (tmp_path / "t.png").exists()
 
     res = _run(["eval", str(tiny_dataset), "--methods", "despike,tfp", "--weights",
                 str(bundled_weights_path()), "--json"])
