@@ -177,9 +177,13 @@ def remove_leftovers(path) -> list[Path]:
         if not match or match.group(1) != _HOST or int(match.group(2)) == os.getpid():
             continue
         if not _pid_alive(int(match.group(2))):
+            leftover = path.parent / name
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(path.parent / name)
-                removed.append(path.parent / name)
+                if leftover.is_dir() and not leftover.is_symlink():   # a staging directory
+                    shutil.rmtree(leftover)
+                else:
+                    os.unlink(leftover)
+                removed.append(leftover)
     return removed
 
 

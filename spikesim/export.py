@@ -22,8 +22,9 @@ upright, time first; ``sharp`` (H, W) float32, the linear target in [0, 1]; ``si
 
 Every sample goes to one split (``split``, default ``test``; export twice, from a
 training and a test dataset, for both). The whole export is built in a temporary
-directory beside ``OUT`` and renamed into place, so ``OUT`` is either complete or
-absent; an existing ``OUT`` is replaced only with ``overwrite`` and only when it is an
+directory beside ``OUT`` (``.OUT.<host>-<pid>.<random>.part``, removed by the next
+export to ``OUT`` when its writer was killed) and renamed into place, so ``OUT`` is either
+complete or absent; an existing ``OUT`` is replaced only with ``overwrite`` and only when it is an
 earlier export (it holds ``export.yaml``).
 """
 
@@ -71,8 +72,11 @@ def export_dataset(dataset_dir, fmt: str, out_dir, split: str = "test", gt: str 
                          "generate samples first (`spikesim generate`)")
     out = Path(out_dir)
     _check_target(out, overwrite)
-    tmp = out.parent / f".{out.name}.partial.{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
+    from .atomic import part_prefix, remove_leftovers
+
+    remove_leftovers(out)                 # the staging directory of a killed export
+    tmp = out.parent / f"{part_prefix(out)}{uuid.uuid4().hex[:8]}.part{out.suffix}"
+    tmp.mkdir()                           # the usual permissions (mkdtemp's are 0700)
     try:
         samples = []
         for i, entry in enumerate(entries):

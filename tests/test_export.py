@@ -135,6 +135,26 @@ def test_failure_leaves_nothing(dataset, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_killed_exports_staging_directory_is_removed_by_the_next(dataset, tmp_path):
+    """A killed export left its staging directory beside OUT for good (README: the
+    temporary files of a killed writer are removed by the next write of the output)."""
+    import os
+    import subprocess
+    import sys
+
+    from spikesim.atomic import part_prefix
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    out = tmp_path / "zoo.v1"
+    stale = tmp_path / (part_prefix(out).replace(f"-{os.getpid()}.", f"-{dead.pid}.")
+                        + "abc123.part.v1")
+    (stale / "test" / "spike").mkdir(parents=True)
+    (stale / "test" / "spike" / "000000.dat").write_bytes(b"\0" * 96)
+    export.export_dataset(dataset, "spikezoo", out, limit=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["zoo.v1"]
+
+
 def test_cli_errors_are_one_line(dataset, tmp_path):
     from cli.spikesim_cli import main
 
