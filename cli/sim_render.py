@@ -95,7 +95,10 @@ def render(image, depth_file, depth_m, depth_scale, disparity, focal_px, baselin
         if truth_every is not None:
             from spikesim.sequence_truth import TRUTH_FILE, truth_steps
 
-            truth_steps(steps, truth_every)            # validates N before any work
+            from spikesim.memory import check_sequence_truth
+
+            frames = len(truth_steps(steps, truth_every))   # validates N before any work
+            check_sequence_truth(frames, profile.height, profile.width, truth_every)
             check_writable(output / TRUTH_FILE, overwrite, "--output")
         for name in CAPTURE_FILES:
             check_writable(output / name, overwrite, "--output")

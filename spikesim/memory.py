@@ -34,6 +34,10 @@ SCENE_BYTES_PER_PIXEL = 576          # a procedural scene being made (554 measur
 RENDER_BYTES_PER_PIXEL = 192         # render + camera, beyond the stream (175 measured)
 SAMPLE_BYTES_PER_PIXEL = 576         # one dataset sample, beyond the stream (554 measured)
 KEY_FRAME_BYTES_PER_PIXEL = 12       # irradiance, charge, lanes: float32 each
+TRUTH_BYTES_PER_PIXEL_FRAME = 40     # sequence_truth.npz per truth frame: 3 float32 maps,
+                                     # the float64 interpolation between key frames and the
+                                     # compressed buffer; 35 measured (render --truth-every 1
+                                     # of 1000 steps, 64x64, focus sweep; static scene 16)
 GAUSS_KERNEL_BYTES_PER_TAP = 40      # float64 taps: positions, exp, kernel, 2 scipy line buffers
 MEMINFO = "/proc/meminfo"
 
@@ -193,6 +197,14 @@ def check_render(depth, lens, pixel_pitch: float, steps: int, key_frames: int = 
         kernel = check_lens_blur(widest, lens.sigma_floor, lens.psf, height, width,
                                  "lens.f_number", lens.f_number)
     check_capture(steps, height, width, key_frames, kernel)
+
+
+def check_sequence_truth(frames: int, height: int, width: int, every: int) -> None:
+    """Refuse ``spikesim render --truth-every`` whose ``frames`` truth frames of
+    ``height x width`` (sharp, sigma, defocused) cannot fit, before the capture is made."""
+    check_fits(float(frames) * height * width * TRUTH_BYTES_PER_PIXEL_FRAME, "--truth-every",
+               every, f"the sequence truth, {frames} frames of {width}x{height}",
+               "a larger --truth-every (fewer truth frames)")
 
 
 def npz_headers(npz) -> dict:

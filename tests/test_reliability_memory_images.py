@@ -73,6 +73,21 @@ def test_render_steps_beyond_memory(tmp_path, four_gib):
     assert files_under(out) == []
 
 
+def test_render_truth_every_beyond_memory(tmp_path, camera, monkeypatch):
+    """--truth-every 1 keeps three float32 maps a step: 10^6 steps of 40x16 need 51 GB,
+    found after the capture was written (a MemoryError, the capture without its truth)."""
+    monkeypatch.setattr(memory, "available_bytes", lambda: 64 << 20)
+    out = tmp_path / "r"
+    one_line_error(run("render", "scene:smooth", "--camera", camera, "--steps", 1_000_000,
+                       "--truth-every", 1, "-o", out),
+                   "--truth-every", "1000000 frames of 40x16", "larger --truth-every")
+    assert files_under(out) == []
+    assert 1_000 * W * H * memory.TRUTH_BYTES_PER_PIXEL_FRAME < 64 << 20   # 1000 frames fit
+    res = run("render", "scene:smooth", "--camera", camera, "--steps", 1_000,
+              "--truth-every", 1, "-o", out)
+    assert res.exit_code == 0, res.output
+
+
 def test_uniform_steps_beyond_memory(tmp_path, four_gib):
     """The audit: ``uniform --steps 10000000000`` (4.7 TiB): nothing is written."""
     out = tmp_path / "u"
