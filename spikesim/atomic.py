@@ -265,6 +265,7 @@ def writer_lock(out_dir, what: str = "output"):
                              "one writer at a time") from None
         except OSError as exc:             # a file system without locks (some NFS mounts)
             if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP):
+                os.close(fd)
                 raise
             import logging
 
@@ -281,8 +282,9 @@ def writer_lock(out_dir, what: str = "output"):
     command = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))
     info = (f"pid {os.getpid()} on {socket.gethostname()} since "
             f"{time.strftime('%Y-%m-%dT%H:%M:%S')}: {command[:200]}")
-    os.ftruncate(fd, 0)
-    os.write(fd, info.encode("utf-8", "replace"))
+    with contextlib.suppress(OSError):     # the holder's name is a courtesy: a full disk
+        os.ftruncate(fd, 0)                # must not leave the lock held or the file open
+        os.write(fd, info.encode("utf-8", "replace"))
     try:
         yield
     finally:

@@ -359,3 +359,25 @@ def test_quiet_silences_generate_and_render_summaries(tmp_path, config):
     res = run(spikesim, "uniform", "--levels", "0", "--steps", 8, "--camera", cam,
               "-o", tmp_path / "u", "-qq")
     assert res.exit_code == 0 and res.stdout == ""
+
+
+def test_writer_lock_held_and_released_when_the_holder_text_cannot_be_written(tmp_path,
+                                                                             monkeypatch):
+    """A full disk while the lock file records its holder: the lock still works and is
+    released (the file removed, the descriptor closed), not leaked before the try."""
+    import errno
+    import os
+
+    real_write = os.write
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    out = tmp_path / "ds"
+    opened = len(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(os, "write", full)
+    with writer_lock(out):
+        assert (out / ".lock").exists()
+    monkeypatch.setattr(os, "write", real_write)
+    assert not (out / ".lock").exists()
+    assert len(os.listdir("/proc/self/fd")) == opened
