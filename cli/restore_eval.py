@@ -37,7 +37,7 @@ from restore.settings import DEFAULT_METHODS
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Weights file of the one network in --methods: despike and despike-x8 "
               "(DeSpike weights), or one learned cascade (spk2imgnet, spk2imgnet+gkmnet, "
-              "tfp+gkmnet: its train-cascade final.pt); default: the method's bundled file. "
+              "tfp+gkmnet: its train-cascade run's best.pt); default: the method's bundled file. "
               "Networks with different weights: one run each.")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory for results.md, results.csv, results.json, montage.png.")

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import click
 
-from cli.options import echo_json, json_option, overwrite_option, progress, verbosity_options
+from cli.options import (echo_json, json_option, overwrite_option, progress, verbosity,
+                         verbosity_options)
 
 
 @click.command()
@@ -38,6 +39,10 @@ def export(dataset, out, fmt, split, gt, limit, overwrite, as_json):
                               limit=limit, progress=lambda i, total: bar.update(1))
     if as_json:
         echo_json({k: v for k, v in info.items() if k != "samples"} | {"output": str(out)})
+        return
+    if verbosity() < 0:                  # -q: only what was written; -qq: nothing
+        if verbosity() == -1:
+            click.echo(f"wrote {out}")
         return
     click.echo(f"exported {info['num']} samples ({info['width']}x{info['height']}) to "
                f"{out}/{split} as {fmt}")

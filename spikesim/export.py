@@ -71,6 +71,9 @@ def export_dataset(dataset_dir, fmt: str, out_dir, split: str = "test", gt: str 
         raise InputError("DATASET", str(src), "a dataset with at least one sample",
                          "generate samples first (`spikesim generate`)")
     out = Path(out_dir)
+    if out.resolve().is_relative_to(src.resolve()):
+        raise InputError("OUT", str(out), "a directory outside the dataset",
+                         "export beside the dataset, not into it")
     _check_target(out, overwrite)
     from .atomic import part_prefix, remove_leftovers
 

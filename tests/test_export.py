@@ -170,3 +170,25 @@ def test_cli_errors_are_one_line(dataset, tmp_path):
         assert bad.output.count("\n") == 1 and bad.output.startswith("Error:"), bad.output
     assert not (tmp_path / "y").exists()
     shutil.rmtree(tmp_path / "z")
+
+
+def test_export_into_the_dataset_is_refused(dataset):
+    """OUT inside DATASET would put a folder that is not a sample under samples/."""
+    from cli.spikesim_cli import main
+    from tests.cli_helpers import invoke, one_line_error
+
+    before = sorted(p.name for p in (dataset / "samples").iterdir())
+    res = invoke(main, "export", dataset, dataset / "samples" / "x", "--to", "npz")
+    one_line_error(res, "OUT", "outside the dataset")
+    assert sorted(p.name for p in (dataset / "samples").iterdir()) == before
+
+
+def test_quiet_export_prints_only_what_it_wrote(dataset, tmp_path):
+    from cli.spikesim_cli import main
+    from tests.cli_helpers import invoke
+
+    quiet = invoke(main, "export", dataset, tmp_path / "q", "--to", "npz", "--limit", 1, "-q")
+    assert quiet.exit_code == 0 and quiet.output.strip() == f"wrote {tmp_path / 'q'}"
+    silent = invoke(main, "export", dataset, tmp_path / "s", "--to", "npz", "--limit", 1,
+                    "-qq")
+    assert silent.exit_code == 0 and silent.output.strip() == ""
