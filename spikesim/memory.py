@@ -236,5 +236,6 @@ def check_dense_npz(shape: tuple, dtype, path) -> None:
     elements = int(np.prod(shape, dtype=np.float64))
     need = elements * (np.dtype(dtype).itemsize + 1) + elements / 8.0
     check_fits(need, "file", str(path),
-               f"its dense {'x'.join(map(str, shape))} {np.dtype(dtype)} array", "convert it in parts, or save it packed "
-               "(SpikeStream.save_npz) or as a .dat where it was made")
+               f"its dense {'x'.join(map(str, shape))} {np.dtype(dtype)} array",
+               "convert it in parts, or save it packed (SpikeStream.save_npz) or as a .dat "
+               "where it was made")

@@ -500,7 +500,8 @@ class SpikeStream:
         write_yaml(side, meta, overwrite=True)
 
     def save_npz(self, path, overwrite: bool = False) -> Path:
-        """Save as a packed ``.npz`` (keys ``packed, height, width, file_width, readout_hz, flipped``)."""
+        """Save as a packed ``.npz`` (keys ``packed, height, width, file_width, readout_hz,
+        flipped``)."""
         from .atomic import save_npz
         from .memory import check_fits
 
