@@ -62,6 +62,8 @@ def eval_(dataset, methods, windows, calib_mode, full_grid, with_lpips, with_nor
     from restore import evaluate_sequence as evs
 
     if evs.is_sequence_capture(dataset):      # a `spikesim render --truth-every` directory
+        _refuse_dataset_options(("--lpips", with_lpips), ("--no-reference", with_noref),
+                                ("--limit", limit), ("--montage", montage_samples))
         _eval_sequence(evs, dataset, specs, wins, device, weights, output, overwrite, as_json)
         return
     if output is not None:
@@ -105,6 +107,24 @@ def _command(dataset, methods, windows, calib_mode, limit, weights, device,
     args += [] if with_lpips else ["--no-lpips"]
     args += ["--no-reference"] if with_noref else []
     return " ".join(shlex.quote(a) for a in args)
+
+
+def _refuse_dataset_options(*options) -> None:
+    """Options of a dataset's evaluation asked for on the command line (``(flag, value)``;
+    ``--no-lpips`` asks for nothing) for a render capture's sequence evaluation, which
+    scores PSNR, SSIM and flicker only: one error, not silently ignored."""
+    from click.core import ParameterSource
+
+    from spikesim.errors import InputError
+
+    ctx = click.get_current_context()
+    names = {"--lpips": "with_lpips", "--no-reference": "with_noref", "--limit": "limit",
+             "--montage": "montage_samples"}
+    for flag, value in options:
+        if ctx.get_parameter_source(names[flag]) == ParameterSource.COMMANDLINE and value:
+            raise InputError(flag, "given for a render capture", "options of a dataset's "
+                             "evaluation", "drop it: a sequence is scored by per-frame PSNR, "
+                             "SSIM and flicker")
 
 
 def _eval_sequence(evs, capture, specs, wins, device, weights, output, overwrite, as_json):

@@ -287,3 +287,15 @@ def test_bench_sequence_measures_the_commands_own_peak_memory():
     wall, peak_mb = bench.command(["--version"])
     assert float(ballast[-1]) == 1.0
     assert 5 < peak_mb < 150, peak_mb
+
+
+@pytest.mark.parametrize("option", [["--lpips"], ["--no-reference"], ["--limit", "2"],
+                                    ["--montage", "2"]])
+def test_eval_of_a_sequence_refuses_dataset_options(sweep, tmp_path, option):
+    """Options only a dataset's evaluation honours are refused, not silently ignored."""
+    from tests.cli_helpers import one_line_error
+
+    res = _run(restore_main, ["eval", sweep, "--methods", "tfp", *option,
+                              "-o", tmp_path / "r"])
+    one_line_error(res, option[0], "render capture")
+    assert not (tmp_path / "r").exists()
