@@ -126,10 +126,16 @@ def _check_target(out: Path, overwrite: bool) -> None:
 
 
 def _replace(tmp: Path, out: Path) -> None:
-    """Rename ``tmp`` to ``out``; an earlier export at ``out`` is removed after the swap."""
+    """Rename ``tmp`` to ``out``; an earlier export at ``out`` is removed after the swap.
+
+    The earlier export is first renamed to a temporary name of this writer's pattern, so a
+    kill between the two renames leaves nothing hidden for good: the next export of
+    ``out`` removes it (:func:`spikesim.atomic.remove_leftovers`), as it does ``tmp``."""
+    from .atomic import part_prefix
+
     old = None
     if out.exists():
-        old = out.parent / f".{out.name}.old.{uuid.uuid4().hex[:8]}"
+        old = out.parent / f"{part_prefix(out)}{uuid.uuid4().hex[:8]}.old.part{out.suffix}"
         os.rename(out, old)
     os.rename(tmp, out)
     if old is not None:

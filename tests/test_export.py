@@ -155,6 +155,39 @@ def test_a_killed_exports_staging_directory_is_removed_by_the_next(dataset, tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["zoo.v1"]
 
 
+
+def test_a_kill_between_the_renames_of_overwrite_hides_nothing_for_good(dataset, tmp_path,
+                                                                     monkeypatch):
+    """``--overwrite`` renames the earlier export aside, then the new one in: a kill
+    between the two left the earlier export hidden under a name nothing cleaned. Its
+    aside name is now this writer's temporary pattern, removed by the next export."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "zoo"
+    export.export_dataset(dataset, "spikezoo", out, limit=1)
+    real_rename = os.rename
+    renames = []
+
+    def killed_after_first(src, dst):
+        renames.append(dst)
+        if len(renames) == 2:
+            raise KeyboardInterrupt          # the kill, after the earlier export moved aside
+        real_rename(src, dst)
+
+    monkeypatch.setattr(export.os, "rename", killed_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        export.export_dataset(dataset, "spikezoo", out, overwrite=True)
+    monkeypatch.setattr(export.os, "rename", real_rename)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])   # leftovers of a dead writer
+    dead.wait()
+    for name in os.listdir(tmp_path):
+        real_rename(tmp_path / name, tmp_path / name.replace(f"-{os.getpid()}.",
+                                                              f"-{dead.pid}."))
+    export.export_dataset(dataset, "spikezoo", out, limit=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["zoo"]
+
 def test_cli_errors_are_one_line(dataset, tmp_path):
     from cli.spikesim_cli import main
 
