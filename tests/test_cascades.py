@@ -232,6 +232,13 @@ def test_resumed_stage_continues_to_the_same_parameters(trained, tmp_path):
     changed = dict(cfg, network=dict(TINY_GKM, num_kernels=5))
     with pytest.raises(InputError, match="cascade.yaml"):
         train_stage(changed, tmp_path, resume=True)
+    # a run killed before it wrote cascade.yaml: the resume writes it, so the next
+    # resume compares the stage again
+    (tmp_path / "cascade.yaml").unlink()
+    train_stage(cfg, tmp_path, resume=True)
+    assert (tmp_path / "cascade.yaml").is_file()
+    with pytest.raises(InputError, match="cascade.yaml"):
+        train_stage(changed, tmp_path, resume=True)
 
 
 def test_train_cascade_cli_reports_each_step_once(trained, tmp_path):

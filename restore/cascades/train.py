@@ -82,8 +82,8 @@ def stage_recipe(stage: Stage, run: Path, resume: bool) -> Recipe:
         first, record["first_stage"] = _first_stage(stage)
 
     def build(cfg):
-        if not resume:
-            write_yaml(run / STAGE_FILE, stage.to_mapping())
+        if not resume or not (run / STAGE_FILE).is_file():   # a run killed before it wrote
+            write_yaml(run / STAGE_FILE, stage.to_mapping())  # its stage: from now on compared
         if stage.stage == "reconstruct":
             return Spk2ImgNet(stage.network, stage.features)
         return ReconstructThenDeblur(GKMNet(stage.network), copy.deepcopy(first),
