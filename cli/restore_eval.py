@@ -62,8 +62,10 @@ def eval_(dataset, methods, windows, calib_mode, full_grid, with_lpips, with_nor
     from restore import evaluate_sequence as evs
 
     if evs.is_sequence_capture(dataset):      # a `spikesim render --truth-every` directory
-        _refuse_dataset_options(("--lpips", with_lpips), ("--no-reference", with_noref),
-                                ("--limit", limit), ("--montage", montage_samples))
+        _refuse_dataset_options(("with_lpips", "--lpips", with_lpips),
+                                ("with_noref", "--no-reference", with_noref),
+                                ("limit", "--limit", limit),
+                                ("montage_samples", "--montage", montage_samples))
         _eval_sequence(evs, dataset, specs, wins, device, weights, output, overwrite, as_json)
         return
     if output is not None:
@@ -87,12 +89,7 @@ def eval_(dataset, methods, windows, calib_mode, full_grid, with_lpips, with_nor
 
         summary["weights"] = weights_identity(weights)
     written = ev.write_outputs(output, summary, result, overwrite) if output is not None else []
-    if as_json:
-        echo_json({k: v for k, v in summary.items()} | {"written": [str(p) for p in written]})
-        return
-    click.echo(ev.to_markdown(summary), nl=False)
-    for p in written:
-        click.echo(f"wrote {p}")
+    _report(summary, ev.to_markdown(summary), written, as_json)
 
 
 def _command(dataset, methods, windows, calib_mode, limit, weights, device,
@@ -110,18 +107,16 @@ def _command(dataset, methods, windows, calib_mode, limit, weights, device,
 
 
 def _refuse_dataset_options(*options) -> None:
-    """Options of a dataset's evaluation asked for on the command line (``(flag, value)``;
-    ``--no-lpips`` asks for nothing) for a render capture's sequence evaluation, which
-    scores PSNR, SSIM and flicker only: one error, not silently ignored."""
+    """Options of a dataset's evaluation asked for on the command line (``(parameter,
+    flag, value)``; ``--no-lpips`` asks for nothing) for a render capture's sequence
+    evaluation, which scores PSNR, SSIM and flicker only: one error, not silently ignored."""
     from click.core import ParameterSource
 
     from spikesim.errors import InputError
 
     ctx = click.get_current_context()
-    names = {"--lpips": "with_lpips", "--no-reference": "with_noref", "--limit": "limit",
-             "--montage": "montage_samples"}
-    for flag, value in options:
-        if ctx.get_parameter_source(names[flag]) == ParameterSource.COMMANDLINE and value:
+    for name, flag, value in options:
+        if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE and value:
             raise InputError(flag, "given for a render capture", "options of a dataset's "
                              "evaluation", "drop it: a sequence is scored by per-frame PSNR, "
                              "SSIM and flicker")
@@ -138,9 +133,14 @@ def _eval_sequence(evs, capture, specs, wins, device, weights, output, overwrite
         summary = evs.evaluate_sequence(capture, specs, wins, device=device, weights=weights,
                                         progress=lambda i, total: bar.update(1))
     written = evs.write_outputs(output, summary, overwrite) if output is not None else []
+    _report(summary, evs.to_markdown(summary), written, as_json)
+
+
+def _report(summary: dict, markdown: str, written: list, as_json: bool) -> None:
+    """Print the summary (JSON, or its markdown table) and the files written."""
     if as_json:
-        echo_json({k: v for k, v in summary.items()} | {"written": [str(p) for p in written]})
+        echo_json(summary | {"written": [str(p) for p in written]})
         return
-    click.echo(evs.to_markdown(summary), nl=False)
+    click.echo(markdown, nl=False)
     for p in written:
         click.echo(f"wrote {p}")

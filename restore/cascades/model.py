@@ -26,12 +26,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from restore.despike.model import image_scale
 from spikesim.config import to_mapping
 from spikesim.errors import InputError
 
 from .configs import FIRST_TFP, feature_config, feature_mapping, network_config
 from .gkmnet import GKMNet
-from .spk2imgnet import Spk2ImgNet, image_scale
+from .spk2imgnet import Spk2ImgNet
 
 
 class ReconstructThenDeblur(nn.Module):

@@ -38,28 +38,11 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from restore import settings
 from restore.despike.configs import ModelConfig
+from restore.despike.model import flag_values, image_scale
 
 from .blocks import conv3, res_stack
 from .configs import Spk2ImgNetConfig
-
-
-def image_scale(x: torch.Tensor) -> torch.Tensor:
-    """Per-image normalisation ``(B,)`` of features ``(B, n, H, W)``: the mean of the
-    longest window, floored (the same as ``despike``'s)."""
-    return x[:, -1].mean(dim=(-2, -1)).clamp(min=settings.DESPIKE_SCALE_EPS)
-
-
-def flag_values(calibrated, b: int, x: torch.Tensor) -> torch.Tensor:
-    """``(B,)`` calibration flags (1 calibrated, 0 absent) from one value or ``(B,)``."""
-    if calibrated is None:
-        raise ValueError("this network has a calibration flag: pass calibrated (1: the "
-                         "features are calibrated, 0: no calibration) per image")
-    flag = torch.as_tensor(calibrated, dtype=x.dtype, device=x.device).reshape(-1)
-    if flag.numel() not in (1, b):
-        raise ValueError(f"calibrated has {flag.numel()} values for a batch of {b}")
-    return flag.expand(b)
 
 
 class NeighbourAlign(nn.Module):

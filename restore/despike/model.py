@@ -28,6 +28,23 @@ from .psf_bank import PSFBank
 from .refine import Level
 
 
+def image_scale(x: torch.Tensor) -> torch.Tensor:
+    """Per-image normalisation ``(B,)`` of features ``(B, n, H, W)``: the mean of the
+    longest window, floored (every network of the toolkit divides its input by it)."""
+    return x[:, -1].mean(dim=(-2, -1)).clamp(min=settings.DESPIKE_SCALE_EPS)
+
+
+def flag_values(calibrated, b: int, x: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` calibration flags (1 calibrated, 0 absent) from one value or ``(B,)``."""
+    if calibrated is None:
+        raise ValueError("this network has a calibration flag: pass calibrated (1: the "
+                         "features are calibrated, 0: no calibration) per image")
+    flag = torch.as_tensor(calibrated, dtype=x.dtype, device=x.device).reshape(-1)
+    if flag.numel() not in (1, b):
+        raise ValueError(f"calibrated has {flag.numel()} values for a batch of {b}")
+    return flag.expand(b)
+
+
 class Encoder(nn.Module):
     """Shared shallow encoder: one window's feature ``(B, inputs, H, W) -> (B, Ce, H, W)``
     (``inputs`` 1, or 2 with the calibration flag channel)."""
@@ -67,9 +84,7 @@ class DeSpikeNet(nn.Module):
     def n_windows(self) -> int:
         return len(self.config.used_windows)
 
-    def image_scale(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-image normalisation ``(B,)``: mean of the longest window, floored."""
-        return x[:, -1].mean(dim=(-2, -1)).clamp(min=settings.DESPIKE_SCALE_EPS)
+    image_scale = staticmethod(image_scale)
 
     def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None,
                 calibrated=None) -> dict:
@@ -108,13 +123,7 @@ class DeSpikeNet(nn.Module):
         """``(B, 1, 1, 1, 1)`` flag values for the encoder, or None without the flag."""
         if not self.config.calibration_flag:
             return None
-        if calibrated is None:
-            raise ValueError("this model has a calibration flag: pass calibrated (1: the "
-                             "features are calibrated, 0: no calibration) per image")
-        flag = torch.as_tensor(calibrated, dtype=x.dtype, device=x.device).reshape(-1)
-        if flag.numel() not in (1, b):
-            raise ValueError(f"calibrated has {flag.numel()} values for a batch of {b}")
-        return flag.expand(b).view(b, 1, 1, 1, 1)
+        return flag_values(calibrated, b, x).view(b, 1, 1, 1, 1)
 
 
 def count_parameters(model: nn.Module) -> int:
