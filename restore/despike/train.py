@@ -222,8 +222,10 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
 
 def _check_sources(cfg: TrainConfig) -> None:
     """What a new run will read, checked before it writes anything: the generator's
-    configs (training, validation, natural validation) with their pictures, and that the
-    start weights exist (their contents are checked when they are loaded)."""
+    configs (training, validation, natural validation) and their inputs as the source
+    lists them (a folder of pictures must exist and hold some; the pictures are decoded
+    when samples are made), and that the start weights exist (their contents are checked
+    when they are loaded)."""
     data = cfg.data
     checks = [("data.generator", data.crop, {})]
     if data.val_natural:
@@ -233,7 +235,7 @@ def _check_sources(cfg: TrainConfig) -> None:
     for where, size, over in checks:
         try:
             gen = generator_config(data, size, size, cfg.seed, over)
-            SOURCES[gen.source].catalogue(gen)      # a missing picture or folder: here
+            SOURCES[gen.source].inputs(gen)         # a missing folder or no pictures: here
         except InputError as exc:
             raise type(exc)(f"{where}.{exc.param}", exc.value, exc.expected, exc.fix) \
                 from None
