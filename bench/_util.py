@@ -56,6 +56,35 @@ def run_child(code: str, timeout: float = 600) -> dict:
     return result
 
 
+def command_peak(argv: list[str], **kwargs) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (MB) of the command ``argv`` in a fresh
+    process, read by :data:`RSS_WRAPPER` (as ``/usr/bin/time -v`` reports it); extra
+    ``kwargs`` go to :func:`subprocess.run` (``env``, ``cwd``). A failing command raises
+    ``RuntimeError`` with its stderr."""
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", RSS_WRAPPER, *map(str, argv)],
+                         capture_output=True, text=True, **kwargs)
+    wall = time.perf_counter() - t0
+    if out.returncode:
+        raise RuntimeError(out.stderr)
+    rss = [float(line.split()[1]) for line in out.stderr.splitlines()
+           if line.startswith("MAXRSS_MB")]
+    return wall, rss[-1]
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``, else ``platform``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
 def table(rows: list[dict], columns: list[str]) -> str:
     """A markdown table of ``rows`` restricted to ``columns``."""
     def fmt(v):

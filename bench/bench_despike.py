@@ -27,12 +27,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench._util import command_peak, cpu_name  # noqa: E402
 
 PROC_STATUS = r"""
 def _status_mb(key):
@@ -70,18 +73,6 @@ print(json.dumps({{"name": name, "params": count_parameters(model), "median_s": 
                   "threads": torch.get_num_threads()}}))
 """
 
-# forked from this small process, the command's ru_maxrss is its own
-WRAPPER = r"""
-import json, resource, subprocess, sys, time
-t = time.perf_counter()
-r = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-if r.returncode:
-    sys.exit(r.stderr)
-print(json.dumps({"wall_s": time.perf_counter() - t,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
-"""
-
-
 def reference(repeats: int) -> float:
     """Median seconds of the classical front end: IF features of 5 windows + rate inversion.
 
@@ -103,22 +94,6 @@ print(statistics.median(times))
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def cpu_name() -> str:
-    """The CPU's model name (``/proc/cpuinfo``) and the core count."""
-    import os
-
-    name = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{name}, {os.cpu_count()} cpu(s)"
-
-
 def model_case(name: str, device: str, repeats: int, threads: int) -> dict:
     code = CHILD.format(root=str(ROOT), name=name, device=device, repeats=repeats,
                         threads=threads)
@@ -129,9 +104,8 @@ def model_case(name: str, device: str, repeats: int, threads: int) -> dict:
 
 def command_case(argv: list[str]) -> dict:
     """Wall time and peak resident memory of one command, in a fresh process."""
-    out = subprocess.run([sys.executable, "-c", WRAPPER, *argv], capture_output=True,
-                         text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    wall, peak = command_peak(argv)
+    return {"wall_s": wall, "peak_mb": peak}
 
 
 def _tool(name: str) -> str:
@@ -161,7 +135,7 @@ def main(argv=None):
             capture = f"{tmp}/capture/capture.dat"
         run = command_case([_tool("spikerestore"), "run", capture, "--method", "despike",
                             "--device", args.device, "-o", f"{tmp}/despike.png"])
-    print(f"{cpu_name()}; device {args.device} ({rows[0]['threads']} torch threads), "
+    print(f"{cpu_name()}, {os.cpu_count()} cpu(s); device {args.device} ({rows[0]['threads']} torch threads), "
           f"400x256, {args.repeats} repeats; reference (IF features of "
           f"5 windows + inversion, 256-step stream): {ref * 1e3:.1f} ms")
     print(f"{'model':<15}{'params':>10}{'median ms':>11}{'min ms':>9}{'x ref':>8}"

@@ -38,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench._util import RSS_WRAPPER  # noqa: E402
+from bench._util import command_peak, cpu_name  # noqa: E402
 THREADS = 2
 ENV = dict(os.environ, OMP_NUM_THREADS=str(THREADS), MKL_NUM_THREADS=str(THREADS),
            NUMBA_NUM_THREADS=str(THREADS), PYTHONPATH=str(ROOT))
@@ -79,35 +79,11 @@ print(json.dumps({"wall": {n: b[0] - a[0] for n, a, b in zip(names, marks, marks
                   "cpu": {n: b[1] - a[1] for n, a, b in zip(names, marks, marks[1:])}}))
 """
 
-# Peak RSS as ``/usr/bin/time -v`` reports it: the command as the child of a small wrapper
-# (bench._util.RSS_WRAPPER, which says why).
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
-
-
 def command(args, tree: Path = ROOT) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of ``spikerestore ARGS`` in a fresh interpreter,
     with the code of ``tree`` (this checkout, or a baseline's)."""
-    t0 = time.perf_counter()
-    argv = [sys.executable, "-c", RSS_WRAPPER, sys.executable, "-m", "cli.spikerestore_cli"]
-    out = subprocess.run(argv + [str(a) for a in args], capture_output=True, text=True,
-                         env=dict(ENV, PYTHONPATH=str(tree)), cwd=tree)
-    wall = time.perf_counter() - t0
-    if out.returncode:
-        raise RuntimeError(out.stderr)
-    rss = [float(line.split()[1]) for line in out.stderr.splitlines()
-           if line.startswith("MAXRSS_MB")]
-    return wall, rss[-1]
+    return command_peak([sys.executable, "-m", "cli.spikerestore_cli", *args],
+                        env=dict(ENV, PYTHONPATH=str(tree)), cwd=tree)
 
 
 def single_frame(capture: Path, key: int, tmp: Path, repeats: int, tree: Path) -> dict:
