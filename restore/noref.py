@@ -208,7 +208,7 @@ def niqe_features(grey: np.ndarray, sharpness_fraction: float | None = None) -> 
         per_scale.append([_patch_features(coef[r:r + p, c:c + p]) for r, c in blocks])
         if scale == 1:
             sharpness = np.array([sigma[r:r + p, c:c + p].mean() for r, c in blocks])
-        img = resize_half(img)
+            img = resize_half(img)             # the second scale's image
     feats = np.hstack([np.asarray(f) for f in per_scale])
     if sharpness_fraction is not None:
         feats = feats[sharpness >= sharpness_fraction * sharpness.max()]

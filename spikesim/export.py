@@ -81,7 +81,7 @@ def export_dataset(dataset_dir, fmt: str, out_dir, split: str = "test", gt: str 
     tmp = out.parent / f"{part_prefix(out)}{uuid.uuid4().hex[:8]}.part{out.suffix}"
     tmp.mkdir()                           # the usual permissions (mkdtemp's are 0700)
     try:
-        samples = []
+        samples, size = [], None
         for i, entry in enumerate(entries):
             name = sample_name(entry["id"])
             sample = load_sample(src / "samples" / name)
@@ -89,11 +89,11 @@ def export_dataset(dataset_dir, fmt: str, out_dir, split: str = "test", gt: str 
             write(sample, tmp / split, name, gt)
             samples.append({"name": name, "key_step": sample.key_step,
                             "steps": len(sample.stream)})
+            size = size or (sample.stream.width, sample.stream.height)
             if progress is not None:
                 progress(i + 1, len(entries))
-        first = load_sample(src / "samples" / sample_name(entries[0]["id"]))
         info = {"format": fmt, "source": str(src), "split": split, "num": len(samples),
-                "width": first.stream.width, "height": first.stream.height,
+                "width": size[0], "height": size[1],
                 "gt": (gt if fmt == "spikezoo" else "linear float32"), "samples": samples}
         from .atomic import write_yaml
 
