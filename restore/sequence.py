@@ -12,7 +12,10 @@ clipped exactly as a single-frame restoration at that key step does.
 Frame ``k`` **is** the single-frame restoration at key step ``S + k N``
 (``spikerestore run --center``): the same function runs on the same spikes. Counting
 is shared between frames through running sums (:class:`RunningCounts`, exact integer
-counts, so the result is bit for bit the same); the network's weights are loaded once.
+counts, so the result is bit for bit the same) where a method counts the default window
+of the stream it is given; with ``--window`` the methods receive a slice of the stream
+and count it afresh per frame (the same result, no sharing). The network's weights are
+loaded once.
 
 One exposure for the whole sequence (no flicker from per-frame auto-exposure):
 ``camera`` (dataset samples and ``spikesim render`` captures: the known response) or
