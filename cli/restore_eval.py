@@ -34,30 +34,33 @@ from restore.settings import DEFAULT_METHODS
 @click.option("--montage", "montage_samples", type=click.IntRange(min=0), default=4,
               show_default=True, help="Samples shown in montage.png.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device of the network.")
-@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Weights file of the one network in --methods: despike and despike-x8 "
-              "(DeSpike weights), or one learned cascade (spk2imgnet, spk2imgnet+gkmnet, "
-              "tfp+gkmnet: its train-cascade run's best.pt); default: the method's bundled file. "
-              "Networks with different weights: one run each.")
+@click.option("--weights", "weights_given", multiple=True, metavar="[NETWORK=]FILE",
+              help="A network's weights file instead of its bundled one. NETWORK=FILE, "
+              "repeatable: despike (also read by despike-x8) or a learned cascade "
+              "(spk2imgnet, spk2imgnet+gkmnet, tfp+gkmnet: a train-cascade run's best.pt), "
+              "e.g. --weights despike=restore/despike/weights/despike-natural.pt; a bare "
+              "FILE when --methods holds one network. Networks not named read their "
+              "bundled files.")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory for results.md, results.csv, results.json, montage.png.")
 @overwrite_option
 @json_option
 @verbosity_options
 def eval_(dataset, methods, windows, calib_mode, full_grid, with_lpips, with_noref, limit,
-          montage_samples, device, weights, output, overwrite, as_json):
+          montage_samples, device, weights_given, output, overwrite, as_json):
     """Evaluate methods on DATASET (a `spikesim generate` directory): PSNR, SSIM, LPIPS.
 
     DATASET may also be a `spikesim render --truth-every N` directory: per-frame PSNR and
     SSIM over the sequence and its temporal flicker.
     """
     from restore import evaluate as ev
+    from restore.eval_weights import resolve_weights, weights_record
     from restore.methods import is_network
 
     if full_grid:
         methods, windows, calib_mode = ev.FULL_GRID_METHODS, "full,64,32", "both"
     specs = ev.parse_methods(methods, calib_mode)
-    ev.check_weights_target(specs, weights)
+    weights = resolve_weights(specs, weights_given)
     wins = ev.parse_windows(windows)
     from restore import evaluate_sequence as evs
 
@@ -82,12 +85,10 @@ def eval_(dataset, methods, windows, calib_mode, full_grid, with_lpips, with_nor
                              montage_samples=montage_samples, with_lpips=with_lpips,
                              with_noref=with_noref, progress=lambda i, total: bar.update(1))
     summary = ev.summarise(result)
-    summary["command"] = _command(dataset, methods, windows, calib_mode, limit, weights, device,
-                                  with_lpips, with_noref)
+    summary["command"] = _command(dataset, methods, windows, calib_mode, limit, weights_given,
+                                  device, with_lpips, with_noref)
     if any(is_network(s.method) for s in specs):
-        from restore.despike.weights import weights_identity
-
-        summary["weights"] = weights_identity(weights)
+        summary["weights"] = weights_record(specs, weights)
     written = ev.write_outputs(output, summary, result, overwrite) if output is not None else []
     _report(summary, ev.to_markdown(summary), written, as_json)
 
@@ -99,7 +100,8 @@ def _command(dataset, methods, windows, calib_mode, limit, weights, device,
     args = ["spikerestore", "eval", str(dataset), "--methods", methods, "--windows", windows,
             "--calib-mode", calib_mode]
     args += ["--limit", str(limit)] if limit else []
-    args += ["--weights", str(weights)] if weights is not None else []
+    for w in weights:
+        args += ["--weights", str(w)]
     args += ["--device", device] if device != "cpu" else []
     args += [] if with_lpips else ["--no-lpips"]
     args += ["--no-reference"] if with_noref else []

@@ -57,6 +57,7 @@ from spikesim.dataset import BLUR_BIN_LABELS, FOCUS_SIDES, blur_bin, blur_bin_la
 from spikesim.errors import InputError, ToolkitError
 
 from . import settings
+from .eval_weights import check_weights_files, check_weights_target, weights_for
 from .exposure import expose, to_display
 from .methods import METHODS, check_method, is_network, restore
 from .metrics import lpips_batch, psnr, ssim
@@ -143,26 +144,6 @@ def parse_methods(text: str, calib_mode: str = "off") -> list[MethodSpec]:
     return specs
 
 
-def check_weights_target(specs, weights) -> None:
-    """Refuse ``--weights`` that no method or more than one network would read: the file
-    serves the one network in ``specs`` (``despike`` and ``despike-x8`` share DeSpike's;
-    each learned cascade has its own)."""
-    if weights is None:
-        return
-    networks = sorted({"despike" if s.method in settings.NETWORK_METHODS else s.method
-                       for s in specs if is_network(s.method)})
-    if len(networks) == 1:
-        return
-    names = ", ".join(s.label for s in specs)
-    if not networks:
-        raise InputError("--weights", str(weights), f"a network among --methods ({names})",
-                         "add the network to --methods (despike, despike-x8 or a learned "
-                         "cascade) or leave --weights out")
-    raise InputError("--weights", str(weights), "one network's weights, not those of "
-                     f"{' and '.join(networks)} at once",
-                     "evaluate each network in its own run with its own --weights")
-
-
 def parse_windows(text: str) -> list[int | None]:
     """``"full,64,32"`` -> ``[None, 64, 32]`` (None: the full window)."""
     out = []
@@ -234,7 +215,9 @@ def run_on_sample(sample, spec: MethodSpec, window: int | None, calib_cache: dic
                   device: str = "cpu", weights=None):
     """Run ``spec`` on a dataset sample; return ``(Restored, seconds)``.
 
-    The stream is cut to ``window`` steps around the key step when ``window`` is given.
+    The stream is cut to ``window`` steps around the key step when ``window`` is given;
+    ``weights`` is ``None``, one file or ``{network: file}``
+    (:func:`restore.eval_weights.weights_for`).
     """
     from .baselines import resolve_window
 
@@ -267,8 +250,8 @@ def run_on_sample(sample, spec: MethodSpec, window: int | None, calib_cache: dic
         sigma_map = sample.sigma
     t0 = time.perf_counter()
     res = restore(stream, spec.method, center=key, window=given, calib=calib,
-                  dead_time=dead_time,
-                  sigma=sigma, sigma_map=sigma_map, device=device, weights=weights)
+                  dead_time=dead_time, sigma=sigma, sigma_map=sigma_map, device=device,
+                  weights=weights_for(weights, spec.method))
     return res, time.perf_counter() - t0
 
 
@@ -336,8 +319,10 @@ def evaluate(dataset_dir, specs, windows, *, limit: int | None = None, device: s
              weights=None, with_lpips: bool = True, with_noref: bool = False) -> EvalResult:
     """Evaluate ``specs`` × ``windows`` on every sample of a generated dataset.
 
-    ``progress(i, n)`` is called after each sample; ``weights`` is the network's weights
-    file for ``despike`` (default: the bundled one); ``with_lpips`` adds LPIPS beside
+    ``progress(i, n)`` is called after each sample; ``weights`` the networks' weights:
+    ``None`` (each its bundled file), one file (the one network's) or ``{network: file}``
+    (:mod:`restore.eval_weights`; every network's file is loaded before any work);
+    ``with_lpips`` adds LPIPS beside
     PSNR and SSIM (about 0.1 s per 400×256 image on 2 CPU cores); ``with_noref`` the
     no-reference scores of :mod:`restore.noref` (NIQE needs samples of at least 192×96).
     A directory without ``manifest.yaml`` is an :class:`InputError` (from
@@ -362,6 +347,7 @@ def evaluate(dataset_dir, specs, windows, *, limit: int | None = None, device: s
 
         load_weights(LPIPS_NET)
     _check_sigma_known(entries, specs)
+    check_weights_files(specs, weights, device)
     noref_model = _noref_model(manifest) if with_noref else None
     show = _montage_choice(entries, montage_samples)
     rows, tiles, labels = [], [], []
@@ -537,8 +523,12 @@ def to_markdown(summary: dict) -> str:
     out = []
     if summary.get("command"):
         out += [f"Command: `{summary['command']}`", ""]
-    if summary.get("weights"):
-        out += [f"Network weights: `{summary['weights']}`", ""]
+    weights = summary.get("weights")       # {network: file}; older summaries: one string
+    if isinstance(weights, dict) and len(weights) > 1:
+        out += [f"Network weights ({name}): `{w}`" for name, w in weights.items()] + [""]
+    elif weights:
+        one = next(iter(weights.values())) if isinstance(weights, dict) else weights
+        out += [f"Network weights: `{one}`", ""]
     out += [f"Samples: {summary['num_samples']}; evaluation wall time "
             f"{summary['wall_s']:.1f} s."]
     if "lpips" in metrics:

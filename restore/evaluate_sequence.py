@@ -96,6 +96,7 @@ def evaluate_sequence(capture_dir, specs, windows, *, device: str = "cpu", weigh
     window (``psnr``, ``psnr_std``, ``ssim``, ``ssim_std``, ``flicker``, ``n``,
     ``ms_per_frame``) and ``frames`` (every :class:`SequenceRow` as a dict).
     """
+    from .eval_weights import weights_for
     from .evaluate import machine_info, window_label
     from .sequence import restore_frames
 
@@ -114,8 +115,8 @@ def evaluate_sequence(capture_dir, specs, windows, *, device: str = "cpu", weigh
     jobs = [(w, s) for w in windows for s in specs]
     for j, (window, spec) in enumerate(jobs):
         errors, mine = [], []
-        frames = _frames(stream, steps, idx, truth, spec, window, dead_time, device, weights,
-                         restore_frames)
+        frames = _frames(stream, steps, idx, truth, spec, window, dead_time, device,
+                         weights_for(weights, spec.method), restore_frames)
         t_prev = time.perf_counter()
         for k, frame in enumerate(frames):
             disp = to_display((np.asarray(frame.lam, np.float64) * scale).astype(np.float32))

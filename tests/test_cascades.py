@@ -69,7 +69,7 @@ def test_cpu_sizes_match_the_bundled_despike():
     assert abs(catalog.preset_parameters("gkmnet-cpu") / CPU_TARGETS["gkmnet-cpu"] - 1) < 0.05
 
 
-def test_models_lists_the_networks_and_the_methods():
+def test_models_lists_the_networks_and_the_methods(no_bundled):
     from cli.spikerestore_cli import main
 
     res = CliRunner().invoke(main, ["models", "--json"])
@@ -162,8 +162,19 @@ def _stream(h=16, w=20, steps=96, seed=3):
     return simulate_spikes(lam, steps, dead_time=1, seed=seed)
 
 
+@pytest.fixture
+def no_bundled(tmp_path, monkeypatch):
+    """An empty bundled-weights directory (whatever restore/cascades/weights/ holds)."""
+    from restore.cascades import weights
+
+    folder = tmp_path / "bundled"
+    folder.mkdir()
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", folder)
+    return folder
+
+
 @pytest.mark.parametrize("method", settings.LEARNED_CASCADE_METHODS)
-def test_methods_without_bundled_weights_say_how_to_train_them(method):
+def test_methods_without_bundled_weights_say_how_to_train_them(method, no_bundled):
     with pytest.raises(InputError) as err:
         methods.restore(_stream(), method)
     text = str(err.value)
@@ -172,7 +183,7 @@ def test_methods_without_bundled_weights_say_how_to_train_them(method):
     assert "--weights" in text
 
 
-def test_run_cli_without_cascade_weights_exits_2_with_one_line(tmp_path):
+def test_run_cli_without_cascade_weights_exits_2_with_one_line(tmp_path, no_bundled):
     from cli.spikerestore_cli import main
 
     path = tmp_path / "c.dat"
@@ -330,3 +341,142 @@ def test_cascade_inference_imports_nothing_from_training():
             todo.extend(t for t in _imports(m, mods[m], set(mods)) if not _is_parent(t, m))
     assert not seen & training, sorted(seen & training)
     assert {"restore.cascades.weights", "restore.despike.encoding"} <= seen
+
+
+# ---- bundling, model cards, several networks in one evaluation ------------------------
+
+
+def _sha(path):
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_card_bundle_makes_the_method_run_without_weights(trained, tmp_path, no_bundled):
+    """`spikerestore card RUN --bundle`: the weights byte for byte under the method's
+    bundled name, the card beside them; `run --method tfp+gkmnet` then needs no
+    --weights (the same image as with them), `models` lists it as bundled, the methods
+    without bundled weights keep their one-line error; bundling again needs --overwrite."""
+    import json
+
+    from cli.spikerestore_cli import main
+    from tests.cli_helpers import invoke, one_line_error
+
+    src = trained / "tfp" / "final.pt"
+    res = invoke(main, "card", trained / "tfp", "--weights", "final.pt", "--bundle")
+    assert res.exit_code == 0, res.output
+    bundled = no_bundled / settings.CASCADE_WEIGHTS_FILES["tfp+gkmnet"]
+    card = (no_bundled / "MODEL_CARD_tfp+gkmnet-cpu.md").read_text()
+    assert _sha(bundled) == _sha(src) and f"sha256 `{_sha(src)}`" in card
+    assert "# Model card: tfp+gkmnet (final.pt of" in card
+    assert "| deblur | gkmnet-tiny | 10,261 | trained by this run |" in card
+    assert "- this stage: 2 steps, 2 crops, 512 px spent (step 2 of 2 planned" in card
+    val_steps = [ln.split(",")[0] for ln in (trained / "tfp" / "val.csv").read_text()
+                 .splitlines()[1:]]
+    assert [ln.split("|")[1].strip() for ln in card.splitlines()
+            if ln.startswith("| ") and ln.split("|")[1].strip().isdigit()] == val_steps
+
+    path = tmp_path / "c.dat"
+    _stream().write_dat(path)
+    common = ["run", path, "--size", "20x16", "--method", "tfp+gkmnet"]
+    assert invoke(main, *common, "-o", tmp_path / "a.png").exit_code == 0
+    assert invoke(main, *common, "--weights", src, "-o", tmp_path / "b.png").exit_code == 0
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    one_line_error(invoke(main, "run", path, "--size", "20x16", "--method", "spk2imgnet",
+                          "-o", tmp_path / "s.png"), "no weights are bundled yet")
+    rows = {r["name"]: r for r in json.loads(invoke(main, "models", "--json").output)
+            if r.get("method")}
+    assert rows["tfp+gkmnet"]["bundled_weights"] == str(bundled)
+    assert rows["spk2imgnet"]["bundled_weights"] is None
+    one_line_error(invoke(main, "card", trained / "tfp", "--weights", "final.pt", "--bundle"),
+                   "--overwrite")
+
+
+def test_card_of_a_deblur_stage_counts_its_first_stage(trained, tmp_path):
+    """The card of spk2imgnet+gkmnet lists both networks (the first frozen) and adds the
+    first stage's run to the budget; a card needs -o or --bundle; a weights file of
+    another stage is refused by the bundling."""
+    from cli.spikerestore_cli import main
+    from restore.cascades.card import bundle
+    from tests.cli_helpers import invoke, one_line_error
+
+    out = tmp_path / "card.md"
+    res = invoke(main, "card", trained / "deb", "--weights", "final.pt", "-o", out)
+    assert res.exit_code == 0, res.output
+    card = out.read_text()
+    assert "| reconstruct | spk2imgnet-tiny | 3,556 | frozen" in card
+    assert "its run spent 2 steps, 2 crops, 512 px" in card
+    assert "- the whole cascade: 4 steps, 4 crops, 1,024 px spent" in card
+    one_line_error(invoke(main, "card", trained / "deb", "--weights", "final.pt"), "-o")
+    with pytest.raises(InputError, match="weights of the method tfp\\+gkmnet"):
+        bundle(trained / "deb" / "final.pt", "tfp+gkmnet")
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory):
+    from spikesim.dataset import generate_dataset, load_dataset_config
+
+    data = tmp_path_factory.mktemp("cascade_eval") / "data"
+    generate_dataset(load_dataset_config({"width": 48, "height": 32, "steps": 192, "num": 1,
+                                          "seed": 3}), data, workers=1)
+    return data
+
+
+def test_eval_runs_every_network_with_its_own_weights(trained, tiny_set, tmp_path, no_bundled):
+    """One evaluation of despike and the three cascades: bundled cascades read their
+    bundled files, NETWORK=FILE overrides one network; every network's file is on record
+    with its sha256, and a cascade's rows equal those of its own evaluation."""
+    import json
+
+    from cli.spikerestore_cli import main
+    from restore.cascades.card import bundle
+    from tests.cli_helpers import invoke
+
+    bundle(trained / "tfp" / "final.pt", "tfp+gkmnet")
+    bundle(trained / "deb" / "final.pt", "spk2imgnet+gkmnet")
+    res = invoke(main, "eval", tiny_set, "--methods",
+                 "despike,tfp,tfp+gkmnet,spk2imgnet,spk2imgnet+gkmnet", "--no-lpips",
+                 "--weights", f"spk2imgnet={trained / 'rec' / 'final.pt'}",
+                 "--weights", f"despike-x8={bundled_weights_path()}", "--json")
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert {r["method"] for r in summary["overall"]} == {
+        "despike", "tfp", "tfp+gkmnet", "spk2imgnet", "spk2imgnet+gkmnet"}
+    record = summary["weights"]
+    assert sorted(record) == ["despike", "spk2imgnet", "spk2imgnet+gkmnet", "tfp+gkmnet"]
+    assert record["spk2imgnet"].endswith(f"(sha256 {_sha(trained / 'rec' / 'final.pt')[:12]})")
+    assert record["tfp+gkmnet"].endswith(f"(sha256 {_sha(trained / 'tfp' / 'final.pt')[:12]})")
+    alone = invoke(main, "eval", tiny_set, "--methods", "tfp+gkmnet", "--no-lpips",
+                   "--weights", trained / "tfp" / "final.pt", "--json")
+    assert alone.exit_code == 0, alone.output
+    psnr = {r["method"]: r["psnr"] for r in summary["overall"]}
+    assert json.loads(alone.stdout)["overall"][0]["psnr"] == psnr["tfp+gkmnet"]
+
+
+@pytest.mark.parametrize("methods,weights,words", [
+    ("despike,tfp+gkmnet", ["w.pt"], ["not those of despike and tfp+gkmnet", "despike=FILE"]),
+    ("tfp,tfp+gkmnet", ["tfp=w.pt"], ["tfp reads no weights"]),
+    ("tfp,tfp+gkmnet", ["despike=w.pt"], ["despike=w.pt", "add despike to --methods"]),
+    ("despike,tfp+gkmnet", ["despike=a.pt", "despike-x8=b.pt"], ["one file per network"]),
+    ("despike,tfp+gkmnet", ["a.pt", "tfp+gkmnet=b.pt"], ["NETWORK=FILE", "despike=a.pt"]),
+])
+def test_eval_weights_name_their_network(tiny_set, tmp_path, methods, weights, words):
+    """Ambiguous or mismatched --weights: one line (exit 2), nothing written."""
+    from cli.spikerestore_cli import main
+    from tests.cli_helpers import invoke, one_line_error
+
+    args = [a for w in weights for a in ("--weights", w)]
+    res = invoke(main, "eval", tiny_set, "--methods", methods, *args, "-o", tmp_path / "out")
+    one_line_error(res, *words)
+    assert not (tmp_path / "out").exists()
+
+
+def test_eval_refuses_a_cascade_file_given_to_despike_before_any_work(trained, tiny_set,
+                                                                      tmp_path):
+    from cli.spikerestore_cli import main
+    from tests.cli_helpers import files_under, invoke, one_line_error
+
+    res = invoke(main, "eval", tiny_set, "--methods", "tfp,despike", "--weights",
+                 f"despike={trained / 'tfp' / 'final.pt'}", "-o", tmp_path / "out")
+    one_line_error(res, "a DeSpike weights file")
+    assert files_under(tmp_path / "out") == []

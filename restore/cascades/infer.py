@@ -41,13 +41,21 @@ def training_hint(method: str) -> str:
         "--weights RUN_DIR/best.pt"
 
 
+def method_of(record: dict) -> str | None:
+    """The learned-cascade method a stage record makes (``None``: none of them)."""
+    first = record.get("first_stage")
+    if record.get("stage") == "reconstruct":
+        return "spk2imgnet"
+    if record.get("stage") == "deblur":
+        return ("tfp+gkmnet" if first == FIRST_TFP
+                else "spk2imgnet+gkmnet" if isinstance(first, dict) else None)
+    return None
+
+
 def check_record(method: str, record: dict, path) -> None:
     """Refuse weights of another stage than ``method`` needs."""
     first = record.get("first_stage")
-    wanted = {"spk2imgnet": record.get("stage") == "reconstruct",
-              "spk2imgnet+gkmnet": record.get("stage") == "deblur" and isinstance(first, dict),
-              "tfp+gkmnet": record.get("stage") == "deblur" and first == FIRST_TFP}[method]
-    if not wanted:
+    if method_of(record) != method:
         got = record.get("stage") + ("" if not first else
                                      f" after {first if first == FIRST_TFP else 'spk2imgnet'}")
         raise InputError("weights", str(path), f"weights of the method {method}",
@@ -55,7 +63,8 @@ def check_record(method: str, record: dict, path) -> None:
 
 
 def cascade_model(method: str, weights=None, device="cpu"):
-    """The stage model of ``method`` (cached): ``weights`` or the bundled file."""
+    """The stage model of ``method``: ``weights`` or the bundled file (the last one
+    loaded for each method is kept)."""
     if weights is None:
         path = bundled_path(method)
         if not path.is_file():
@@ -64,13 +73,13 @@ def cascade_model(method: str, weights=None, device="cpu"):
                              + training_hint(method))
     else:
         path = Path(weights)
-    key = (method, str(path), str(device))
-    if key not in _MODEL_CACHE:
-        _MODEL_CACHE.clear()
-        model = load_stage(path, resolve_device(device))
+    key = (str(path), str(device))
+    cached = _MODEL_CACHE.get(method)
+    if cached is None or cached[0] != key:     # one model a method: an evaluation of the
+        model = load_stage(path, resolve_device(device))   # three cascades loads each once
         check_record(method, stage_record(model), path)
-        _MODEL_CACHE[key] = model
-    return _MODEL_CACHE[key]
+        _MODEL_CACHE[method] = (key, model)
+    return _MODEL_CACHE[method][1]
 
 
 def restore_cascade(stream, method: str, calib=None, center=None, device="cpu", weights=None,

@@ -8,8 +8,9 @@ A weights file is a ``torch.save`` dict read back with ``torch.load(weights_only
      "state_dict": {name: tensor}, "meta": {steps, wall_s, seed, validation, ...}}
 
 A deblur stage's file holds its first stage's parameters too: one file is the whole
-cascade. Bundled files would live in ``restore/cascades/weights/`` under the names of
-``settings.CASCADE_WEIGHTS_FILES``; none is bundled yet (docs/cascades.md).
+cascade. Bundled files live in ``restore/cascades/weights/`` under the names of
+``settings.CASCADE_WEIGHTS_FILES`` (:func:`.card.bundle`, ``spikerestore card
+RUN_DIR --bundle``), each with its model card (:mod:`.card`).
 """
 
 from __future__ import annotations

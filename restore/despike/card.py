@@ -61,6 +61,46 @@ def _natural_validation(v: dict) -> list[str]:
             f"{v['nat_ssim']:.4f}; TFP {v['nat_psnr_tfp']:.2f} dB, {v['nat_ssim_tfp']:.4f}"]
 
 
+def read_validation(run: Path) -> list[dict]:
+    """The rows of a run's ``val.csv`` (``[]`` when it has none yet)."""
+    if not (run / "val.csv").is_file():
+        return []
+    with open(run / "val.csv", newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def validation_lines(v: dict, val_rows: list[dict]) -> list[str]:
+    """The card's validation section: the weights' own figures ``v`` (their meta's
+    ``validation``) and the run's validation curve (:func:`read_validation`)."""
+    has_natural = "nat_psnr" in v
+    lines = [
+        "## Validation (fixed procedural set: its own seed and cameras, never trained on)",
+        "",
+        "PSNR / SSIM on sRGB-encoded scene values in [0, 1] (the estimate λ mapped back with "
+        "the oracle exposure 1/(k·illuminance)); TFP is the longest window's calibrated "
+        "rate (the network's own input feature) through the same mapping (no deblurring).",
+        "",
+        f"- these weights: PSNR {v.get('psnr', float('nan')):.2f} dB, SSIM "
+        f"{v.get('ssim', float('nan')):.4f}",
+        f"- TFP (192 steps, calibrated): PSNR {v.get('psnr_tfp', float('nan')):.2f} dB, SSIM "
+        f"{v.get('ssim_tfp', float('nan')):.4f}",
+        *_natural_validation(v),
+        "",
+        "| step | loss | PSNR | SSIM | PSNR TFP | SSIM TFP |"
+        + (" natural PSNR | natural SSIM | natural PSNR TFP |" if has_natural else "")
+        + " wall s |",
+        "|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if has_natural else "")
+        + "---:|",
+    ]
+    for r in val_rows:
+        natural = (f" {float(r['nat_psnr']):.2f} | {float(r['nat_ssim']):.4f} | "
+                   f"{float(r['nat_psnr_tfp']):.2f} |" if has_natural else "")
+        lines.append(f"| {r['step']} | {float(r['loss']):.4f} | {float(r['psnr']):.2f} | "
+                     f"{float(r['ssim']):.4f} | {float(r['psnr_tfp']):.2f} | "
+                     f"{float(r['ssim_tfp']):.4f} |{natural} {r['wall_s']} |")
+    return lines
+
+
 def model_card(run_dir, weights: str = "best.pt", machine_note: str = "",
                notes=None, evaluations=()) -> str:
     """A Markdown model card of a run's weights: config, data, steps, time, validation.
@@ -89,12 +129,8 @@ def model_card(run_dir, weights: str = "best.pt", machine_note: str = "",
     cfg = read_yaml(run / "config.yaml", "run config")
     summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
     model = DeSpikeNet(payload["config"])
-    val_rows = []
-    if (run / "val.csv").is_file():
-        with open(run / "val.csv", newline="", encoding="utf-8") as fh:
-            val_rows = list(csv.DictReader(fh))
+    val_rows = read_validation(run)
     v = meta.get("validation") or {}
-    has_natural = "nat_psnr" in v
     lines = [
         CARD_HEADER,
         f"# Model card: {payload['config']['name']} ({weights})",
@@ -111,30 +147,8 @@ def model_card(run_dir, weights: str = "best.pt", machine_note: str = "",
         f"- seed: {meta.get('seed')}",
         *_lineage(meta.get("init"), meta),
         "",
-        "## Validation (fixed procedural set: its own seed and cameras, never trained on)",
-        "",
-        "PSNR / SSIM on sRGB-encoded scene values in [0, 1] (the estimate λ mapped back with "
-        "the oracle exposure 1/(k·illuminance)); TFP is the longest window's calibrated "
-        "rate (the network's own input feature) through the same mapping (no deblurring).",
-        "",
-        f"- these weights: PSNR {v.get('psnr', float('nan')):.2f} dB, SSIM "
-        f"{v.get('ssim', float('nan')):.4f}",
-        f"- TFP (192 steps, calibrated): PSNR {v.get('psnr_tfp', float('nan')):.2f} dB, SSIM "
-        f"{v.get('ssim_tfp', float('nan')):.4f}",
-        *_natural_validation(v),
-        "",
-        "| step | loss | PSNR | SSIM | PSNR TFP | SSIM TFP |"
-        + (" natural PSNR | natural SSIM | natural PSNR TFP |" if has_natural else "")
-        + " wall s |",
-        "|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if has_natural else "")
-        + "---:|",
+        *validation_lines(v, val_rows),
     ]
-    for r in val_rows:
-        natural = (f" {float(r['nat_psnr']):.2f} | {float(r['nat_ssim']):.4f} | "
-                   f"{float(r['nat_psnr_tfp']):.2f} |" if has_natural else "")
-        lines.append(f"| {r['step']} | {float(r['loss']):.4f} | {float(r['psnr']):.2f} | "
-                     f"{float(r['ssim']):.4f} | {float(r['psnr_tfp']):.2f} | "
-                     f"{float(r['ssim_tfp']):.4f} |{natural} {r['wall_s']} |")
     lines += ["", "## Training config (exact)", "", "```yaml",
               yaml.safe_dump(cfg, sort_keys=False).rstrip(), "```", ""]
     if notes is not None:
