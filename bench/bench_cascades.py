@@ -1,7 +1,7 @@
 """Benchmark: the learned cascades' cost against despike-small, at 400x256 on this machine.
 
     PYTHONPATH=. python bench/bench_cascades.py [--threads 2] [--repeats 3] [--published]
-        [--train-step]
+        [--train-step] [--weights METHOD=FILE ...] [--no-networks]
 
 Prints one markdown table: parameters (all of a cascade's, the frozen first stage's
 included), GFLOP of one forward pass at 400x256 (convolutions and matrix products counted
@@ -15,6 +15,19 @@ of the model alone). ``--published`` times the published sizes too
 (several seconds a pass on a 2-core CPU); ``--train-step`` adds the median time of one
 training step (forward, loss-free backward of the mean output, batch 8 of 96 px crops),
 the unit of the training budget.
+
+A second table is the issue's Table 3 for every method a user runs (despike with the
+bundled despike-small and with despike-natural, the three learned cascades, TFP and TFP +
+Richardson-Lucy for reference): each method **standalone**, in a fresh process of its own
+that reads a 400x256, 256-step .dat capture (uncalibrated, as ``spikerestore run`` without
+``--calib``), restores it once to warm up and then ``--repeats`` times with
+``restore.methods.restore`` (the whole method: window features, network, tiling); its
+median latency and the process's peak resident memory (python, torch, the model and the
+restoration together, read by bench._util's wrapper) beside the same process's peak
+without any restoration (imports and the capture only). A learned cascade without bundled
+weights or ``--weights METHOD=FILE`` runs on untrained weights of its CPU preset (the cost
+does not depend on the weights' values; the table says so). ``--no-networks`` prints only
+this table.
 """
 
 from __future__ import annotations
@@ -27,6 +40,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._util import run_child, table  # noqa: E402
+
+#: the methods of the standalone table: (label, method, weights: None bundled, or a path)
+STANDALONE = (("despike-small", "despike", None),
+              ("despike-natural", "despike", "restore/despike/weights/despike-natural.pt"),
+              ("tfp+gkmnet", "tfp+gkmnet", None), ("spk2imgnet", "spk2imgnet", None),
+              ("spk2imgnet+gkmnet", "spk2imgnet+gkmnet", None),
+              ("tfp", "tfp", None), ("tfp+rl", "tfp+rl", None))
 
 CPU_MODELS = ("despike-small", "spk2imgnet-cpu", "spk2imgnet-cpu+gkmnet-cpu", "tfp+gkmnet-cpu")
 PUBLISHED_MODELS = ("spk2imgnet", "spk2imgnet+gkmnet", "tfp+gkmnet")
@@ -117,6 +137,93 @@ print(json.dumps({{"peak_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrs
 """
 
 
+# one method alone in a fresh process, as a user runs it: read the capture, restore
+STANDALONE_CODE = r"""
+import json, statistics, time
+import torch
+torch.set_num_threads({threads})
+from spikesim.stream import SpikeStream
+from restore.methods import restore
+stream = SpikeStream.open({capture!r}, size=(400, 256))
+method, weights, repeats = {method!r}, {weights!r}, {repeats}
+times = []
+if method is not None:
+    restore(stream, method, weights=weights)
+    for _ in range(repeats):
+        t = time.perf_counter()
+        restore(stream, method, weights=weights)
+        times.append(time.perf_counter() - t)
+print(json.dumps({{"median_s": statistics.median(times) if times else None,
+                   "min_s": min(times) if times else None}}))
+"""
+
+
+def _capture(folder: Path) -> Path:
+    """A 400x256, 256-step .dat capture of a smooth scene with edges (seed 0)."""
+    import numpy as np
+
+    from spikesim.sensor import simulate_spikes
+
+    y, x = np.mgrid[0:256, 0:400].astype(np.float32)
+    lam = 0.05 + 0.3 * (0.5 + 0.5 * np.sin(x / 17.0) * np.cos(y / 23.0)) \
+        + 0.25 * ((x // 50 + y // 50) % 2)
+    path = folder / "capture.dat"
+    simulate_spikes(lam.astype(np.float32), 256, dead_time=1, seed=0).write_dat(path)
+    return path
+
+
+def _untrained(method: str, folder: Path) -> Path:
+    """A weights file of ``method``'s CPU presets with untrained parameters (seed 0)."""
+    import torch
+
+    from restore.cascades.catalog import FEATURES, METHOD_NETWORKS
+    from restore.cascades.configs import PRESETS, feature_config
+    from restore.cascades.gkmnet import GKMNet
+    from restore.cascades.model import ReconstructThenDeblur
+    from restore.cascades.spk2imgnet import Spk2ImgNet
+    from restore.cascades.weights import stage_payload
+
+    torch.manual_seed(0)
+    nets = METHOD_NETWORKS[method]
+    features = feature_config(nets[0], FEATURES)
+    spk = Spk2ImgNet(PRESETS[nets[0]], features) if nets[0].startswith("spk2imgnet") else None
+    model = spk if len(nets) == 1 and spk is not None else ReconstructThenDeblur(
+        GKMNet(PRESETS[nets[-1]]), spk, features)
+    path = folder / f"untrained-{method}.pt"
+    torch.save(stage_payload(model, {"untrained": True}), path)
+    return path
+
+
+def standalone(repeats: int, threads: int, given: dict) -> list[dict]:
+    """Rows of :data:`STANDALONE`: each method in a fresh process (module doc)."""
+    import tempfile
+
+    from restore.cascades.weights import bundled_path
+    from restore.methods import is_learned_cascade, is_network
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        capture = _capture(folder)
+        base = run_child(STANDALONE_CODE.format(threads=threads, capture=str(capture),
+                                                method=None, weights=None, repeats=0))
+        for label, method, weights in STANDALONE:
+            note = ("–" if not is_network(method) else "bundled" if weights is None
+                    else weights)
+            weights = given.get(label, weights)
+            if label in given:
+                note = given[label]
+            elif is_learned_cascade(method) and not bundled_path(method).is_file():
+                weights, note = str(_untrained(method, folder)), "untrained (none bundled)"
+            out = run_child(STANDALONE_CODE.format(threads=threads, capture=str(capture),
+                                                   method=method, weights=weights,
+                                                   repeats=repeats), timeout=3600)
+            rows.append({"method": label, "weights": note,
+                         "median_ms": 1000 * out["median_s"], "min_ms": 1000 * out["min_s"],
+                         "peak_mb": out["maxrss_mb"], "baseline_mb": base["maxrss_mb"]})
+    return rows
+
+
 def flops(names) -> list[dict]:
     """``{name, params, gflop}`` of every model (one subprocess, meta device)."""
     out = run_child(FLOPS.format(threads=1, names=list(names)))
@@ -143,7 +250,29 @@ def main(argv=None):
     ap.add_argument("--published", action="store_true", help="time the published sizes too (slow)")
     ap.add_argument("--train-step", action="store_true",
                     help="add one training step's time (batch 8 of 96 px)")
+    ap.add_argument("--weights", action="append", default=[], metavar="METHOD=FILE",
+                    help="weights of a standalone row (despike-small, despike-natural, "
+                         "tfp+gkmnet, spk2imgnet, spk2imgnet+gkmnet); default: bundled")
+    ap.add_argument("--no-networks", action="store_true",
+                    help="only the standalone methods table")
     args = ap.parse_args(argv)
+    given = dict(w.split("=", 1) for w in args.weights)
+    unknown = sorted(set(given) - {label for label, _, _ in STANDALONE})
+    if unknown:
+        ap.error(f"--weights {unknown[0]}=...: a row of the standalone table, one of "
+                 + ", ".join(label for label, _, _ in STANDALONE))
+    if not args.no_networks:
+        networks(args)
+    rows = standalone(args.repeats, args.threads, given)
+    print(f"\nEach method standalone: a fresh process reads a 400x256, 256-step .dat and "
+          f"restores it (uncalibrated), {args.threads} torch threads, median of "
+          f"{args.repeats} after a warm-up; peak_mb: the process's peak RSS, baseline_mb: "
+          "the same process without restoring")
+    print(table(rows, ["method", "weights", "median_ms", "min_ms", "peak_mb", "baseline_mb"]))
+
+
+def networks(args) -> None:
+    """The networks' table (module doc)."""
     names = CPU_MODELS + (PUBLISHED_MODELS if args.published else ())
     timed_rows = {r["name"]: r for r in measure(names, args.repeats, args.threads,
                                                   args.train_step)}
