@@ -30,16 +30,28 @@ def models(as_json):
                      "depths": list(cfg.depths),
                      "bundled_weights": str(bundled) if bundled_cfg == config_to_dict(cfg)
                      else None})
+    for path in sorted(bundled.parent.glob("*.pt")):     # every bundled DeSpike file
+        try:
+            cfg = read_weights(path)["config"]
+        except Exception:  # not listed; `spikerestore run --weights` gives the error
+            continue
+        use = ("the default of --method despike" if path == bundled else
+               f"--weights despike={path.relative_to(bundled.parents[3])}")
+        rows.append({"name": path.name, "parameters": count_parameters(build_model(cfg)),
+                     "description": f"DeSpike weights ({cfg['name']}): {use}",
+                     "bundled_weights": str(path)})
     from restore.cascades.catalog import cascade_rows
 
     rows += cascade_rows()
     if as_json:
         echo_json(rows)
         return
-    for r in rows:
+    names = [f"--method {r['name']}" if r.get("method") else r["name"] for r in rows]
+    width = max(len(n) for n in names)
+    for name, r in zip(names, rows):
         shape = (f"widths {r['widths']} depths {r['depths']}" if "widths" in r
                  else r["description"])
         weights = ("  [bundled weights]" if r["bundled_weights"]
                    else "  [no weights bundled yet]" if r.get("method") else "")
-        name = f"--method {r['name']}" if r.get("method") else r["name"]
-        click.echo(f"{name:<15} {r['parameters'] / 1e6:8.3f} M parameters  {shape}" + weights)
+        click.echo(f"{name:<{width}} {r['parameters'] / 1e6:8.3f} M parameters  {shape}"
+                   + weights)

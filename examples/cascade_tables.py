@@ -20,6 +20,7 @@ import math
 from pathlib import Path
 
 WINDOWS = ("full", "64", "32")
+SET_ORDER = ("natural_testset", "natural_lowlight", "procedural")
 DIGITS = {"psnr": 2, "ssim": 3, "lpips": 3}
 NAMES = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS"}
 BETTER = {"psnr": max, "ssim": max, "lpips": min}
@@ -33,10 +34,16 @@ def _cell(values: dict, metrics) -> str:
     return " / ".join(_f(values.get(m), m) for m in metrics)
 
 
+def _order(path: Path) -> tuple:
+    """Sets in the issue's order (natural, low light, procedural), then by name."""
+    name = path.parent.parent.parent.name
+    return (SET_ORDER.index(name) if name in SET_ORDER else len(SET_ORDER), str(path))
+
+
 def load(results: Path) -> dict:
     """``{set: {calib: {window: summary}}}`` of every ``results.json`` below ``results``."""
     out: dict = {}
-    for path in sorted(results.glob("*/*/*/results.json")):
+    for path in sorted(results.glob("*/*/*/results.json"), key=_order):
         window, calib, name = path.parent.name, path.parent.parent.name, \
             path.parent.parent.parent.name
         summary = json.loads(path.read_text(encoding="utf-8"))

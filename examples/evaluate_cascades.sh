@@ -8,8 +8,8 @@
 # generated into PROCEDURAL_DIR, default data/testset, when absent; calibration
 # $PROCEDURAL_CALIB, default oracle), at windows full, 64 and 32, one `spikerestore eval`
 # per (set, calibration, window) into RESULTS_DIR/SET/CALIB/WINDOW (default results/cascades).
-# A run whose directory holds the same command's finished results is skipped, so an
-# interrupted evaluation resumes. Then RESULTS_DIR/tables.md (examples/cascade_tables.py)
+# A run whose directory holds the finished results of the same command on the same weights
+# (sha256 of every weights file) is skipped, so an interrupted evaluation resumes. Then RESULTS_DIR/tables.md (examples/cascade_tables.py)
 # and the montages RESULTS_DIR/montage_SET.png (examples/cascade_montage.py).
 # A try on a few samples with intermediate checkpoints (minutes, not hours; WINDOWS picks
 # the windows, default "full 64 32"):
@@ -45,16 +45,24 @@ if [ ! -f "$manifest" ] || ! grep -q "^complete: true" "$manifest"; then
   resume=$([ -f "$manifest" ] && echo --resume || true)
   spikesim generate --config examples/configs/testset.yaml -o "$procedural" --workers 2 $resume
 fi
+# the weights every network reads, by content: a bundled or given file that changes (a
+# training's best.pt, a new bundle) makes the evaluations that read it run again
+weight_files=("$despike_weights" restore/cascades/weights/*.pt)
+for ((i = 0; i < ${#extra[@]}; i++)); do
+  if [[ "${extra[$i]}" == "--weights" ]]; then weight_files+=("${extra[$((i + 1))]#*=}"); fi
+done
+fingerprint=$(sha256sum "${weight_files[@]}" 2>/dev/null || true)
 evaluate() {   # evaluate NAME DATA CALIB WINDOW
   local out="$results/$1/$3/$4"
   local cmd=(spikerestore eval "$2" --methods "$methods" --windows "$4" --calib-mode "$3"
              "${weights[@]}" "${extra[@]}" -o "$out" --overwrite --montage 0 -qq)
-  if [ -f "$out/results.json" ] && [ "$(cat "$out/args.txt" 2>/dev/null)" = "${cmd[*]}" ]; then
+  local key="${cmd[*]}"$'\n'"$fingerprint"
+  if [ -f "$out/results.json" ] && [ "$(cat "$out/args.txt" 2>/dev/null)" = "$key" ]; then
     echo "done already: $out"; return
   fi
   echo "evaluating: $out"
   "${cmd[@]}" > "$out.log"
-  printf '%s' "${cmd[*]}" > "$out/args.txt"
+  printf '%s' "$key" > "$out/args.txt"
 }
 mkdir -p "$results"
 for window in ${WINDOWS:-full 64 32}; do

@@ -82,6 +82,9 @@ def test_models_lists_the_networks_and_the_methods(no_bundled):
     assert (rows["spk2imgnet+gkmnet@method"]["parameters"]
             == rows["spk2imgnet-cpu"]["parameters"] + rows["gkmnet-cpu"]["parameters"])
     assert rows["tfp+gkmnet@method"]["bundled_weights"] is None
+    for path in bundled_weights_path().parent.glob("*.pt"):     # every bundled despike file
+        assert rows[path.name]["bundled_weights"] == str(path)
+        assert rows[path.name]["parameters"] == count_parameters(load_model(path))
 
 
 # ---- the networks ------------------------------------------------------------------

@@ -267,6 +267,9 @@ def cascade_card(run_dir, weights: str = "best.pt", machine_note: str = "", note
         "",
         *_stage_rows(model),
         *budget_lines(meta, summary, reference),
+        *(["The reconstruct stage alone has half of the budget by design: the other half "
+           "trains GKMNet after it (`spk2imgnet+gkmnet`, docs/cascades.md §3).", ""]
+          if method == "spk2imgnet" else []),
         "## Training (one resumable command a stage; docs/cascades.md §3)",
         "",
         "```bash",
