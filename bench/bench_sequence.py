@@ -17,7 +17,7 @@ Measured in one run, on one capture (a ``spikesim render`` focus sweep of the re
    peak RSS), with the single frame's
    time split into stages (interpreter and CLI, torch import, weights, features,
    forward, exposure and PNG) by a child that runs the command's library calls in order;
-   with ``--baseline DIR`` the same for another checkout, so the start-up cost before and
+   with ``--baseline DIR`` (repeatable) the same for other checkouts, so the start-up cost before and
    after a change is compared in one run.
 
 The machine's load average is printed before and after: on a shared machine compare
@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -45,8 +46,14 @@ ENV = dict(os.environ, OMP_NUM_THREADS=str(THREADS), MKL_NUM_THREADS=str(THREADS
 METHODS = ("tfp", "tfp+rl", "despike")
 
 STAGES = r"""
-import json, sys, time
-marks = [(time.perf_counter(), time.process_time())]
+import json, os, sys, time
+def started():                     # wall and CPU seconds at this process's start
+    ticks = os.sysconf("SC_CLK_TCK")
+    with open("/proc/self/stat") as f:
+        start = int(f.read().rsplit(")", 1)[1].split()[19]) / ticks
+    with open("/proc/uptime") as f:
+        return time.perf_counter() - (float(f.read().split()[0]) - start), 0.0
+marks = [started(), (time.perf_counter(), time.process_time())]
 mark = lambda: marks.append((time.perf_counter(), time.process_time()))
 import cli.spikerestore_cli, restore.run, restore.methods
 from cli.stream_args import open_stream
@@ -74,16 +81,24 @@ from spikesim.images import write_png_srgb
 lin, _ = expose(lam, "auto")
 write_png_srgb(sys.argv[3], lin.clip(0, 1))
 mark()
-names = ("cli_imports", "torch_import", "weights", "features", "forward", "expose_write")
+names = ("interpreter", "cli_imports", "torch_import", "weights", "features", "forward", "expose_write")
 print(json.dumps({"wall": {n: b[0] - a[0] for n, a, b in zip(names, marks, marks[1:])},
                   "cpu": {n: b[1] - a[1] for n, a, b in zip(names, marks, marks[1:])}}))
 """
 
-def command(args, tree: Path = ROOT) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of ``spikerestore ARGS`` in a fresh interpreter,
-    with the code of ``tree`` (this checkout, or a baseline's)."""
-    return command_peak([sys.executable, "-m", "cli.spikerestore_cli", *args],
-                        env=dict(ENV, PYTHONPATH=str(tree)), cwd=tree)
+def command(args, tree: Path = ROOT) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MB) and CPU seconds (user + system) of ``spikerestore
+    ARGS`` in a fresh interpreter, with the code of ``tree`` (this checkout, or a
+    baseline's). The CPU time is this process's ``RUSAGE_CHILDREN`` before and after:
+    the command and its small wrapper (:func:`bench._util.command_peak`)."""
+    def children_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    cpu0 = children_cpu()
+    wall, rss = command_peak([sys.executable, "-m", "cli.spikerestore_cli", *args],
+                             env=dict(ENV, PYTHONPATH=str(tree)), cwd=tree)
+    return wall, rss, children_cpu() - cpu0
 
 
 def single_frame(capture: Path, key: int, tmp: Path, repeats: int, tree: Path) -> dict:
@@ -91,20 +106,21 @@ def single_frame(capture: Path, key: int, tmp: Path, repeats: int, tree: Path) -
     median of each stage (a child running the command's library calls in order)."""
     command(["run", capture, "--center", key, "-q", "--overwrite", "-o", tmp / "w.png"],
             tree)                                             # warm caches (numba, files)
-    walls, rss, stages = [], [], []
+    walls, rss, cpus, stages = [], [], [], []
     for _ in range(repeats):
-        w, r = command(["run", capture, "--center", key, "--method", "despike", "-q",
-                        "--overwrite", "-o", tmp / "one.png"], tree)
+        w, r, c = command(["run", capture, "--center", key, "--method", "despike", "-q",
+                           "--overwrite", "-o", tmp / "one.png"], tree)
         walls.append(w)
         rss.append(r)
+        cpus.append(c)
         out = subprocess.run([sys.executable, "-c", STAGES, str(capture), str(key),
                               str(tmp / "stages.png")], capture_output=True, text=True,
                              env=dict(ENV, PYTHONPATH=str(tree)), cwd=tree, check=True)
         stages.append(json.loads(out.stdout.strip().splitlines()[-1]))
     med = {kind: {k: statistics.median(r[kind][k] for r in stages) for k in stages[0][kind]}
            for kind in ("wall", "cpu")}
-    return {"wall_s": statistics.median(walls), "maxrss_mb": max(rss), "stages": med["wall"],
-            "stages_cpu": med["cpu"],
+    return {"wall_s": statistics.median(walls), "maxrss_mb": max(rss),
+            "cpu_s": statistics.median(cpus), "stages": med["wall"], "stages_cpu": med["cpu"],
             "overhead_s": sum(v for k, v in med["wall"].items() if k != "forward"),
             "overhead_cpu_s": sum(v for k, v in med["cpu"].items() if k != "forward")}
 
@@ -169,9 +185,10 @@ def main(argv=None):
     ap.add_argument("--every", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
-    ap.add_argument("--baseline", type=Path, default=None,
+    ap.add_argument("--baseline", type=Path, action="append", default=[],
                     help="Another checkout (e.g. `git archive REV | tar -x -C DIR`): its "
-                    "single-frame command and stages measured in the same run.")
+                    "single-frame command and stages measured in the same run; repeat the "
+                    "option for several.")
     ap.add_argument("--single-only", action="store_true",
                     help="Only the forward pass and the single-frame command (no sequences).")
     args = ap.parse_args(argv)
@@ -186,7 +203,7 @@ def main(argv=None):
         keys = [96 + args.every * i for i in range(args.frames)]
         fwd = forward_times(capture, keys, args.repeats)
         if args.single_only:
-            seq, cli_seq = {}, (float("nan"), float("nan"))
+            seq, cli_seq = {}, (float("nan"),) * 3
         else:
             seq = {m: sequence_in_process(capture, m, args.every, args.frames, tmp)
                    for m in METHODS}
@@ -194,8 +211,8 @@ def main(argv=None):
                                "--stop", keys[-1] + 1, "--method", "despike", "-q",
                                "-o", tmp / "cli.gif"])
         single = single_frame(capture, keys[0], tmp, args.repeats, ROOT)
-        base = (single_frame(capture, keys[0], tmp, args.repeats, args.baseline)
-                if args.baseline else None)
+        bases = {str(tree): single_frame(capture, keys[0], tmp, args.repeats, tree)
+                 for tree in args.baseline}
     load_after = os.getloadavg()
     stages, single_wall, single_rss = single["stages"], single["wall_s"], single["maxrss_mb"]
     forward = fwd[1]
@@ -204,7 +221,7 @@ def main(argv=None):
               "forward_s": forward, "forward_batch_s_per_frame": fwd,
               "sequence": seq, "cli_sequence": {"wall_s": cli_seq[0], "maxrss_mb": cli_seq[1],
                                                 "fps": args.frames / cli_seq[0]},
-              "single": single, "baseline_single": base}
+              "single": single, "baseline_single": bases}
     print(f"CPU: {report['cpu']}, {THREADS} threads; load average before "
           f"{load_before[0]:.1f}, after {load_after[0]:.1f}; {args.frames} frames every "
           f"{args.every} steps of 400x250; medians of {args.repeats}\n")
@@ -222,7 +239,9 @@ def main(argv=None):
     print(f"`spikerestore run --center` (despike, one frame): {single_wall:.2f} s, peak RSS "
           f"{single_rss:.0f} MB; beyond the forward pass {over:.2f} s "
           f"({over / forward:.2f}x the forward pass)")
-    runs = [("now", single)] + ([(str(args.baseline), base)] if base is not None else [])
+    print(f"  CPU time of the whole command {single['cpu_s']:.2f} s (its forward pass "
+          "included: under load, its threads' waiting varies by seconds)")
+    runs = [("now", single)] + list(bases.items())
     print("\n| single frame, stage | " + " | ".join(f"{n} wall s | {n} CPU s" for n, _ in runs)
           + " |")
     print("|---|" + "---|---|" * len(runs))
@@ -231,8 +250,8 @@ def main(argv=None):
                                        for _, r in runs) + " |")
     print("| beyond the forward pass | " + " | ".join(
         f"{r['overhead_s']:.3f} | {r['overhead_cpu_s']:.3f}" for _, r in runs) + " |")
-    if base is not None:
-        print(f"\noverhead beyond the forward pass, now / baseline: wall "
+    for name, base in bases.items():
+        print(f"\noverhead beyond the forward pass, now / {name}: wall "
               f"{single['overhead_s'] / base['overhead_s']:.2f}, CPU time "
               f"{single['overhead_cpu_s'] / base['overhead_cpu_s']:.2f} (CPU time is what "
               "a busy machine distorts least)")

@@ -282,12 +282,17 @@ def run_sequence(input_path, out, *, every, start=None, stop=None, fps: float = 
         for frame in restore_frames(stream, steps, method, calib=calib, window=window,
                                     sigma=sigma, dead_time=dead_time, device=device,
                                     weights=weights, sigma_source=src, batch=batch):
-            lin, display = expo.apply(frame.lam)
-            files = writer.write(display, lin)
-            records.append({"index": frame.index, "step": frame.step, "window": frame.window,
-                            "sigma": frame.sigma, "sigma_source": frame.sigma_source,
-                            "files": files})
-            if progress is not None:
-                progress(frame.index + 1, len(steps))
+            records.append(_write_frame(frame, expo, writer))
+            del frame                    # nothing of this frame is kept while the next one
+            if progress is not None:     # is restored
+                progress(len(records), len(steps))
     return SequenceResult(str(input_path), str(out), out_kind, method, int(every), mode,
                           float(expo.scale), records)
+
+
+def _write_frame(frame, expo, writer) -> dict:
+    """Expose and write one frame of a sequence; its record for :class:`SequenceResult`."""
+    lin, display = expo.apply(frame.lam)
+    files = writer.write(display, lin)
+    return {"index": frame.index, "step": frame.step, "window": frame.window,
+            "sigma": frame.sigma, "sigma_source": frame.sigma_source, "files": files}

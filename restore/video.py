@@ -155,9 +155,11 @@ class _Gif:
             header, _ = GifImagePlugin.getheader(im)
             data = b"".join(header)
             self.handle.write(b"GIF89a" + data[6:] + _GIF_LOOP)   # 89a: it has extensions
-        for chunk in GifImagePlugin.getdata(im, duration=self.duration_ms):
+        chunks = GifImagePlugin.getdata(im, duration=self.duration_ms)
+        for chunk in chunks:
             self.handle.write(chunk)
-        self.count += 1
+        chunks.clear()          # Pillow keeps the list on a class made per call, which only
+        self.count += 1         # the cyclic GC frees: the frames' bytes would pile up
         return []
 
 

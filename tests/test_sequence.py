@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from cli.spikerestore_cli import main as restore_main
 from cli.spikesim_cli import main as sim_main
+from restore import sequence
 from restore.sequence import RunningCounts, key_steps
 from spikesim.errors import InputError
 from spikesim.stream import SpikeStream
@@ -59,7 +60,11 @@ def test_key_steps_refuse_ranges_outside_the_stream(every, start, stop, param):
         key_steps(1000, every, start, stop)
 
 
-def test_running_counts_equal_the_streams_counts(tmp_path):
+@pytest.mark.parametrize("chunk_bytes", [1 << 21, 17 * 8 * 5])   # one chunk; 5 frames each
+def test_running_counts_equal_the_streams_counts(tmp_path, monkeypatch, chunk_bytes):
+    """Exact counts of a file-backed stream whose rows are flipped and not whole bytes
+    (17 px), counted in one chunk or in chunks of 5 frames; the kept edges stay few."""
+    monkeypatch.setattr(sequence, "NUMPY_COUNT_CHUNK_BYTES", chunk_bytes)
     rng = np.random.default_rng(4)
     dense = (rng.random((700, 8, 17)) < 0.3).astype(np.uint8)
     path = tmp_path / "s.dat"
@@ -73,6 +78,21 @@ def test_running_counts_equal_the_streams_counts(tmp_path):
         shared.release_before(c + 53 - 96)
         assert len(shared._edges) <= 16                  # bounded: only the live edges
     np.testing.assert_array_equal(shared.counts(5, 9), dense[5:9].sum(0))   # before anchor
+
+
+def test_running_counts_drop_the_anchor_once_the_next_start_is_counted():
+    """A sequence of 192-step windows every 64 steps keeps four cumulative frames at
+    most (the current window's start and end, the two previous ends): the anchor below
+    the current start goes as soon as that start is counted (five before)."""
+    dense = (np.random.default_rng(5).random((1200, 4, 8)) < 0.3).astype(np.uint8)
+    shared = RunningCounts(SpikeStream.from_dense(dense))
+    kept = []
+    for key in range(96, 1200 - 96, 64):
+        np.testing.assert_array_equal(shared.counts(key - 96, key + 96),
+                                      dense[key - 96:key + 96].sum(0))
+        kept.append(len(shared._cum))
+        shared.release_before(key + 64 - 96)
+    assert max(kept) == 4 and len(kept) > 10
 
 
 # ------------------------------------------------------------------------ frame = single
@@ -159,6 +179,36 @@ def test_gif_and_mp4_hold_every_frame(sweep, tmp_path):
     png = iio.imread(tmp_path / "pngs" / "frame_000002.png").astype(float)
     assert np.abs(video[2, ..., 0].astype(float) - png).mean() < 3.0    # H.264, near lossless
     assert not list(tmp_path.glob(".*part*"))
+
+
+def test_gif_writer_keeps_no_frame(tmp_path):
+    """Frames go to the file as they come: with the cyclic GC off, 40 noisy 120x90
+    frames leave under a quarter of their encoded bytes behind (Pillow's encoder class
+    made per call, about 2 KB each until the GC runs). Pillow returned each frame's
+    bytes in a list that only the cyclic GC freed: all of them stayed (0.67 MB here)."""
+    import gc
+    import tracemalloc
+
+    from restore.video import sequence_writer
+
+    rng = np.random.default_rng(0)
+    frames = [rng.random((90, 120)) for _ in range(41)]
+    gc.collect()
+    gc.disable()
+    tracemalloc.start()
+    try:
+        with sequence_writer(tmp_path / "s.gif", fps=10) as writer:
+            writer.write(frames[0], None)
+            before = tracemalloc.get_traced_memory()[0]
+            for frame in frames[1:]:
+                writer.write(frame, None)
+            grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+        gc.enable()
+    written = (tmp_path / "s.gif").stat().st_size
+    assert grown < written / 4, (grown, written)
+    assert iio.imread(tmp_path / "s.gif", index=None).shape == (41, 90, 120)
 
 
 # ------------------------------------------------------------------------ bad input
@@ -284,9 +334,10 @@ def test_bench_sequence_measures_the_commands_own_peak_memory():
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     ballast = np.ones(400 << 17)                 # 400 MB resident (float64 ones)
-    wall, peak_mb = bench.command(["--version"])
+    wall, peak_mb, cpu_s = bench.command(["--version"])
     assert float(ballast[-1]) == 1.0
     assert 5 < peak_mb < 150, peak_mb
+    assert 0 < cpu_s < 20, cpu_s                  # the child's CPU time, not this process's
 
 
 @pytest.mark.parametrize("option", [["--lpips"], ["--no-reference"], ["--limit", "2"],
