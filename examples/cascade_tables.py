@@ -3,8 +3,9 @@
 
     python examples/cascade_tables.py RESULTS_DIR [-o RESULTS_DIR/tables.md]
 
-RESULTS_DIR holds ``SET/CALIB/WINDOW/results.json`` (``spikerestore eval -o``, one
-window and one calibration mode each). For every test set and calibration mode: PSNR /
+RESULTS_DIR holds ``SET/CALIB/WINDOW/GROUP/results.json`` (``spikerestore eval -o``: one
+window, one calibration mode and one group of methods each, on the same samples; a
+window's groups are joined). For every test set and calibration mode: PSNR /
 SSIM / LPIPS of every method at each window, then by blur bin and by focus side at each
 window, then who is best where (the best mean of each metric per window and per blur bin:
 higher PSNR and SSIM, lower LPIPS). Every figure is copied from the results files (their
@@ -21,6 +22,7 @@ from pathlib import Path
 
 WINDOWS = ("full", "64", "32")
 SET_ORDER = ("natural_testset", "natural_lowlight", "procedural")
+GROUP_ORDER = ("despike", "classical", "tfp+gkmnet", "spk2imgnet", "spk2imgnet+gkmnet")
 DIGITS = {"psnr": 2, "ssim": 3, "lpips": 3}
 NAMES = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS"}
 BETTER = {"psnr": max, "ssim": max, "lpips": min}
@@ -35,20 +37,43 @@ def _cell(values: dict, metrics) -> str:
 
 
 def _order(path: Path) -> tuple:
-    """Sets in the issue's order (natural, low light, procedural), then by name."""
-    name = path.parent.parent.parent.name
-    return (SET_ORDER.index(name) if name in SET_ORDER else len(SET_ORDER), str(path))
+    """Sets in the issue's order (natural, low light, procedural), groups as
+    evaluate_cascades.sh runs them (despike, classical, the learned cascades), then by name."""
+    group, name = path.parent.name, path.parents[3].name
+    return (SET_ORDER.index(name) if name in SET_ORDER else len(SET_ORDER), name,
+            path.parents[2].name, path.parents[1].name,
+            GROUP_ORDER.index(group) if group in GROUP_ORDER else len(GROUP_ORDER), group)
+
+
+def merge(summaries: list[dict]) -> dict:
+    """One window's summary from its groups' (``spikerestore eval`` runs of different
+    methods on the same samples): methods, rows, breakdowns, commands and weights joined."""
+    counts = {s["num_samples"] for s in summaries}
+    if len(counts) != 1:
+        raise SystemExit(f"Error: groups of one window evaluated different sample counts "
+                         f"{sorted(counts)}; run examples/evaluate_cascades.sh again")
+    out = {"num_samples": counts.pop(), "methods": [], "overall": [], "by_blur": [],
+           "by_side": [], "commands": [], "weights": {},
+           "metrics": [m for m in summaries[0].get("metrics", ())
+                       if all(m in s.get("metrics", ()) for s in summaries)]}
+    for s in summaries:
+        for key in ("methods", "overall", "by_blur", "by_side"):
+            out[key] += s[key]
+        out["commands"].append(s.get("command", "?"))
+        out["weights"].update(s.get("weights") or {})
+    return out
 
 
 def load(results: Path) -> dict:
-    """``{set: {calib: {window: summary}}}`` of every ``results.json`` below ``results``."""
-    out: dict = {}
-    for path in sorted(results.glob("*/*/*/results.json"), key=_order):
-        window, calib, name = path.parent.name, path.parent.parent.name, \
-            path.parent.parent.parent.name
+    """``{set: {calib: {window: summary}}}`` of the ``SET/CALIB/WINDOW/GROUP/results.json``
+    files below ``results``, each window's groups merged (:func:`merge`)."""
+    groups: dict = {}
+    for path in sorted(results.glob("*/*/*/*/results.json"), key=_order):
+        window, calib, name = path.parents[1].name, path.parents[2].name, path.parents[3].name
         summary = json.loads(path.read_text(encoding="utf-8"))
-        out.setdefault(name, {}).setdefault(calib, {})[window] = summary
-    return out
+        groups.setdefault(name, {}).setdefault(calib, {}).setdefault(window, []).append(summary)
+    return {name: {calib: {w: merge(ss) for w, ss in wins.items()}
+                   for calib, wins in calibs.items()} for name, calibs in groups.items()}
 
 
 def _windows(runs: dict) -> list[str]:
@@ -129,7 +154,7 @@ def set_section(name: str, calibs: dict) -> list[str]:
                       *breakdown_table(s, "by_side", metrics), "",
                       f"Best mean of each metric, calibration {calib}, window {w}:", "",
                       *winners(s, metrics), ""]
-            provenance.append(f"- `{s.get('command', '?')}`")
+            provenance += [f"- `{c}`" for c in s["commands"]]
             for net, ident in (s.get("weights") or {}).items():
                 line = f"  - {net}: `{ident}`"
                 if line not in provenance:
@@ -145,7 +170,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     data = load(args.results)
     if not data:
-        print(f"Error: no SET/CALIB/WINDOW/results.json under {args.results}; run "
+        print(f"Error: no SET/CALIB/WINDOW/GROUP/results.json under {args.results}; run "
               "examples/evaluate_cascades.sh first")
         return 2
     text = ["# Learned and classical cascades against despike (issue 20)", "",

@@ -47,7 +47,8 @@ def test_sample_rule_takes_the_lowest_id_of_each_blur_bin():
 
 @pytest.fixture(scope="module")
 def evaluations(tmp_path_factory):
-    """Two windows of one tiny evaluation laid out as evaluate_cascades.sh lays them out."""
+    """Two windows and two groups of methods of one tiny evaluation, laid out as
+    evaluate_cascades.sh lays them out."""
     from cli.spikerestore_cli import main
     from spikesim.dataset import generate_dataset, load_dataset_config
 
@@ -57,27 +58,35 @@ def evaluations(tmp_path_factory):
                                           "seed": 5}), data, workers=1)
     results = root / "results"
     for window in ("full", "32"):
-        res = invoke(main, "eval", data, "--methods", "tfp,tfp+rl", "--windows", window,
-                     "--calib-mode", "oracle", "--no-lpips", "--montage", "0",
-                     "-o", results / "tiny" / "oracle" / window)
-        assert res.exit_code == 0, res.output
+        for group, methods in (("classical", "tfp,tfp+rl"), ("other", "tfi")):
+            res = invoke(main, "eval", data, "--methods", methods, "--windows", window,
+                         "--calib-mode", "oracle", "--no-lpips", "--montage", "0",
+                         "-o", results / "tiny" / "oracle" / window / group)
+            assert res.exit_code == 0, res.output
     return results
 
 
 def test_tables_copy_every_window_bin_and_side(evaluations):
     assert tables.main([str(evaluations)]) == 0
     text = (evaluations / "tables.md").read_text()
-    full = json.loads((evaluations / "tiny/oracle/full/results.json").read_text())
-    short = json.loads((evaluations / "tiny/oracle/32/results.json").read_text())
-    for summary, window in ((full, "full"), (short, "32")):
-        row = next(r for r in summary["overall"] if r["method"] == "tfp+rl +cal")
-        assert f"{row['psnr']:.2f} / {row['ssim']:.3f}" in text
+    def read(window, group):
+        return json.loads((evaluations / "tiny/oracle" / window / group / "results.json")
+                          .read_text())
+    for window in ("full", "32"):
         assert f"by blur bin (median σ, px), calibration oracle, window {window}:" in text
         assert f"by focus side, calibration oracle, window {window}:" in text
-        assert f"- `{summary['command']}`" in text
+        for group in ("classical", "other"):
+            summary = read(window, group)
+            for row in summary["overall"]:
+                assert f"{row['psnr']:.2f} / {row['ssim']:.3f}" in text
+            assert f"- `{summary['command']}`" in text
     header = next(ln for ln in text.splitlines() if ln.startswith("| method | full (192)"))
     assert header == "| method | full (192) | 32 steps |"
-    best = max(full["overall"], key=lambda r: r["psnr"])
+    rows = [ln.split("|")[1].strip() for ln in text.split("by window")[1].split("\n\n")[1]
+            .splitlines()[2:]]
+    assert rows == ["tfp +cal", "tfp+rl +cal", "tfi +cal"]      # the groups joined, in order
+    best = max(read("full", "classical")["overall"] + read("full", "other")["overall"],
+               key=lambda r: r["psnr"])
     assert f"| PSNR | {best['method']} ({best['psnr']:.2f})" in text
 
 
