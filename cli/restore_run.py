@@ -116,6 +116,10 @@ def run(input_path, method, calib_path, center, every, start, stop, fps, batch, 
     if as_json:
         echo_json([r.as_dict() for r in results])
         return
+    if verbosity() < 0:                  # -q: only what was written; -qq: nothing
+        for r in results if verbosity() == -1 else ():
+            click.echo(f"wrote {r.output}")
+        return
     for r in results:
         sig = "" if r.sigma is None else f", sigma {r.sigma:.2f} px ({r.sigma_source})"
         click.echo(f"{r.output}: {r.method}, {r.window} steps{sig}, exposure {r.exposure} "

@@ -83,8 +83,8 @@ def key_steps(length: int, every, start=None, stop=None, window: int | None = No
 class RunningCounts:
     """A :class:`~spikesim.stream.SpikeStream` whose ``counts(a, b)`` come from running sums.
 
-    Cumulative counts ``C(e)`` (spikes per pixel from an anchor step to ``e``, int64
-    ``(H, W)``) are kept for the edges asked for; ``counts(a, b) = C(b) - C(a)``, each
+    Cumulative counts ``C(e)`` (spikes per pixel from an anchor step to ``e``, ``(H, W)``
+    int32: fewer than 2**31 steps, else int64) are kept for the edges asked for; ``counts(a, b) = C(b) - C(a)``, each
     new edge counted from the nearest kept edge below it. Integer counts, so every
     result equals ``stream.counts(a, b)`` exactly (short ranges are counted with numpy,
     long ones with the stream's popcount). :meth:`release_before` forgets edges
@@ -97,6 +97,7 @@ class RunningCounts:
         self._edges: list[int] = []          # sorted steps with a kept C(e)
         self._cum: dict[int, np.ndarray] = {}
         self._floor: int | None = None       # no window starts below (release_before)
+        self._dtype = np.int32 if len(stream) < 2 ** 31 else np.int64   # holds any count
 
     def __len__(self) -> int:
         return len(self.stream)
@@ -109,7 +110,7 @@ class RunningCounts:
 
     def _reset(self, anchor: int) -> None:
         self._edges = [anchor]
-        self._cum = {anchor: np.zeros((self.stream.height, self.stream.width), np.int64)}
+        self._cum = {anchor: np.zeros((self.stream.height, self.stream.width), self._dtype)}
 
     def _count(self, a: int, b: int) -> np.ndarray:
         """Counts over ``[a, b)``: a short range unpacked and summed with numpy (no JIT
@@ -122,11 +123,11 @@ class RunningCounts:
         :func:`spikesim.stream.unpack_frames` shapes each frame: 5x faster than
         unpacking upright frames first."""
         if b - a > NUMPY_COUNT_MAX_STEPS:
-            return np.asarray(self.stream.counts(a, b), np.int64)
+            return np.asarray(self.stream.counts(a, b)).astype(self._dtype)
         s = self.stream
         file_width = s.file_width or s.width
-        flat = np.zeros(s.packed.shape[1] * 8, np.int64)
-        chunk = max(1, NUMPY_COUNT_CHUNK_BYTES // flat.size)     # frames, < 65,536
+        flat = np.zeros(s.packed.shape[1] * 8, self._dtype)
+        chunk = min(max(1, NUMPY_COUNT_CHUNK_BYTES // flat.size), 2 ** 16 - 1)   # frames
         for t in range(a, b, chunk):
             packed = self._packed(t, min(t + chunk, b))
             flat += np.unpackbits(packed, axis=1, bitorder="little").sum(axis=0,
@@ -171,7 +172,24 @@ class RunningCounts:
             return self.stream.counts(start, stop)   # the stream's own error
         if not self._edges or start < self._edges[0]:
             self._reset(start)
-        return self._cumulative(stop) - self._cumulative(start)
+        return np.subtract(self._cumulative(stop), self._cumulative(start), dtype=np.int64)
+
+    def keep_bases(self, steps) -> None:
+        """Keep only what counting ``steps`` (the next window's edges) will start from:
+        for each, the kept cumulative count at or below it; no later window starts
+        below the lowest (its anchor goes once that one is counted, as with
+        :meth:`release_before`). Edges inside the next window are counted afresh from
+        these bases (a few ms a frame) instead of kept (one frame of sums each)."""
+        keep = set()
+        for step in steps:
+            i = bisect.bisect_right(self._edges, step) - 1
+            if i >= 0:
+                keep.add(self._edges[i])
+        for e in self._edges:
+            if e not in keep:
+                del self._cum[e]
+        self._edges = sorted(keep)
+        self._floor = min(steps)
 
     def release_before(self, step: int) -> None:
         """Forget cumulative counts below ``step`` (keeping one anchor at or below it):
@@ -220,25 +238,28 @@ def restore_frames(stream, steps, method: str, *, calib=None, window=None, sigma
         yield from _network_batches(shared, steps, method, calib, dead_time, device, weights,
                                     int(batch))
         return
-    half = (int(window or settings.DEFAULT_WINDOW) + 1) // 2
+    from .baselines import resolve_window
+
     for i, step in enumerate(steps):
-        next_start = int(steps[i + 1]) - half if i + 1 < len(steps) else None
-        yield _restore_frame(shared, i, int(step), method, next_start, window=window,
+        following = (resolve_window(len(shared), int(steps[i + 1]), window)
+                     if i + 1 < len(steps) else None)
+        yield _restore_frame(shared, i, int(step), method, following, window=window,
                              calib=calib, dead_time=dead_time, sigma=sigma, device=device,
                              weights=weights, sigma_source=sigma_source)
 
 
-def _restore_frame(shared, index: int, step: int, method: str, next_start, *, sigma_source,
+def _restore_frame(shared, index: int, step: int, method: str, following, *, sigma_source,
                    **options) -> Frame:
-    """Frame ``index`` at key step ``step``; the running sums below ``next_start`` (the
-    next frame's earliest window start, ``None`` after the last frame) are released.
-    A function of its own, so the generator keeps no reference to a frame while the
-    consumer writes it and the next one is restored."""
+    """Frame ``index`` at key step ``step``; then only the running sums the next frame's
+    window (``following``, ``None`` after the last frame) is counted from are kept
+    (every method's windows lie inside it). A function of its own, so the generator
+    keeps no reference to a frame while the consumer writes it and the next one is
+    restored."""
     from .methods import restore
 
     res = restore(shared, method, center=step, **options)
-    if next_start is not None and isinstance(shared, RunningCounts):
-        shared.release_before(next_start)
+    if following is not None and isinstance(shared, RunningCounts):
+        shared.keep_bases((following.start, following.stop))
     return Frame(index, step, res.lam, res.window, res.sigma,
                  sigma_source or res.sigma_source)
 

@@ -80,19 +80,20 @@ def test_running_counts_equal_the_streams_counts(tmp_path, monkeypatch, chunk_by
     np.testing.assert_array_equal(shared.counts(5, 9), dense[5:9].sum(0))   # before anchor
 
 
-def test_running_counts_drop_the_anchor_once_the_next_start_is_counted():
-    """A sequence of 192-step windows every 64 steps keeps four cumulative frames at
-    most (the current window's start and end, the two previous ends): the anchor below
-    the current start goes as soon as that start is counted (five before)."""
+def test_running_counts_keep_only_the_next_windows_bases():
+    """192-step windows every 64 steps: between frames only the two cumulative frames
+    the next window is counted from are kept, three while a window is counted (five
+    before: every edge above the next start stayed)."""
     dense = (np.random.default_rng(5).random((1200, 4, 8)) < 0.3).astype(np.uint8)
     shared = RunningCounts(SpikeStream.from_dense(dense))
-    kept = []
+    counting, between = [], []
     for key in range(96, 1200 - 96, 64):
         np.testing.assert_array_equal(shared.counts(key - 96, key + 96),
                                       dense[key - 96:key + 96].sum(0))
-        kept.append(len(shared._cum))
-        shared.release_before(key + 64 - 96)
-    assert max(kept) == 4 and len(kept) > 10
+        counting.append(len(shared._cum))
+        shared.keep_bases((key + 64 - 96, key + 64 + 96))
+        between.append(len(shared._cum))
+    assert max(counting) == 3 and max(between) == 2 and len(counting) > 10
 
 
 # ------------------------------------------------------------------------ frame = single
@@ -179,6 +180,15 @@ def test_gif_and_mp4_hold_every_frame(sweep, tmp_path):
     png = iio.imread(tmp_path / "pngs" / "frame_000002.png").astype(float)
     assert np.abs(video[2, ..., 0].astype(float) - png).mean() < 3.0    # H.264, near lossless
     assert not list(tmp_path.glob(".*part*"))
+
+
+def test_quiet_single_frame_says_only_what_it_wrote(sweep, tmp_path):
+    """-q: one line naming the PNG; -qq: nothing (as --every and the other commands)."""
+    args = ["run", sweep / "capture.dat", "--method", "tfp", "--center", 200]
+    res = _run(restore_main, args + ["-o", tmp_path / "a.png", "-q"])
+    assert res.exit_code == 0 and res.output == f"wrote {tmp_path / 'a.png'}\n"
+    res = _run(restore_main, args + ["-o", tmp_path / "b.png", "-qq"])
+    assert res.exit_code == 0 and res.output == "" and (tmp_path / "b.png").is_file()
 
 
 def test_gif_writer_keeps_no_frame(tmp_path):
