@@ -483,3 +483,24 @@ def test_eval_refuses_a_cascade_file_given_to_despike_before_any_work(trained, t
                  f"despike={trained / 'tfp' / 'final.pt'}", "-o", tmp_path / "out")
     one_line_error(res, "a DeSpike weights file")
     assert files_under(tmp_path / "out") == []
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "restore"
+                                         / "cascades" / "weights").glob("*.pt")),
+                         ids=lambda p: p.name)
+def test_bundled_cascade_weights_have_a_true_card_and_despikes_budget(path):
+    """Every bundled cascade file loads as its method's stage, its card beside it names
+    its sha256, and the card's budget line says the run spent despike's budget within
+    10 % (issue 20: "budgets recorded and equal within 10 %")."""
+    import hashlib
+    import re
+
+    from restore.cascades.card import card_path
+    from restore.cascades.weights import load_stage
+
+    method = next(m for m, name in settings.CASCADE_WEIGHTS_FILES.items() if name == path.name)
+    load_stage(path)
+    card = card_path(method).read_text()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() in card
+    ratio = float(re.search(r"the cascade spent ([0-9.]+) × that", card).group(1))
+    assert 0.9 <= ratio <= 1.1, ratio

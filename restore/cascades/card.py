@@ -45,9 +45,9 @@ def bundle(path, method: str, overwrite: bool = False) -> Path:
     the copy is byte for byte (the same sha256). Returns the bundled path."""
     from spikesim.atomic import check_writable, write_bytes
 
+    check_record(method, stage_record(load_stage(path)), path)
     dest = bundled_path(method)
     check_writable(dest, overwrite, "--bundle")
-    check_record(method, stage_record(load_stage(path)), path)
     write_bytes(dest, Path(path).read_bytes(), overwrite=overwrite, what="--bundle")
     return dest
 
