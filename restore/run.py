@@ -249,7 +249,7 @@ def run_sequence(input_path, out, *, every, start=None, stop=None, fps: float = 
     forward pass of the network (faster on some machines; equal to float32 rounding).
     """
     from .sequence import (check_batch, check_every_input, key_steps, restore_frames,
-                           return_large_blocks, sequence_exposure)
+                           sequence_exposure)
     from .video import check_sequence_output, sequence_writer
 
     kind = input_kind(input_path)
@@ -278,7 +278,6 @@ def run_sequence(input_path, out, *, every, start=None, stop=None, fps: float = 
     out_kind = check_sequence_output(out, len(steps), linear, overwrite, fps)
     expo = sequence_exposure(mode, **response) if mode == "camera" else sequence_exposure(mode)
     records = []
-    return_large_blocks()                # memory stays one frame's, not the largest seen
     with sequence_writer(out, fps=fps, linear=linear, overwrite=overwrite) as writer:
         for frame in restore_frames(stream, steps, method, calib=calib, window=window,
                                     sigma=sigma, dead_time=dead_time, device=device,

@@ -264,26 +264,6 @@ def _restore_frame(shared, index: int, step: int, method: str, following, *, sig
                  sigma_source or res.sigma_source)
 
 
-MMAP_THRESHOLD_BYTES = 1 << 20
-
-
-def return_large_blocks() -> bool:
-    """Have malloc give every block over :data:`MMAP_THRESHOLD_BYTES` back to the system
-    when it is freed, for the rest of the process (glibc's ``mallopt``; ``False`` where
-    there is none). By default glibc raises that threshold after each large free, up
-    to 32 MiB, and keeps memory freed below it: a sequence then carried one frame's
-    freed network activations into the next (+157 MB for 4 ``despike`` frames at
-    400x250, a 200x125 sweep 424 -> 455 MB; with this, flat at 386 MB)."""
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    m_mmap_threshold = -3                        # M_MMAP_THRESHOLD of <malloc.h>
-    return bool(mallopt(m_mmap_threshold, MMAP_THRESHOLD_BYTES))
-
-
 def check_batch(batch) -> int:
     """``batch`` if it is a whole number of frames >= 1, else :class:`InputError`."""
     if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:

@@ -191,14 +191,6 @@ def test_quiet_single_frame_says_only_what_it_wrote(sweep, tmp_path):
     assert res.exit_code == 0 and res.output == "" and (tmp_path / "b.png").is_file()
 
 
-def test_large_blocks_go_back_to_the_system_on_glibc():
-    """The allocator setting of a sequence is applied where glibc provides it, and
-    nowhere else raises."""
-    import platform
-
-    assert sequence.return_large_blocks() is (platform.libc_ver()[0] == "glibc")
-
-
 def test_gif_writer_keeps_no_frame(tmp_path):
     """Frames go to the file as they come: with the cyclic GC off, 40 noisy 120x90
     frames leave under a quarter of their encoded bytes behind (Pillow's encoder class
