@@ -35,6 +35,12 @@ RSS_WRAPPER = ("import resource, subprocess, sys\n"
                " file=sys.stderr)\nsys.exit(code)\n")
 
 
+def _wrapper_maxrss(stderr: str) -> float:
+    """The peak resident memory (MB) :data:`RSS_WRAPPER` printed on ``stderr``."""
+    return [float(line.split()[1]) for line in stderr.splitlines()
+            if line.startswith("MAXRSS_MB")][-1]
+
+
 def run_child(code: str, timeout: float = 600) -> dict:
     """Run ``code`` in a fresh interpreter; it must print one JSON object last.
 
@@ -50,9 +56,7 @@ def run_child(code: str, timeout: float = 600) -> dict:
     for line in out.stdout.splitlines():
         if line.startswith("{"):
             result.update(json.loads(line))
-    rss = [float(line.split()[1]) for line in out.stderr.splitlines()
-           if line.startswith("MAXRSS_MB")]
-    result["maxrss_mb"] = rss[-1]
+    result["maxrss_mb"] = _wrapper_maxrss(out.stderr)
     return result
 
 
@@ -67,22 +71,15 @@ def command_peak(argv: list[str], **kwargs) -> tuple[float, float]:
     wall = time.perf_counter() - t0
     if out.returncode:
         raise RuntimeError(out.stderr)
-    rss = [float(line.split()[1]) for line in out.stderr.splitlines()
-           if line.startswith("MAXRSS_MB")]
-    return wall, rss[-1]
+    return wall, _wrapper_maxrss(out.stderr)
 
 
 def cpu_name() -> str:
-    """The CPU's model name (``/proc/cpuinfo``, else ``platform``)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
+    """The CPU's model name (:func:`restore.evaluate.machine_info`: ``/proc/cpuinfo``,
+    else ``platform``)."""
+    from restore.evaluate import machine_info
 
-    return platform.processor() or platform.machine()
+    return machine_info()["cpu"]
 
 
 def table(rows: list[dict], columns: list[str]) -> str:
