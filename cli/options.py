@@ -122,6 +122,16 @@ def verbosity(ctx=None) -> int:
     return ctx.find_root().meta.get("verbosity", 0) if ctx else 0
 
 
+def quiet_report(*written) -> bool:
+    """With ``-q`` print only ``wrote PATH`` for each path ``written`` (``-qq``: nothing)
+    and return True, so the command skips its usual report; False without ``-q``."""
+    if verbosity() >= 0:
+        return False
+    for path in written if verbosity() == -1 else ():
+        click.echo(f"wrote {path}")
+    return True
+
+
 def show_progress() -> bool:
     """Whether progress bars should be shown (not with -q)."""
     return verbosity() >= 0

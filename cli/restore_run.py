@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from cli.options import (SIZE, echo_json, json_option, overwrite_option, progress, verbosity,
-                         verbosity_options)
+from cli.options import (SIZE, echo_json, json_option, overwrite_option, progress,
+                         quiet_report, verbosity_options)
 from cli.stream_args import AXES
 from restore.settings import DEFAULT_METHOD, METHOD_NAMES
 from spikesim.errors import InputError
@@ -116,9 +116,7 @@ def run(input_path, method, calib_path, center, every, start, stop, fps, batch, 
     if as_json:
         echo_json([r.as_dict() for r in results])
         return
-    if verbosity() < 0:                  # -q: only what was written; -qq: nothing
-        for r in results if verbosity() == -1 else ():
-            click.echo(f"wrote {r.output}")
+    if quiet_report(*(r.output for r in results)):
         return
     for r in results:
         sig = "" if r.sigma is None else f", sigma {r.sigma:.2f} px ({r.sigma_source})"
@@ -150,9 +148,7 @@ def _sequence(input_path, kind, output, every, start, stop, fps, batch, exposure
     if as_json:
         echo_json(result.as_dict())
         return
-    if verbosity() < 0:                  # -q: only what was written; -qq: nothing
-        if verbosity() == -1:
-            click.echo(f"wrote {result.output}")
+    if quiet_report(result.output):
         return
     steps = [f["step"] for f in result.frames]
     click.echo(f"{result.output}: {len(steps)} frames of {result.method} at steps "

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from cli.options import (echo_json, json_option, overwrite_option, progress, verbosity,
+from cli.options import (echo_json, json_option, overwrite_option, progress, quiet_report,
                          verbosity_options)
 
 
@@ -40,9 +40,7 @@ def export(dataset, out, fmt, split, gt, limit, overwrite, as_json):
     if as_json:
         echo_json({k: v for k, v in info.items() if k != "samples"} | {"output": str(out)})
         return
-    if verbosity() < 0:                  # -q: only what was written; -qq: nothing
-        if verbosity() == -1:
-            click.echo(f"wrote {out}")
+    if quiet_report(out):
         return
     click.echo(f"exported {info['num']} samples ({info['width']}x{info['height']}) to "
                f"{out}/{split} as {fmt}")

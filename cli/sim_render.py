@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from cli.options import (camera_maps_option, overwrite_option, seed_option, verbosity,
+from cli.options import (camera_maps_option, overwrite_option, quiet_report, seed_option,
                          verbosity_options)
 
 
@@ -126,9 +126,7 @@ def render(image, depth_file, depth_m, depth_scale, disparity, focal_px, baselin
                                       sweep, move, key_frames)
             at = st.truth_at_steps(keys, steps, truth_steps(steps, truth_every))
             st.write_sequence_truth(output / st.TRUTH_FILE, at, truth_every, overwrite)
-    if verbosity() < 0:                  # -q: only what was written; -qq: nothing
-        if verbosity() == -1:
-            click.echo(f"wrote {output}")
+    if quiet_report(output):
         return
     s = summary["sigma_px"]
     click.echo(f"{output}: {steps} steps of {summary['size']}, "

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spikesim.errors import InputError
+from spikesim.stream import _counts_to_map
 
 from . import settings
 from .exposure import auto_scale, camera_scale, to_display
@@ -119,9 +120,8 @@ class RunningCounts:
 
         The numpy path sums the unpacked bits of each chunk in file order (uint16: a
         chunk has fewer than 65,536 frames) and only then shapes the sum like a frame
-        (rows flipped, a wider stored row cropped), as
-        :func:`spikesim.stream.unpack_frames` shapes each frame: 5x faster than
-        unpacking upright frames first."""
+        (rows flipped, a wider stored row cropped, as the stream's own counts are
+        shaped): 5x faster than unpacking upright frames first."""
         if b - a > NUMPY_COUNT_MAX_STEPS:
             return np.asarray(self.stream.counts(a, b)).astype(self._dtype)
         s = self.stream
@@ -132,10 +132,7 @@ class RunningCounts:
             packed = self._packed(t, min(t + chunk, b))
             flat += np.unpackbits(packed, axis=1, bitorder="little").sum(axis=0,
                                                                           dtype=np.uint16)
-        frame = flat[:s.height * file_width].reshape(s.height, file_width)
-        if s.flipped:
-            frame = frame[::-1]
-        return np.ascontiguousarray(frame[:, :s.width])
+        return _counts_to_map(flat, s.height, s.width, s.flipped, file_width)
 
     def _packed(self, a: int, b: int) -> np.ndarray:
         """Packed frames ``[a, b)``; read from a ``.dat`` into a fresh buffer (not through
