@@ -11,7 +11,9 @@ REPO = Path(__file__).resolve().parents[1]
 PHOTOS = REPO / "examples" / "photos" / "photos.yaml"
 #: despike-natural's recipe: the budget a cascade's card compares with (docs/cascades.md §3)
 DESPIKE_RECIPE = (REPO / "examples" / "configs" / "train_wide.yaml",
-                  REPO / "examples" / "configs" / "train_natural.yaml")
+                  REPO / "examples" / "configs" / "train_natural.yaml",
+                  REPO / "experiments" / "configs" / "train_natural_photoshare.yaml",
+                  REPO / "experiments" / "configs" / "train_natural_long.yaml")
 
 
 @click.command()

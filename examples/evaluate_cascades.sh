@@ -33,8 +33,8 @@ despike_weights=restore/despike/weights/despike-natural.pt
 weights_of() {   # weights_of METHOD: the file the method reads (given, else bundled)
   local w
   for w in "${given[@]}"; do [[ "$w" == "$1="* ]] && { echo "${w#*=}"; return; }; done
-  python -c "from restore.cascades.weights import bundled_path; import sys; \
-print(bundled_path(sys.argv[1]))" "$1"
+  python -c "from restore.cascades.weights import bundled_path; import os, sys; \
+print(os.path.relpath(bundled_path(sys.argv[1])))" "$1"   # relative: keys move with the checkout
 }
 groups=(despike classical)
 declare -A group_methods=([despike]=despike

@@ -68,4 +68,5 @@ CASCADE_WEIGHTS_FILES = {"spk2imgnet": "spk2imgnet-cpu.pt",
 CASCADE_TRAINING = {"spk2imgnet": ("experiments/configs/cascade_spk2imgnet.yaml",),
                     "spk2imgnet+gkmnet": ("experiments/configs/cascade_spk2imgnet.yaml",
                                           "experiments/configs/cascade_spk2imgnet_gkmnet.yaml"),
-                    "tfp+gkmnet": ("experiments/configs/cascade_tfp_gkmnet.yaml",)}
+                    "tfp+gkmnet": ("experiments/configs/cascade_tfp_gkmnet.yaml",
+                                   "experiments/configs/cascade_tfp_gkmnet_long.yaml")}

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from click.testing import CliRunner
 
 from spikesim.errors import InputError
@@ -151,8 +152,8 @@ def test_stage_configs_refuse_what_does_not_belong():
         stage_config(_stage("deblur", TINY_GKM))
     with pytest.raises(InputError, match="a gkmnet network"):
         stage_config(_stage("deblur", TINY_SPK, "tfp"))
-    with pytest.raises(InputError, match="train.init"):
-        stage_config(dict(_stage("reconstruct", TINY_SPK), train={"init": "x.pt"}))
+    with pytest.raises(InputError, match="train.model"):
+        stage_config(dict(_stage("reconstruct", TINY_SPK), train={"model": {}}))
     with pytest.raises(InputError, match="features.widths"):
         stage_config(dict(_stage("reconstruct", TINY_SPK), features={"widths": [1, 2, 3]}))
 
@@ -255,6 +256,48 @@ def test_resumed_stage_continues_to_the_same_parameters(trained, tmp_path):
         train_stage(changed, tmp_path, resume=True)
 
 
+def test_a_stage_continued_with_init_starts_from_its_weights_and_counts_their_budget(
+        trained, tmp_path):
+    """``train.init`` (a retrained despike's cascades continue, issue 20): step 0 computes
+    the start's function (its GKMNet loaded, the first stage its own), the budget on
+    record is the start's plus the continuation's, and the card counts both; weights of
+    another stage or another first stage are refused, naming init."""
+    from restore.cascades.card import budget_lines
+
+    base = _stage("deblur", TINY_GKM, str(trained / "rec" / "final.pt"))
+    cont = dict(base, train=dict(TINY_TRAIN, init=str(trained / "deb" / "final.pt")))
+    train_stage(cont, tmp_path / "c", cache_dir=trained / "cache")
+    meta = load_stage(tmp_path / "c" / "final.pt").meta
+    assert meta["init"]["budget"] == {"steps": 2, "examples": 2, "pixels": 512}
+    # 2 own + 2 continued + 2 of the first stage
+    assert budget(meta) == {"steps": 6, "examples": 6, "pixels": 1536}
+    summary = yaml.safe_load((tmp_path / "c" / "summary.json").read_text())   # JSON is YAML
+    text = "\n".join(budget_lines(meta, summary, None))
+    assert "continued from" in text and "6 steps, 6 crops, 1,536 px spent" in text
+    for other in ("rec", "tfp"):   # a reconstruct stage's; the TFP cascade's (first stage)
+        with pytest.raises(InputError, match="^init: "):
+            train_stage(dict(base, train=dict(TINY_TRAIN, init=str(trained / other / "final.pt"))),
+                        tmp_path / other, cache_dir=trained / "cache")
+        assert not (tmp_path / other).exists()          # refused before anything is written
+
+
+def test_init_loads_the_start_function_exactly(trained):
+    """The continued model before its first step is the start's model: same outputs."""
+    from restore.cascades.configs import stage_config
+    from restore.cascades.train import _init_from
+
+    stage = stage_config(dict(_stage("deblur", TINY_GKM, "tfp"),
+                              train=dict(TINY_TRAIN, init=str(trained / "tfp" / "final.pt"))))
+    torch.manual_seed(5)
+    model = ReconstructThenDeblur(GKMNet(stage.network), None, stage.features)
+    start = load_stage(trained / "tfp" / "final.pt")
+    record = _init_from(model, start, stage.train.init)
+    assert record["steps"] == 2 and record["budget"]["steps"] == 2
+    x = _features(1, 16, 16)
+    torch.testing.assert_close(model.eval()(x, calibrated=1.0)["out"],
+                               start(x, calibrated=1.0)["out"])
+
+
 def test_train_cascade_cli_reports_each_step_once(trained, tmp_path):
     """One progress path (the loop's log line, as ``spikerestore train``): each logged
     step appears once on stderr, none with -q; the summary line once on stdout."""
@@ -295,27 +338,33 @@ CONFIGS = ("cascade_spk2imgnet.yaml", "cascade_spk2imgnet_gkmnet.yaml", "cascade
 
 
 def test_cascade_configs_use_despikes_data_and_budget():
-    """The three stage configs: train_natural.yaml's data and validation key for key (the
-    same pool digest, so its cache serves them), and each cascade's total steps x batch x
-    crop² equal to despike-natural's (train_wide.yaml's 10,000 steps + train_natural.yaml's
-    900, batch 8, crop 96)."""
+    """The stage configs: train_natural.yaml's data and validation key for key (the same
+    pool digest, so its cache serves them) and the continuation train_natural_long.yaml's, and
+    each cascade's total steps x batch x crop² equal to despike-natural's recipe, the
+    chain of configs card.py compares with (cli.restore_card.DESPIKE_RECIPE: 10,000 +
+    900 + 600 + 2,000 steps, batch 8, crop 96)."""
+    from cli.restore_card import DESPIKE_RECIPE
     from restore.despike.configs import train_config
     from restore.despike.pool import _pool_digest
 
     root = Path(__file__).resolve().parents[1]
-    wide = train_config(root / "examples/configs/train_wide.yaml")
-    natural = train_config(root / "examples/configs/train_natural.yaml")
-    despike = sum(c.steps * c.batch_size * c.data.crop ** 2 for c in (wide, natural))
-    stages = {name: stage_config(root / "experiments/configs" / name) for name in CONFIGS}
-    for stage in stages.values():
-        assert stage.train.data == natural.data and stage.train.loss == natural.loss
-        assert stage.train.selection == natural.selection
+    recipe = [train_config(p) for p in DESPIKE_RECIPE]
+    despike = sum(c.steps * c.batch_size * c.data.crop ** 2 for c in recipe)
+    assert [c.steps for c in recipe] == [10000, 900, 600, 2000]
+    natural, long_run = recipe[1], recipe[3]
+    stages = {name: stage_config(root / "experiments/configs" / name)
+              for name in CONFIGS + ("cascade_tfp_gkmnet_long.yaml",)}
+    for name, stage in stages.items():
+        like = long_run if name == "cascade_tfp_gkmnet_long.yaml" else natural
+        assert stage.train.data == like.data and stage.train.loss == like.loss
+        assert stage.train.selection == like.selection
         assert (_pool_digest(stage.train.data, stage.train.model, stage.train.seed)
-                == _pool_digest(natural.data, natural.model, natural.seed))
+                == _pool_digest(like.data, like.model, like.seed))
     pixels = {n: s.train.steps * s.train.batch_size * s.train.data.crop ** 2
               for n, s in stages.items()}
     assert pixels["cascade_spk2imgnet.yaml"] + pixels["cascade_spk2imgnet_gkmnet.yaml"] == despike
-    assert pixels["cascade_tfp_gkmnet.yaml"] == despike
+    assert pixels["cascade_tfp_gkmnet.yaml"] + pixels["cascade_tfp_gkmnet_long.yaml"] == despike
+    assert stages["cascade_tfp_gkmnet_long.yaml"].train.init == "runs/cascade_tfp_gkmnet/final.pt"
     assert stages["cascade_spk2imgnet_gkmnet.yaml"].first_stage.startswith(
         "runs/cascade_spk2imgnet/")
     assert settings.CASCADE_TRAINING["spk2imgnet+gkmnet"] == tuple(

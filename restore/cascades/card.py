@@ -112,6 +112,11 @@ def budget_lines(meta: dict, summary: dict, reference: dict | None) -> list[str]
              f"{int(summary.get('steps', 0)):,} planned; batch {meta['batch_size']}, crop "
              f"{meta['train_config']['data']['crop']} px)"]
     total = dict(own)
+    start = meta.get("init") or {}
+    if "budget" in start:                # train.init: the weights this stage continued
+        lines.append(f"- continued from `{start['path']}`: its own training "
+                     f"{_budget_text(start['budget'])}")
+        total = {k: total[k] + int(start["budget"][k]) for k in total}
     first = meta.get("first_stage") or {}
     if "budget" in first:
         path, first_summary = _first_stage_run(first)
@@ -257,9 +262,10 @@ def cascade_card(run_dir, weights: str = "best.pt", machine_note: str = "", note
         f"- method: `spikerestore run --method {method}`: {METHOD_WORDS[method]}",
         f"- weights: sha256 `{file_sha256(path)}`"
         + (f"; bundled as `{bundled_as}`" if bundled_as else ""),
-        f"- selected step: {meta.get('steps')} (best `{train.get('select_on')}` validation "
-        f"PSNR, validated every {train.get('val_every')} steps) of "
-        f"{summary.get('steps')} planned; the run reached step {summary.get('step')}",
+        f"- selected step: {meta.get('steps')} ("
+        + (f"best `{train.get('select_on')}` validation PSNR, validated every "
+           f"{train.get('val_every')} steps" if weights == "best.pt" else f"`{weights}`")
+        + f") of {summary.get('steps')} planned; the run reached step {summary.get('step')}",
         f"- wall time to these weights: {meta.get('wall_s')} s; whole run so far: "
         f"{summary.get('wall_s')} s",
         f"- machine: {meta.get('machine')}{(' — ' + machine_note) if machine_note else ''}; "
@@ -267,7 +273,7 @@ def cascade_card(run_dir, weights: str = "best.pt", machine_note: str = "", note
         "",
         *_stage_rows(model),
         *budget_lines(meta, summary, reference),
-        *(["The reconstruct stage alone has half of the budget by design: the other half "
+        *(["The reconstruct stage alone has part of the budget by design: the rest "
            "trains GKMNet after it (`spk2imgnet+gkmnet`, docs/cascades.md §3).", ""]
           if method == "spk2imgnet" else []),
         "## Training (one resumable command a stage; docs/cascades.md §3)",

@@ -21,7 +21,9 @@ A training stage (:class:`StageConfig`, ``spikerestore train-cascade --config``)
     first_stage: tfp | PATH                  # deblur only: TFP, or a reconstruct stage's
                                              # weights (its best.pt), frozen
     features: {calibration_flag: true, ...}  # the DeSpike input features (FEATURE_KEYS)
-    train: {steps: ..., data: ..., ...}      # every TrainConfig key but model/preset/init
+    train: {steps: ..., data: ..., ...}      # every TrainConfig key but model/preset;
+                                             # init: a run's weights of this same stage
+                                             # to continue from (its budget is counted)
 
 The networks receive exactly what ``despike`` receives: the calibrated window features of
 :func:`restore.despike.encoding.features_for` (charge per step of each window) and, with
@@ -160,7 +162,7 @@ class StageConfig:
     network: dict = spec({}, doc="the network: {preset: NAME, key: value...}")
     first_stage: str = spec("", doc="deblur: 'tfp' or the weights of a reconstruct stage")
     features: dict = spec({}, doc="DeSpike feature keys: " + ", ".join(FEATURE_KEYS))
-    train: dict = spec({}, doc="TrainConfig keys (no model, preset or init)")
+    train: dict = spec({}, doc="TrainConfig keys (no model or preset)")
 
     def validate(self, where: str = "") -> None:
         if self.stage == "deblur" and not self.first_stage:
@@ -170,11 +172,10 @@ class StageConfig:
         if self.stage == "reconstruct" and self.first_stage:
             raise ConfigError("first_stage", self.first_stage, "nothing for a reconstruct stage",
                               "drop first_stage")
-        for key in ("model", "preset", "init"):
+        for key in ("model", "preset"):
             if key in self.train:
                 raise ConfigError(f"train.{key}", self.train[key], "no such key here",
-                                  "the network is `network:` and its inputs `features:`; "
-                                  "a cascade stage starts from its seed")
+                                  "the network is `network:` and its inputs `features:`")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,10 @@ A deblur stage after Spk2ImgNet loads the reconstruct stage's weights (``first_s
 when it starts and when it resumes; its features must be the reconstruct stage's. Its
 weights record the first stage's file and budget (``meta.first_stage``), so a cascade's
 whole training budget is on record (:func:`budget`).
+
+``train.init`` continues a stage from the weights of an earlier run of the same stage
+(the same network, features and first stage), as ``despike``'s fine-tunes continue its
+weights; the start's own budget is recorded (``meta.init.budget``) and counted.
 """
 
 from __future__ import annotations
@@ -31,24 +35,72 @@ from restore.despike.weights import read_checkpoint, weights_identity
 from .configs import FIRST_TFP, Stage, feature_mapping, stage_config
 from .gkmnet import GKMNet
 from .loss import CascadeLoss
-from .model import ReconstructThenDeblur
+from .model import ReconstructThenDeblur, stage_record
 from .spk2imgnet import Spk2ImgNet
 from .weights import load_stage, stage_payload
 
 STAGE_FILE = "cascade.yaml"
 
 
-def budget(meta: dict) -> dict:
-    """``{"steps", "examples", "pixels"}`` a weights file's training used (its own
-    ``meta``: steps x processes x batch, and x crop² for pixels) plus, for a deblur
-    stage after Spk2ImgNet, its first stage's (``meta.first_stage``)."""
+def own_budget(meta: dict) -> dict:
+    """``{"steps", "examples", "pixels"}`` the stage's own network was trained with up to
+    a weights file: its ``meta``'s steps x processes x batch (x crop² for pixels), plus
+    the weights it was continued from (``meta.init.budget``, ``train.init``)."""
     crop = int(meta["train_config"]["data"]["crop"])
     examples = int(meta["steps"]) * int(meta.get("processes", 1)) * int(meta["batch_size"])
     out = {"steps": int(meta["steps"]), "examples": examples, "pixels": examples * crop * crop}
+    start = meta.get("init") or {}
+    if "budget" in start:
+        out = {k: out[k] + int(start["budget"][k]) for k in out}
+    return out
+
+
+def budget(meta: dict) -> dict:
+    """``{"steps", "examples", "pixels"}`` a weights file's training used:
+    :func:`own_budget` plus, for a deblur stage after Spk2ImgNet, its first stage's
+    (``meta.first_stage``)."""
+    out = own_budget(meta)
     first = meta.get("first_stage") or {}
     if "budget" in first:
         out = {k: out[k] + int(first["budget"][k]) for k in out}
     return out
+
+
+def _sha(identity) -> str:
+    """The sha256 part of a :func:`weights_identity` string (paths differ between
+    machines; the bytes do not)."""
+    return str(identity or "").rpartition("sha256 ")[2]
+
+
+def _start_weights(path, want: dict, first: dict | None):
+    """The stage model of ``train.init`` after checking that it is a run of this same
+    stage: the record ``want`` (network, features, first stage) and, after Spk2ImgNet,
+    the same first-stage weights (``first``, this stage's record of them)."""
+    try:
+        start = load_stage(path)
+    except InputError as exc:
+        raise InputError("init", str(path), exc.expected, exc.fix) from None
+    start_first = start.meta.get("first_stage") or {}
+    if (stage_record(start) != want
+            or _sha(start_first.get("weights")) != _sha((first or {}).get("weights"))):
+        raise InputError("init", str(path), "the weights of a run of this same stage (network, "
+                         "features and first stage)",
+                         "name the best.pt of a run of this stage's config, or drop init")
+    return start
+
+
+def _init_from(model, start, path) -> dict:
+    """Load ``start`` (:func:`_start_weights`) into ``model``'s trainable network (a
+    deblur stage keeps its own first stage) and return its record for the meta: path,
+    steps, wall time, its own start and its own budget."""
+    if start is None:
+        raise InputError("init", str(path), "an existing weights file",
+                         "check the path (relative to the working directory)")
+    trained = (lambda m: m.deblur) if isinstance(model, ReconstructThenDeblur) else (lambda m: m)
+    trained(model).load_state_dict(trained(start).state_dict(), strict=True)
+    return {"path": str(path), "steps": int(start.meta.get("steps", 0)),
+            "wall_s": float(start.meta.get("wall_s", 0.0)), "init": start.meta.get("init"),
+            "budget": own_budget(start.meta)}
 
 
 def _first_stage(stage: Stage):
@@ -81,13 +133,22 @@ def stage_recipe(stage: Stage, run: Path, resume: bool) -> Recipe:
     if stage.stage == "deblur":
         first, record["first_stage"] = _first_stage(stage)
 
-    def build(cfg):
-        if not resume or not (run / STAGE_FILE).is_file():   # a run killed before it wrote
-            write_yaml(run / STAGE_FILE, stage.to_mapping())  # its stage: from now on compared
+    def new_model():
         if stage.stage == "reconstruct":
             return Spk2ImgNet(stage.network, stage.features)
         return ReconstructThenDeblur(GKMNet(stage.network), copy.deepcopy(first),
                                      stage.features)
+
+    start = None
+    if stage.train.init and Path(stage.train.init).is_file():    # refused before any write
+        with torch.random.fork_rng(devices=[]):
+            want = stage_record(new_model())
+        start = _start_weights(stage.train.init, want, record.get("first_stage"))
+
+    def build(cfg):
+        if not resume or not (run / STAGE_FILE).is_file():   # a run killed before it wrote
+            write_yaml(run / STAGE_FILE, stage.to_mapping())  # its stage: from now on compared
+        return new_model()
 
     def payload(model, meta):
         return stage_payload(model, dict(meta, **record))
@@ -96,12 +157,9 @@ def stage_recipe(stage: Stage, run: Path, resume: bool) -> Recipe:
         with torch.random.fork_rng(devices=[]):      # a reference model: no global draws
             return read_checkpoint(path, cfg.model, model=build(cfg))
 
-    def refuse_init(model, cfg):
-        raise InputError("init", cfg.init, "no init for a cascade stage",
-                         "a cascade stage starts from its seed")
-
     return Recipe(build=build, loss=lambda cfg: CascadeLoss(cfg.loss, cfg.model),
-                  payload=payload, init=refuse_init, checkpoint=checkpoint)
+                  payload=payload, checkpoint=checkpoint,
+                  init=lambda model, cfg: _init_from(model, start, cfg.init))
 
 
 def train_stage(config, run_dir, resume: bool = False, device: str = "cpu", bf16: bool = False,
