@@ -274,6 +274,15 @@ def test_a_stage_continued_with_init_starts_from_its_weights_and_counts_their_bu
     summary = yaml.safe_load((tmp_path / "c" / "summary.json").read_text())   # JSON is YAML
     text = "\n".join(budget_lines(meta, summary, None))
     assert "continued from" in text and "6 steps, 6 crops, 1,536 px spent" in text
+    # a resumed continuation reads its start from the checkpoint, not the init file
+    start_copy = tmp_path / "start.pt"
+    start_copy.write_bytes((trained / "deb" / "final.pt").read_bytes())
+    again = dict(base, train=dict(TINY_TRAIN, init=str(start_copy)))
+    train_stage(again, tmp_path / "r", cache_dir=trained / "cache", stop_after=1)
+    start_copy.write_bytes(b"not weights any more")
+    train_stage(again, tmp_path / "r", resume=True)
+    for k, v in _state(tmp_path / "c" / "final.pt").items():
+        assert torch.equal(v, _state(tmp_path / "r" / "final.pt")[k]), k
     for other in ("rec", "tfp"):   # a reconstruct stage's; the TFP cascade's (first stage)
         with pytest.raises(InputError, match="^init: "):
             train_stage(dict(base, train=dict(TINY_TRAIN, init=str(trained / other / "final.pt"))),

@@ -139,8 +139,9 @@ def stage_recipe(stage: Stage, run: Path, resume: bool) -> Recipe:
         return ReconstructThenDeblur(GKMNet(stage.network), copy.deepcopy(first),
                                      stage.features)
 
-    start = None
-    if stage.train.init and Path(stage.train.init).is_file():    # refused before any write
+    start = None          # a resumed run's checkpoint has its start: the file is not read
+    started = resume and (run / "checkpoint.pt").is_file()
+    if stage.train.init and Path(stage.train.init).is_file() and not started:
         with torch.random.fork_rng(devices=[]):
             want = stage_record(new_model())
         start = _start_weights(stage.train.init, want, record.get("first_stage"))
