@@ -290,6 +290,29 @@ def test_a_stage_continued_with_init_starts_from_its_weights_and_counts_their_bu
         assert not (tmp_path / other).exists()          # refused before anything is written
 
 
+def test_card_counts_what_the_start_run_spent(trained, tmp_path):
+    """The budget section counts a continued stage's start, and a first stage, by what
+    their runs spent when the run is beside the weights (its summary.json), as selected
+    weights otherwise; the start's own start is counted too."""
+    import json
+    import shutil
+
+    from restore.cascades.card import budget_lines
+
+    start = tmp_path / "start" / "best.pt"          # selected at step 2 of a 5-step run
+    start.parent.mkdir()
+    shutil.copy(trained / "deb" / "final.pt", start)
+    (start.parent / "summary.json").write_text(json.dumps({"step": 5, "steps": 5}))
+    meta = dict(load_stage(trained / "deb" / "final.pt").meta,
+                init={"path": str(start), "budget": {"steps": 2, "examples": 2, "pixels": 512}})
+    text = "\n".join(budget_lines(meta, {"step": 2, "steps": 2}, None))
+    # 2 own + 5 spent by the start's run + 2 spent by the first stage's run
+    assert "the whole cascade: 9 steps, 9 crops, 2,304 px spent" in text, text
+    (start.parent / "summary.json").unlink()
+    text = "\n".join(budget_lines(meta, {"step": 2, "steps": 2}, None))
+    assert "the whole cascade: 6 steps" in text and "spent unknown" in text, text
+
+
 def test_init_loads_the_start_function_exactly(trained):
     """The continued model before its first step is the start's model: same outputs."""
     from restore.cascades.configs import stage_config
@@ -299,8 +322,8 @@ def test_init_loads_the_start_function_exactly(trained):
                               train=dict(TINY_TRAIN, init=str(trained / "tfp" / "final.pt"))))
     torch.manual_seed(5)
     model = ReconstructThenDeblur(GKMNet(stage.network), None, stage.features)
+    record = _init_from(model, stage.train, {"method": "tfp"})
     start = load_stage(trained / "tfp" / "final.pt")
-    record = _init_from(model, start, stage.train.init)
     assert record["steps"] == 2 and record["budget"]["steps"] == 2
     x = _features(1, 16, 16)
     torch.testing.assert_close(model.eval()(x, calibrated=1.0)["out"],

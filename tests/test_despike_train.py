@@ -189,11 +189,16 @@ def test_init_starts_from_another_runs_weights(straight_run, tmp_path):
     assert meta_split["steps"] == 2 and meta_split["init"]["path"] == str(moved)
     assert meta_split["init"]["steps"] == 4
 
+    # a wrong, missing or junk start file: refused before the run directory is made, so
+    # the same command with the right file then starts (no "pass --resume")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not weights")
     other = dict(stage, model=dict(TINY_TRAIN["model"], widths=[8, 8, 4]))
-    with pytest.raises(InputError, match="^init: "):
-        train(other, tmp_path / "other")
-    with pytest.raises(InputError, match="^init: "):
-        train(dict(stage, init=str(tmp_path / "missing.pt")), tmp_path / "missing")
+    for name, cfg in (("other", other), ("missing", dict(stage, init=str(tmp_path / "no.pt"))),
+                      ("junk", dict(stage, init=str(junk)))):
+        with pytest.raises(InputError, match="^init: "):
+            train(cfg, tmp_path / name)
+        assert not (tmp_path / name).exists(), name
 
 
 def test_init_grows_depth_with_identity_blocks(straight_run, tmp_path):

@@ -23,6 +23,7 @@ from spikesim.yamlio import read_yaml
 
 from restore import settings
 from restore.despike.card import _read, evaluation_section, read_validation, validation_lines
+from restore.despike.weights import split_identity
 
 from .infer import check_record, method_of
 from .model import ReconstructThenDeblur, stage_record
@@ -90,22 +91,34 @@ def _budget_text(b: dict) -> str:
     return f"{b['steps']:,} steps, {b['examples']:,} crops, {b['pixels']:,} px"
 
 
-def _first_stage_run(first: dict) -> tuple[Path | None, dict | None]:
-    """The first stage's weights path (from its recorded identity) and its run's
-    ``summary.json`` when the run directory is still beside it."""
-    ident = str(first.get("weights") or "")
-    if not ident:
-        return None, None
-    path = Path(ident.split(" (sha256", 1)[0])
+def _run_spent(path) -> dict | None:
+    """What the run that wrote the weights file ``path`` spent, counting the weights it
+    was itself continued from (``meta.init.budget``), or ``None`` when the file or its
+    run's ``summary.json`` is no longer beside it."""
+    path = Path(path)
     summary = path.parent / "summary.json"
-    if summary.is_file():
-        return path, json.loads(summary.read_text(encoding="utf-8"))
-    return path, None
+    if not (path.is_file() and summary.is_file()):
+        return None
+    meta = load_stage(path).meta
+    out = spent(json.loads(summary.read_text(encoding="utf-8")), meta)
+    prior = (meta.get("init") or {}).get("budget")
+    return {k: out[k] + int(prior[k]) for k in out} if prior else out
+
+
+def _earlier_line(label: str, selected: dict, run_spent: dict | None) -> str:
+    """A budget line of weights this stage builds on: their own training up to the
+    selected weights and, when their run is beside them, what the run spent."""
+    line = f"- {label}: its selected weights {_budget_text(selected)}"
+    if run_spent is None:
+        return line + (" (its run directory is not beside it: spent unknown, counted as the "
+                       "selected weights')")
+    return line + f"; its run spent {_budget_text(run_spent)}"
 
 
 def budget_lines(meta: dict, summary: dict, reference: dict | None) -> list[str]:
-    """The card's budget section: this stage's and the first stage's, spent and up to the
-    selected weights, and the total against ``reference`` (:func:`reference_budget`)."""
+    """The card's budget section: this stage's, the weights it continued (``train.init``)
+    and the first stage's, spent and up to the selected weights, and the total against
+    ``reference`` (:func:`reference_budget`)."""
     own = spent(summary, meta)
     lines = ["## Budget (optimiser steps × processes × batch × crop²)", "",
              f"- this stage: {_budget_text(own)} spent (step {own['steps']:,} of "
@@ -113,24 +126,17 @@ def budget_lines(meta: dict, summary: dict, reference: dict | None) -> list[str]
              f"{meta['train_config']['data']['crop']} px)"]
     total = dict(own)
     start = meta.get("init") or {}
-    if "budget" in start:                # train.init: the weights this stage continued
-        lines.append(f"- continued from `{start['path']}`: its own training "
-                     f"{_budget_text(start['budget'])}")
-        total = {k: total[k] + int(start["budget"][k]) for k in total}
     first = meta.get("first_stage") or {}
+    earlier = []
+    if "budget" in start:
+        earlier.append((f"continued from `{start['path']}`", start["budget"], start["path"]))
     if "budget" in first:
-        path, first_summary = _first_stage_run(first)
-        lines.append(f"- first stage (`{first.get('weights')}`): its selected weights "
-                     f"{_budget_text(first['budget'])}")
-        if first_summary is not None:
-            first_meta = load_stage(path).meta
-            first_spent = spent(first_summary, first_meta)
-            lines[-1] += f"; its run spent {_budget_text(first_spent)}"
-            total = {k: total[k] + first_spent[k] for k in total}
-        else:
-            lines[-1] += " (its run directory is not beside it: spent unknown, counted as "
-            lines[-1] += "the selected weights')"
-            total = {k: total[k] + int(first["budget"][k]) for k in total}
+        earlier.append((f"first stage (`{first.get('weights')}`)", first["budget"],
+                        split_identity(first["weights"])[0] if first.get("weights") else None))
+    for label, selected, path in earlier:
+        run_spent = _run_spent(path) if path is not None else None
+        lines.append(_earlier_line(label, selected, run_spent))
+        total = {k: total[k] + int((run_spent or selected)[k]) for k in total}
     lines.append(f"- the whole cascade: {_budget_text(total)} spent; up to these weights "
                  f"(`restore.cascades.train.budget`): {_budget_text(budget(meta))}")
     if reference is not None:

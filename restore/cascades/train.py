@@ -30,7 +30,7 @@ from spikesim.yamlio import read_yaml
 
 from restore.despike.configs import differing_keys
 from restore.despike.train import Recipe, train
-from restore.despike.weights import read_checkpoint, weights_identity
+from restore.despike.weights import read_checkpoint, split_identity, weights_identity
 
 from .configs import FIRST_TFP, Stage, feature_mapping, stage_config
 from .gkmnet import GKMNet
@@ -66,39 +66,26 @@ def budget(meta: dict) -> dict:
     return out
 
 
-def _sha(identity) -> str:
-    """The sha256 part of a :func:`weights_identity` string (paths differ between
-    machines; the bytes do not)."""
-    return str(identity or "").rpartition("sha256 ")[2]
-
-
-def _start_weights(path, want: dict, first: dict | None):
-    """The stage model of ``train.init`` after checking that it is a run of this same
-    stage: the record ``want`` (network, features, first stage) and, after Spk2ImgNet,
-    the same first-stage weights (``first``, this stage's record of them)."""
+def _init_from(model, cfg, first: dict | None) -> dict:
+    """Load ``cfg.init``, the weights of an earlier run of this same stage (the same
+    network, features and first stage; after Spk2ImgNet the same first-stage weights,
+    ``first`` being this stage's record of them), into ``model``'s trainable network (a
+    deblur stage keeps its own first stage); returns the start's record for the meta:
+    path, steps, wall time, its own start and its own budget. The loop calls it before
+    the run directory is touched, so a refusal leaves nothing written."""
     try:
-        start = load_stage(path)
+        start = load_stage(cfg.init)
     except InputError as exc:
-        raise InputError("init", str(path), exc.expected, exc.fix) from None
-    start_first = start.meta.get("first_stage") or {}
-    if (stage_record(start) != want
-            or _sha(start_first.get("weights")) != _sha((first or {}).get("weights"))):
-        raise InputError("init", str(path), "the weights of a run of this same stage (network, "
-                         "features and first stage)",
+        raise InputError("init", str(cfg.init), exc.expected, exc.fix) from None
+    digest = (lambda rec: split_identity(rec["weights"])[1] if rec.get("weights") else None)
+    if (stage_record(start) != stage_record(model)
+            or digest(start.meta.get("first_stage") or {}) != digest(first or {})):
+        raise InputError("init", str(cfg.init), "the weights of a run of this same stage "
+                         "(network, features and first stage)",
                          "name the best.pt of a run of this stage's config, or drop init")
-    return start
-
-
-def _init_from(model, start, path) -> dict:
-    """Load ``start`` (:func:`_start_weights`) into ``model``'s trainable network (a
-    deblur stage keeps its own first stage) and return its record for the meta: path,
-    steps, wall time, its own start and its own budget."""
-    if start is None:
-        raise InputError("init", str(path), "an existing weights file",
-                         "check the path (relative to the working directory)")
     trained = (lambda m: m.deblur) if isinstance(model, ReconstructThenDeblur) else (lambda m: m)
     trained(model).load_state_dict(trained(start).state_dict(), strict=True)
-    return {"path": str(path), "steps": int(start.meta.get("steps", 0)),
+    return {"path": str(cfg.init), "steps": int(start.meta.get("steps", 0)),
             "wall_s": float(start.meta.get("wall_s", 0.0)), "init": start.meta.get("init"),
             "budget": own_budget(start.meta)}
 
@@ -124,32 +111,24 @@ def _first_stage(stage: Stage):
                    "budget": budget(model.meta)}
 
 
-def stage_recipe(stage: Stage, run: Path, resume: bool) -> Recipe:
-    """The :class:`Recipe` of a stage; building the model writes ``cascade.yaml`` of a
-    new run (after the loop has checked and opened the run directory). A deblur stage's
-    first stage is read here, so a missing or wrong one is refused before anything is
-    written."""
+def stage_recipe(stage: Stage) -> Recipe:
+    """The :class:`Recipe` of a stage. Its run files hook writes ``cascade.yaml`` (a new
+    run's, or a resumed run's killed before it wrote it: from then on compared) once the
+    loop has checked the run directory. A deblur stage's first stage is read here, so a
+    missing or wrong one is refused before anything is written."""
     first, record = None, {}
     if stage.stage == "deblur":
         first, record["first_stage"] = _first_stage(stage)
 
-    def new_model():
+    def build(cfg):
         if stage.stage == "reconstruct":
             return Spk2ImgNet(stage.network, stage.features)
         return ReconstructThenDeblur(GKMNet(stage.network), copy.deepcopy(first),
                                      stage.features)
 
-    start = None          # a resumed run's checkpoint has its start: the file is not read
-    started = resume and (run / "checkpoint.pt").is_file()
-    if stage.train.init and Path(stage.train.init).is_file() and not started:
-        with torch.random.fork_rng(devices=[]):
-            want = stage_record(new_model())
-        start = _start_weights(stage.train.init, want, record.get("first_stage"))
-
-    def build(cfg):
-        if not resume or not (run / STAGE_FILE).is_file():   # a run killed before it wrote
-            write_yaml(run / STAGE_FILE, stage.to_mapping())  # its stage: from now on compared
-        return new_model()
+    def run_files(run_dir, resume):
+        if not resume or not (run_dir / STAGE_FILE).is_file():
+            write_yaml(run_dir / STAGE_FILE, stage.to_mapping())
 
     def payload(model, meta):
         return stage_payload(model, dict(meta, **record))
@@ -159,8 +138,8 @@ def stage_recipe(stage: Stage, run: Path, resume: bool) -> Recipe:
             return read_checkpoint(path, cfg.model, model=build(cfg))
 
     return Recipe(build=build, loss=lambda cfg: CascadeLoss(cfg.loss, cfg.model),
-                  payload=payload, checkpoint=checkpoint,
-                  init=lambda model, cfg: _init_from(model, start, cfg.init))
+                  payload=payload, checkpoint=checkpoint, run_files=run_files,
+                  init=lambda model, cfg: _init_from(model, cfg, record.get("first_stage")))
 
 
 def train_stage(config, run_dir, resume: bool = False, device: str = "cpu", bf16: bool = False,
@@ -174,7 +153,7 @@ def train_stage(config, run_dir, resume: bool = False, device: str = "cpu", bf16
     """
     stage = stage_config(config, seed)
     run = Path(run_dir)
-    recipe = stage_recipe(stage, run, resume)
+    recipe = stage_recipe(stage)
     if resume and (run / STAGE_FILE).is_file():
         old = read_yaml(run / STAGE_FILE, "cascade stage")
         if old != stage.to_mapping():

@@ -67,14 +67,18 @@ class Recipe:
     examples, validation and checkpoints (restore.cascades) passes its own: ``build(cfg)``
     the model (called inside the seeded RNG fork), ``loss(cfg)`` the loss module,
     ``payload(model, meta)`` the weights file's dict, ``init(model, cfg)`` loads
-    ``cfg.init`` and returns its record, ``checkpoint(path, cfg)`` reads and checks a
-    resumed run's checkpoint."""
+    ``cfg.init`` and returns its record (a wrong file is an :class:`InputError`, raised
+    before the run directory is touched), ``checkpoint(path, cfg)`` reads and checks a
+    resumed run's checkpoint, ``run_files(run_dir, resume)`` writes the recipe's own files
+    into the run directory once the checks have passed (rank 0). ``build`` writes
+    nothing."""
 
     build: Callable = lambda cfg: DeSpikeNet(cfg.model)
     loss: Callable = lambda cfg: DeSpikeLoss(cfg.loss, cfg.model)
     payload: Callable = weights_payload
     init: Callable = lambda model, cfg: _init_from(model, cfg)
     checkpoint: Callable = lambda path, cfg: read_checkpoint(path, cfg.model)
+    run_files: Callable = lambda run_dir, resume: None
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
@@ -198,16 +202,18 @@ def train_model(config, run_dir, resume: bool = False, device: str = "cpu", bf16
     recipe : what is trained (:class:`Recipe`; default DeSpike)
 
     The phases, in order: :func:`_start_processes` (device, process group, threads),
-    :func:`_open_run` (checks and the run directory, before anything is made),
-    :func:`_build` (model, start weights, optimiser, resumed state),
+    :func:`_start_model` (the model and its start weights: a wrong ``init`` is refused
+    here), :func:`_open_run` (checks and the run directory, before anything is made),
+    :func:`_build` (optimiser, resumed state),
     :func:`_training_data`, :func:`_train_steps` (the loop: log, validate, checkpoint)
     and :func:`_finish` (final weights and summary).
     """
     cfg = train_config(config, seed=seed)
     recipe = recipe or Recipe()
     proc = _start_processes(cfg, device, bf16)
+    model, init_meta = _start_model(cfg, Path(run_dir), resume, recipe)
     run = _open_run(cfg, Path(run_dir), resume, overwrite, cache_dir, proc, recipe)
-    model, opt, loss_fn = _build(cfg, run, proc, recipe)
+    opt, loss_fn = _build(cfg, run, proc, recipe, model, init_meta)
     ds, workers = _training_data(cfg, run, workers, proc)
     validator = Validator(cfg, run.cache) if proc.rank == 0 else None
     if proc.rank == 0:
@@ -224,8 +230,7 @@ def _check_sources(cfg: TrainConfig) -> None:
     """What a new run will read, checked before it writes anything: the generator's
     configs (training, validation, natural validation) and their inputs as the source
     lists them (a folder of pictures must exist and hold some; the pictures are decoded
-    when samples are made), and that the start weights exist (their contents are checked
-    when they are loaded)."""
+    when samples are made). The start weights are checked by :func:`_start_model`."""
     data = cfg.data
     checks = [("data.generator", data.crop, {})]
     if data.val_natural:
@@ -239,9 +244,6 @@ def _check_sources(cfg: TrainConfig) -> None:
         except InputError as exc:
             raise type(exc)(f"{where}.{exc.param}", exc.value, exc.expected, exc.fix) \
                 from None
-    if cfg.init and not Path(cfg.init).is_file():
-        raise InputError("init", str(cfg.init), "an existing weights file",
-                         "check the path (relative to the working directory)")
 
 
 @dataclass
@@ -332,24 +334,34 @@ def _open_run(cfg: TrainConfig, run: Path, resume: bool, overwrite: bool, cache_
                          "summary.json"):
                 (run / name).unlink(missing_ok=True)
             write_yaml(run / "config.yaml", cfg_dict)
+        recipe.run_files(run, resume)
     log.info("cache of calibrations and pool: %s (%s)", cache, cache_source)
     if proc.world > 1:
         dist.barrier()
     return _Run(run, cache, state)
 
 
-def _build(cfg: TrainConfig, run: _Run, proc: _Processes, recipe: Recipe):
-    """``(model, optimiser, loss)``: the model initialised from ``cfg.seed`` (inside a
-    forked RNG, no global seeding), grown from ``cfg.init`` when given, and a resumed
-    run's parameters, optimiser state, best and wall time restored into ``run``."""
+def _start_model(cfg: TrainConfig, run_dir: Path, resume: bool, recipe: Recipe):
+    """``(model, init record or None)``: the model initialised from ``cfg.seed`` (inside a
+    forked RNG, no global seeding) and, unless a checkpoint will be resumed (it holds its
+    start record; the init file need not exist any more), grown from ``cfg.init``. Called
+    before :func:`_open_run`, so a missing or wrong start file leaves nothing written."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = recipe.build(cfg)
+    if not cfg.init or (resume and (run_dir / "checkpoint.pt").is_file()):
+        return model, None
+    if not Path(cfg.init).is_file():
+        raise InputError("init", str(cfg.init), "an existing weights file",
+                         "check the path (relative to the working directory)")
+    return model, recipe.init(model, cfg)
+
+
+def _build(cfg: TrainConfig, run: _Run, proc: _Processes, recipe: Recipe, model, init_meta):
+    """``(optimiser, loss)`` of ``model`` (:func:`_start_model`) on the device, and a
+    resumed run's parameters, optimiser state, best and wall time restored into ``run``."""
     state = run.state
-    # a resumed run has its start record in the checkpoint: the init file need not exist
-    run.init_meta = state.get("init") if state else None
-    if cfg.init and run.init_meta is None:
-        run.init_meta = recipe.init(model, cfg)
+    run.init_meta = state.get("init") if state else init_meta
     model.to(proc.device)
     loss_fn = recipe.loss(cfg).to(proc.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -363,7 +375,7 @@ def _build(cfg: TrainConfig, run: _Run, proc: _Processes, recipe: Recipe):
             _truncate_csv(run.dir / "log.csv", run.start)
             _truncate_csv(run.dir / "val.csv", run.start)
             log.info("resumed %s at step %d", run.dir, run.start)
-    return model, opt, loss_fn
+    return opt, loss_fn
 
 
 def _training_data(cfg: TrainConfig, run: _Run, workers: int, proc: _Processes):

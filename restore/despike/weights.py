@@ -50,6 +50,13 @@ def weights_identity(path=None) -> str:
     return f"{path} (sha256 {digest})"
 
 
+def split_identity(identity: str) -> tuple[Path, str]:
+    """``(PATH, digest)`` of a :func:`weights_identity` string (the digest is the 12-hex
+    prefix, or ``"absent"``)."""
+    path, _, rest = str(identity).rpartition(" (sha256 ")
+    return Path(path), rest.rstrip(")")
+
+
 def _torch_load(path: Path, what: str, expected: str, fix: str):
     """``torch.load(weights_only=True)`` of ``path``: tensors and plain data, nothing
     pickled is executed; any failure is one :class:`InputError`."""
