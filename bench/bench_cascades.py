@@ -42,8 +42,8 @@ sys.path.insert(0, str(ROOT))
 from bench._util import run_child, table  # noqa: E402
 
 #: the methods of the standalone table: (label, method, weights: None bundled, or a path)
-STANDALONE = (("despike-small", "despike", None),
-              ("despike-natural", "despike", "restore/despike/weights/despike-natural.pt"),
+STANDALONE = (("despike-small", "despike", "restore/despike/weights/despike-small.pt"),
+              ("despike-natural", "despike", None),
               ("tfp+gkmnet", "tfp+gkmnet", None), ("spk2imgnet", "spk2imgnet", None),
               ("spk2imgnet+gkmnet", "spk2imgnet+gkmnet", None),
               ("tfp", "tfp", None), ("tfp+rl", "tfp+rl", None))

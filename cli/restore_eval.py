@@ -38,7 +38,7 @@ from restore.settings import DEFAULT_METHODS
               help="A network's weights file instead of its bundled one. NETWORK=FILE, "
               "repeatable: despike (also read by despike-x8) or a learned cascade "
               "(spk2imgnet, spk2imgnet+gkmnet, tfp+gkmnet: a train-cascade run's best.pt), "
-              "e.g. --weights despike=restore/despike/weights/despike-natural.pt; a bare "
+              "e.g. --weights despike=restore/despike/weights/despike-small.pt; a bare "
               "FILE when --methods holds one network. Networks not named read their "
               "bundled files.")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,

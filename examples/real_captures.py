@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from restore.exposure import expose, to_display
+from restore.despike.weights import procedural_weights_path
 from restore.methods import despike_available, restore
 from restore.realdata import consecutive_spike_fraction, no_reference_figures
 from spikesim.images import montage, write_png
@@ -24,7 +25,6 @@ from spikesim.stream import SpikeStream
 
 CAPTURES = (("outdoor_fence.npz", "HWT", "fence"), ("uhsr_helicopter.npz", "THW", "helicopter"))
 BASELINES = ("tfp", "tfi", "tfp+wiener", "tfp+rl", "tfi+wiener", "tfi+rl")
-NATURAL_WEIGHTS = Path(__file__).resolve().parents[1] / "restore/despike/weights/despike-natural.pt"
 CONSECUTIVE_LIMIT = 0.01
 
 
@@ -36,7 +36,8 @@ def main():
     args = ap.parse_args()
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    methods = (("despike", "despike-natural") if despike_available() else ()) + BASELINES
+    # the default weights (despike-natural.pt) and the procedural-only ones beside them
+    methods = (("despike", "despike-small") if despike_available() else ()) + BASELINES
     lines = ["| capture | method | σ (px) | mean gradient | RMS contrast |",
              "|---|---|---|---|---|"]
     for fname, axes, short in CAPTURES:
@@ -47,9 +48,9 @@ def main():
               f"-> dead time {dead_time}")
         tiles, labels = [], []
         for m in methods:
-            natural = m == "despike-natural"       # the natural-photograph fine-tune
-            res = restore(stream, "despike" if natural else m, dead_time=dead_time,
-                          weights=NATURAL_WEIGHTS if natural else None)
+            procedural = m == "despike-small"
+            res = restore(stream, "despike" if procedural else m, dead_time=dead_time,
+                          weights=procedural_weights_path() if procedural else None)
             disp = to_display(expose(res.lam, "auto")[0])
             fig = no_reference_figures(disp)
             sig = "" if res.sigma is None else f"{res.sigma:.2f}"

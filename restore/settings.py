@@ -58,7 +58,8 @@ DESPIKE_SCALE_EPS = 1e-3        # floor of the per-image normalisation scale (th
 DESPIKE_MIN_STEPS = 8           # a stream shorter than this is too short for any window
 DESPIKE_TILE = 512              # inference tile side (px) for large frames
 DESPIKE_TILE_OVERLAP = 32       # overlap of neighbouring tiles (px), blended linearly
-DESPIKE_WEIGHTS_FILE = "despike-small.pt"   # bundled weights under restore/despike/weights/
+DESPIKE_WEIGHTS_FILE = "despike-natural.pt"  # the default bundled weights under restore/despike/weights/
+DESPIKE_PROCEDURAL_WEIGHTS_FILE = "despike-small.pt"  # the procedural-only model, its first stage
 DESPIKE_WEIGHTS_FORMAT = 1      # version of the weights file layout
 # bundled weights of the learned cascades under restore/cascades/weights/ (none bundled yet),
 # and the stage config that trains each (docs/cascades.md)

@@ -15,7 +15,9 @@ from tests.tolerances import tol
 
 from restore.despike.train import train
 from restore.despike.infer import dihedral, dihedral_inverse, predict, restore_despike
-from restore.despike.weights import (bundled_weights_path, load_model, read_weights, save_torch,
+from restore import settings
+from restore.despike.weights import (bundled_weights_path, card_path, load_model,
+                                     procedural_weights_path, read_weights, save_torch,
                                      weights_payload)
 from restore.despike.model import DeSpikeNet
 
@@ -535,46 +537,72 @@ def test_short_stream_augmentation_clips_the_windows(tmp_path):
 
 
 def test_bundled_weights_load_safely_and_are_the_small_preset():
+    """Every bundled file loads with weights_only=True and is the despike-small network
+    (the default adds the calibration flag input of the natural recipe), with its card."""
+    import dataclasses
+
     from restore.despike.configs import PRESETS
-    path = bundled_weights_path()
-    assert path.stat().st_size < 25 * 2**20
-    payload = read_weights(path)                  # torch.load(weights_only=True)
-    assert payload["meta"]["steps"] > 0
-    model = load_model(None, config="despike-small")
-    assert model.config == PRESETS["despike-small"]
-    assert (path.parent / "MODEL_CARD.md").is_file()
+    for path in (bundled_weights_path(), procedural_weights_path()):
+        assert path.stat().st_size < 25 * 2**20
+        payload = read_weights(path)              # torch.load(weights_only=True)
+        assert payload["meta"]["steps"] > 0
+        assert card_path(path).is_file()
+    model = load_model(None, config=dataclasses.replace(PRESETS["despike-small"],
+                                                        calibration_flag=True))
+    assert model.config.widths == PRESETS["despike-small"].widths
+    assert load_model(procedural_weights_path(), config="despike-small").config == \
+        PRESETS["despike-small"]
 
 
-def test_bundled_model_card_was_written_from_the_bundled_weights():
-    """The card is `spikerestore card`'s output for these weights (not hand-written): its
-    header, parameter count, steps and validation figure are the weights' own."""
+@pytest.mark.parametrize("which", ["default", "procedural"])
+def test_bundled_model_card_was_written_from_the_bundled_weights(which):
+    """Each card is `spikerestore card`'s output for its weights (not hand-written): its
+    header, parameter count, steps and validation figure are the weights' own, and the
+    evaluations it quotes name these bytes (sha256)."""
+    import hashlib
+
     from restore.despike.card import CARD_HEADER
     from restore.despike.model import count_parameters
 
-    path = bundled_weights_path()
-    card = (path.parent / "MODEL_CARD.md").read_text(encoding="utf-8")
+    path = bundled_weights_path() if which == "default" else procedural_weights_path()
+    card = card_path(path).read_text(encoding="utf-8")
     meta = read_weights(path)["meta"]
     assert card.startswith(CARD_HEADER + "\n")
     assert f"- parameters: {count_parameters(load_model(path))}\n" in card
     assert f"- optimiser steps: {meta['steps']} of " in card
     assert f"- these weights: PSNR {meta['validation']['psnr']:.2f} dB" in card
-    assert "Command: `spikerestore eval data/testset " in card
-    import hashlib
-
+    assert "testset --methods despike," in card      # the procedural test set's evaluation
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    assert f"Network weights: `restore/despike/weights/{path.name} (sha256 {digest})`" in card
+    assert f"(sha256 {digest})`" in card
 
 
-def test_bundled_weights_were_trained_by_the_shipped_configs():
-    """Provenance: the bundled weights record the exact config they were trained with, and
+def test_procedural_weights_were_trained_by_the_shipped_configs():
+    """Provenance: the procedural weights record the exact config they were trained with, and
     that is examples/configs/train_wide.yaml (one stage from scratch, no init), whose
     model is the despike-small preset — what the README's command reproduces. The stored
     config is read with today's defaults (keys added since keep theirs, e.g.
     ``calibration_flag: false``), as a resumed run's config is."""
     from restore.despike.configs import PRESETS, config_to_dict, train_config
-    meta = read_weights(bundled_weights_path())["meta"]
+    meta = read_weights(procedural_weights_path())["meta"]
     cfg = train_config(ROOT / "examples" / "configs" / "train_wide.yaml")
     assert config_to_dict(train_config(meta["train_config"])) == config_to_dict(cfg)
     assert cfg.init == "" and meta["init"] is None
     assert cfg.model == PRESETS["despike-small"]
     assert meta["steps"] <= cfg.steps
+
+
+def test_default_weights_were_trained_by_the_natural_chain():
+    """Provenance of the default: its last stage is train_natural_long.yaml exactly, and the
+    chain of starts it records goes back through the photograph-share stage and
+    train_natural.yaml to the procedural weights' run (docs/despike.md §2)."""
+    from restore.despike.configs import config_to_dict, train_config
+    meta = read_weights(bundled_weights_path())["meta"]
+    cfg = train_config(ROOT / "experiments" / "configs" / "train_natural_long.yaml")
+    assert config_to_dict(train_config(meta["train_config"])) == config_to_dict(cfg)
+    starts, start = [], meta["init"]
+    while start:
+        starts.append(start)
+        start = start.get("init")
+    assert meta["steps"] == cfg.steps and len(starts) == 3
+    assert starts[-1]["path"].endswith(settings.DESPIKE_PROCEDURAL_WEIGHTS_FILE)
+    assert starts[-1]["steps"] == read_weights(procedural_weights_path())["meta"]["steps"]

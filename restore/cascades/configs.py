@@ -96,7 +96,8 @@ PRESETS = {
     "gkmnet-cpu": GKMNetConfig(),
 }
 #: what the DeSpike paper's Table 3 gives (Spk2ImgNet 3.90 M; GKMNet 5.31 - 3.90 M) and
-#: the CPU targets derived from the bundled despike's 655,992 (module doc)
+#: the CPU targets derived from the bundled despike-small network's 655,992 (module doc;
+#: the default weights, despike-natural.pt, add 72 for their calibration-flag input)
 PUBLISHED_PARAMETERS = {"spk2imgnet": 3_900_000, "gkmnet": 1_410_000}
 DESPIKE_BUNDLED_PARAMETERS = 655_992
 CPU_TARGETS = {"spk2imgnet-cpu": DESPIKE_BUNDLED_PARAMETERS,

@@ -7,7 +7,10 @@ A weights file is a ``torch.save`` dict, read back with ``torch.load(weights_onl
      "config": <the model configuration as plain data>,
      "state_dict": {name: tensor}, "meta": {steps, wall_s, seed, validation, ...}}
 
-The bundled ``despike-small`` weights live in ``restore/despike/weights/``. Training
+The bundled weights live in ``restore/despike/weights/``: ``despike-natural.pt`` (the
+default, :func:`bundled_weights_path`: the despike-small network fine-tuned on photographs
+and procedural scenes) and ``despike-small.pt`` (its procedural-only first stage), each with
+its card ``MODEL_CARD_<stem>.md`` (:func:`card_path`). Training
 checkpoints (``RUN_DIR/checkpoint.pt``) are another kind of file and are refused by
 :func:`read_weights` with a pointer to ``best.pt``; :func:`read_checkpoint` is their
 reader (``spikerestore train --resume``). Both check everything before anything is used:
@@ -34,8 +37,20 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
 def bundled_weights_path() -> Path:
-    """Path of the bundled ``despike-small`` weights."""
+    """Path of the default bundled weights (``despike-natural.pt``)."""
     return WEIGHTS_DIR / settings.DESPIKE_WEIGHTS_FILE
+
+
+def procedural_weights_path() -> Path:
+    """Path of the bundled procedural-only weights (``despike-small.pt``), the default's
+    first stage."""
+    return WEIGHTS_DIR / settings.DESPIKE_PROCEDURAL_WEIGHTS_FILE
+
+
+def card_path(weights_path) -> Path:
+    """The model card beside a bundled weights file: ``MODEL_CARD_<stem>.md``."""
+    weights_path = Path(weights_path)
+    return weights_path.parent / f"MODEL_CARD_{weights_path.stem}.md"
 
 
 def weights_identity(path=None) -> str:
@@ -125,8 +140,9 @@ def read_weights(path) -> dict:
         if path == bundled_weights_path():
             raise InputError("weights", str(path), "the bundled DeSpike weights",
                              "they are not installed in this checkout; train them with the "
-                             "command of docs/despike.md §2 (examples/configs/"
-                             "train_wide.yaml) or pass --weights")
+                             "commands of docs/despike.md §2 (examples/configs/"
+                             "train_wide.yaml, then train_natural.yaml and its "
+                             "continuations) or pass --weights")
         raise InputError("weights", str(path), "an existing weights file", "check the path")
     payload = _torch_load(path, "weights", "a DeSpike weights file (torch.save, loadable with "
                           "weights_only=True)", "re-copy it or use RUN_DIR/best.pt of a "
@@ -233,7 +249,7 @@ def load_model(weights=None, config=None, device="cpu") -> DeSpikeNet:
 
     Parameters
     ----------
-    weights : path of a weights file; ``None`` is the bundled ``despike-small``
+    weights : path of a weights file; ``None`` is the default bundled ``despike-natural.pt``
     config : the configuration the caller expects (preset name, YAML, mapping); weights
         of another configuration are refused with a clear error. ``None`` accepts the
         configuration stored in the file.
