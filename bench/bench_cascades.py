@@ -17,7 +17,7 @@ training step (forward, loss-free backward of the mean output, batch 8 of 96 px 
 the unit of the training budget.
 
 A second table is the issue's Table 3 for every method a user runs (despike with the
-bundled despike-small and with despike-natural, the three learned cascades, TFP and TFP +
+default despike-natural and the procedural despike-small, both bundled, the three learned cascades, TFP and TFP +
 Richardson-Lucy for reference): each method **standalone**, in a fresh process of its own
 that reads a 400x256, 256-step .dat capture (uncalibrated, as ``spikerestore run`` without
 ``--calib``), restores it once to warm up and then ``--repeats`` times with

@@ -12,31 +12,27 @@ from cli.options import echo_json, json_option, verbosity_options
 def models(as_json):
     """List the DeSpike configurations and the learned cascades (networks and methods)
     with their parameter counts and bundled weights."""
-    from restore.despike.configs import PRESETS, config_to_dict
+    from restore.despike.configs import PRESETS, config_to_dict, model_config
     from restore.despike.weights import bundled_weights_path, read_weights
     from restore.despike.model import build_model, count_parameters
 
     bundled = bundled_weights_path()
-    bundled_cfg = None
-    if bundled.is_file():
+    files = {}                                          # every bundled DeSpike file: config
+    for path in sorted(bundled.parent.glob("*.pt")):
         try:
-            bundled_cfg = read_weights(bundled)["config"]
-        except Exception:  # reported as not bundled; `spikerestore run` gives the error
-            bundled_cfg = None
+            files[path] = config_to_dict(model_config(read_weights(path)["config"]))
+        except Exception:  # not listed; `spikerestore run --weights` gives the error
+            continue
     rows = []
     for name, cfg in PRESETS.items():
+        same = [p for p, c in files.items() if c == config_to_dict(cfg)]
         rows.append({"name": name, "parameters": count_parameters(build_model(cfg)),
                      "windows": list(cfg.used_windows), "widths": list(cfg.widths),
                      "depths": list(cfg.depths),
-                     "bundled_weights": str(bundled) if bundled_cfg == config_to_dict(cfg)
-                     else None})
-    for path in sorted(bundled.parent.glob("*.pt")):     # every bundled DeSpike file
-        try:
-            cfg = read_weights(path)["config"]
-        except Exception:  # not listed; `spikerestore run --weights` gives the error
-            continue
+                     "bundled_weights": str(same[0]) if same else None})
+    for path, cfg in files.items():
         use = ("the default of --method despike" if path == bundled else
-               f"--weights despike={path.relative_to(bundled.parents[3])}")
+               f"--weights {path.relative_to(bundled.parents[3])}")
         rows.append({"name": path.name, "parameters": count_parameters(build_model(cfg)),
                      "description": f"DeSpike weights ({cfg['name']}): {use}",
                      "bundled_weights": str(path)})

@@ -55,7 +55,8 @@ from spikesim.errors import InputError
 @click.option("--device", default="cpu", show_default=True, help="Torch device of the network.")
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The network's weights file (despike, despike-x8: DeSpike weights, default "
-                   "the bundled despike-small; a learned cascade: its train-cascade "
+                   "the bundled despike-natural.pt, restore/despike/weights/despike-small.pt "
+                   "the procedural one; a learned cascade: its train-cascade "
                    "best.pt).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Output PNG (a directory when INPUT is a dataset; with --every a .mp4, "

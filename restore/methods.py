@@ -135,7 +135,7 @@ def restore(stream, method: str = DEFAULT_METHOD, *, center: int | None = None,
     sigma : px, one σ for the cascades (oracle or user); None: estimated.
     sigma_map : (H, W) px, per-pixel σ (upper-bound cascades); overrides ``sigma``.
     device : torch device of the network.
-    weights : the network's weights file (default: the bundled ``despike-small``, or
+    weights : the network's weights file (default: the bundled ``despike-natural.pt``, or
         the learned cascade's bundled file).
     """
     base, deblur = split_method(method)

@@ -89,6 +89,9 @@ def test_models_lists_the_networks_and_the_methods(no_bundled):
     for path in bundled_weights_path().parent.glob("*.pt"):     # every bundled despike file
         assert rows[path.name]["bundled_weights"] == str(path)
         assert rows[path.name]["parameters"] == count_parameters(load_model(path))
+    if procedural_weights_path().is_file():     # the preset whose exact config a file holds
+        assert rows["despike-small"]["bundled_weights"] == str(procedural_weights_path())
+    assert rows["despike-small-v2"]["bundled_weights"] is None
 
 
 # ---- the networks ------------------------------------------------------------------

@@ -133,7 +133,7 @@ def test_paper_config_has_the_papers_parameter_count():
 
 
 def test_small_config_is_much_smaller():
-    """The bundled model trains on a 2-core CPU: 655,992 parameters (docs/despike.md §1),
+    """The despike-small preset (the network of both bundled files) trains on a 2-core CPU: 655,992 parameters (docs/despike.md §1),
     under a tenth of the paper's."""
     n = count_parameters(DeSpikeNet("despike-small"))
     assert n == 655_992 and n < count_parameters(DeSpikeNet("despike-paper")) / 10

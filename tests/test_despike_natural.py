@@ -279,10 +279,10 @@ def test_lpips_loss_term_is_lpips_of_the_display_images(device):
                                             "perceptual": "lpips-vgg"}))
 
 
-def test_train_natural_config_grows_from_the_bundled_weights():
+def test_train_natural_config_grows_from_the_procedural_weights():
     """examples/configs/train_natural.yaml validates, selects on its natural set, withholds a
-    quarter of the calibrations, and its init (the bundled weights, relative to the
-    checkout) grows into its flagged model with the bundled function on calibrated input."""
+    quarter of the calibrations, and its init (the procedural despike-small.pt, relative to
+    the checkout) grows into its flagged model with that file's function on calibrated input."""
     import dataclasses
     from pathlib import Path
 

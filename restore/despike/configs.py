@@ -8,7 +8,8 @@ Model presets (:data:`PRESETS`):
 ``despike-paper``
     sized like the paper (9.498 M parameters) by its widths and depths.
 ``despike-small``
-    sized to train on a 2-core CPU; the bundled model (655,992 parameters).
+    sized to train on a 2-core CPU; the network of both bundled files (655,992
+    parameters; ``despike-natural.pt`` adds 72 for its calibration-flag input).
 ``despike-small-v2``
     the same at half the width (180,418 parameters): the second bundled model, and the
     architecture of the short-budget ablations.

@@ -7,7 +7,8 @@ the camera response, one shared step for every method (``restore.exposure``).
 
 Weights files are ``torch.save`` dicts read with ``torch.load(weights_only=True)``
 (no pickled code): ``{"format", "kind": "despike-weights", "config", "state_dict",
-"meta"}``. The bundled ``despike-small`` weights live in ``restore/despike/weights/``.
+"meta"}``. The bundled weights live in ``restore/despike/weights/`` (``despike-natural.pt``, the
+default, and the procedural ``despike-small.pt``).
 
 Frames of any size: sides are replicate-padded to multiples of 4; frames larger than
 ``tile`` px are cut into overlapping tiles blended with linear ramps, with the
@@ -156,7 +157,7 @@ def restore_despike(stream, calib=None, center=None, device="cpu", config=None, 
         ``data.calib_withheld``); models without it use the calibration as given.
     center : key step (default the middle); windows are clipped to the stream
     device : ``"cpu"`` or ``"cuda"``
-    config, weights : see :func:`load_model` (default: the bundled ``despike-small``)
+    config, weights : see :func:`load_model` (default: the bundled ``despike-natural.pt``)
     model : an already loaded model (overrides ``config``/``weights``)
     tile : tile size in pixels for large frames (overlapping tiles), None: whole frame
     dead_time : steps, the rate inversion's δ when no calibration corrects the rate
