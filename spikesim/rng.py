@@ -73,11 +73,13 @@ SAMPLE_SCENE = 1            # the scene: procedural scene, picture crop, DPDD fl
 SAMPLE_SENSOR = 2           # the sample's sensor seed (phase, threshold noise)
 SAMPLE_FPN = 3              # a drawn camera's fpn_seed (camera_mode: random)
 SAMPLE_CAMERA_STRUCTURE = 4  # a drawn camera's structured components and dark spread
+SAMPLE_BOKEH = 5            # photo_bokeh's draws: σ_max and the focus quantile
 #                             (camera_ranges' keys added after the first seven)
 # spikesim generate, one offset per run, SeedSequence(config.seed, spawn_key=(purpose,))
 # (spikesim.dataset.shares):
 DATASET_SOURCE_SHARE = 0x4D4958   # "MIX": which part of source: mixed sample i comes from
 DATASET_LAYOUT_SHARE = 0x4C4159   # "LAY": which depth layout photograph sample i gets
+DATASET_BOKEH_SHARE = 0x424F4B    # "BOK": whether photograph sample i keeps a photographic bokeh
 # DeSpike training (restore.despike):
 POOL_CAMERA = 0xCA4E7A      # camera i of the training pool:
 #                             SeedSequence(generator seed, spawn_key=(i, purpose))

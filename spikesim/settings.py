@@ -67,3 +67,5 @@ DATASET_PHOTO_MAX_UPSAMPLE = 1.1   # scaled photograph crops: at most this upsam
 DATASET_OBJECT_SUPERSAMPLE = 4     # sub-samples per pixel side of the near objects' outlines
 DATASET_BLOB_CORNERS = 96          # corners of a near blob's outline polygon
 DATASET_PICTURE_CACHE_MB = 1024    # decoded photographs a source keeps per process (MB)
+DATASET_BOKEH_LEVELS = 8           # σ levels of photo_bokeh's gather blur (spikesim.dataset.bokeh)
+DATASET_BOKEH_FOCUS_QUANTILES = (0.1, 0.9)  # photo_bokeh's focus: a depth quantile drawn in this range

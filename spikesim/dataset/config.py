@@ -116,6 +116,14 @@ class DatasetConfig:
                                    + ", ".join(LAYOUTS) + "; spikesim.dataset.layouts); {}: "
                                    "source: images gives every picture a random depth, source: "
                                    f"mixed uses {DEFAULT_LAYOUT_WEIGHTS}")
+    photo_bokeh: float = spec(0.0, "", 0.0, 1.0,
+                              doc="photographs: the share of samples whose sharp target keeps a "
+                                  "photographic bokeh (a virtual lens's Gaussian blur growing "
+                                  "with |1/depth - 1/focus|, applied before the camera's optics; "
+                                  "spikesim.dataset.bokeh); 0: none")
+    photo_bokeh_sigma: list[float] = spec([1.0, 4.0], "px", 0.0, 20.0,
+                                          doc="photo_bokeh: [lo, hi] of the blur's largest σ "
+                                              "(uniform)")
     scene_kinds: list[str] = spec([], doc="procedural scene kinds (default: every concrete kind, "
                                            "mixed as spikesim.scenes.RANDOM_WEIGHTS)")
     scene_weights: list[float] = spec([], "", 0.0, None,
@@ -191,6 +199,7 @@ class DatasetConfig:
                           "e.g. {random: 0.3, plane: 0.15, ramp: 0.25, objects: 0.3}")
         if self.crop_scale:
             _check_range(self.crop_scale, f"{p}crop_scale")
+        _check_range(self.photo_bokeh_sigma, f"{p}photo_bokeh_sigma")
         if self.camera.maps and self.camera_mode != "fixed":
             raise ConfigError(f"{p}camera_mode", self.camera_mode,
                               "fixed with camera.maps (one camera, read from a calibration)",

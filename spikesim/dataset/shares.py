@@ -26,6 +26,7 @@ import numpy as np
 
 ALPHA_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0   # 0.618..., the mix's step
 ALPHA_SILVER = math.sqrt(2.0) - 1.0           # 0.414..., the depth layouts' step
+ALPHA_BRONZE = (math.sqrt(13.0) - 3.0) / 2.0  # 0.303..., photo_bokeh's step
 MAX_SHARE_DEVIATION = 5                       # samples, over any n <= 20,000 from index 0
 
 

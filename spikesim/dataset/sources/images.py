@@ -34,10 +34,10 @@ import numpy as np
 
 from ... import settings
 from ...errors import ConfigError
-from ...rng import DATASET_LAYOUT_SHARE, SAMPLE_SCENE
+from ...rng import DATASET_BOKEH_SHARE, DATASET_LAYOUT_SHARE, SAMPLE_BOKEH, SAMPLE_SCENE
 from ..draws import loguniform, random_depth, sample_seed_sequence
 from ..layouts import make_layout
-from ..shares import ALPHA_SILVER, allot
+from ..shares import ALPHA_BRONZE, ALPHA_SILVER, allot
 from .base import Content, Source, rounded
 from .defocus import defocused_content
 
@@ -188,18 +188,43 @@ def photo_content(config, index: int, rng, pictures: Pictures, crop_scale,
         head["crop"] = crop
     if not layout_weights:
         depth = random_depth(config.height, config.width, scene_rng)
-        return defocused_content(config, index, rng, image, depth, head)
-    kind = allot(layout_weights, index, config.seed, DATASET_LAYOUT_SHARE, ALPHA_SILVER)
-    layout = make_layout(kind, config.height, config.width, scene_rng)
-    head["depth_layout"] = kind
-    if layout.cover is not None:
-        n = len(pictures)
-        other = (index + 1 + int(scene_rng.integers(n - 1))) % n if n > 1 else index % n
-        inner, inner_name, inner_crop = _picture(pictures, other, config, crop_scale, scene_rng)
-        image = (layout.cover * inner + (1.0 - layout.cover) * image).astype(np.float32)
-        head["objects"] = {"image": inner_name, "crop": inner_crop,
-                           "near_fraction": rounded(float(np.mean(layout.cover >= 0.5)))}
-    return defocused_content(config, index, rng, image, layout.depth, head)
+    else:
+        kind = allot(layout_weights, index, config.seed, DATASET_LAYOUT_SHARE, ALPHA_SILVER)
+        layout = make_layout(kind, config.height, config.width, scene_rng)
+        head["depth_layout"] = kind
+        depth = layout.depth
+        if layout.cover is not None:
+            n = len(pictures)
+            other = (index + 1 + int(scene_rng.integers(n - 1))) % n if n > 1 else index % n
+            inner, inner_name, inner_crop = _picture(pictures, other, config, crop_scale,
+                                                     scene_rng)
+            image = (layout.cover * inner + (1.0 - layout.cover) * image).astype(np.float32)
+            head["objects"] = {"image": inner_name, "crop": inner_crop,
+                               "near_fraction": rounded(float(np.mean(layout.cover >= 0.5)))}
+    image = _with_bokeh(config, index, image, depth, head)
+    return defocused_content(config, index, rng, image, depth, head)
+
+
+def _with_bokeh(config, index: int, image, depth, head: dict):
+    """``image``, or for photo_bokeh's share of the samples the image with a photographic
+    bokeh (:mod:`..bokeh`; ``head["bokeh"]`` records the largest σ reached, 0 on a flat
+    depth map, and the focus depth). Draws
+    come from the sample's own ``SAMPLE_BOKEH`` stream, so the other draws, and every
+    sample of a config without the key, are unchanged."""
+    share = float(config.photo_bokeh)
+    if share <= 0.0 or allot({"bokeh": share, "none": 1.0 - share}, index, config.seed,
+                             DATASET_BOKEH_SHARE, ALPHA_BRONZE) != "bokeh":
+        return image
+    from ..bokeh import bokeh_sigma, photographic_bokeh
+
+    rng = np.random.default_rng(sample_seed_sequence(config.seed, index, SAMPLE_BOKEH))
+    lo, hi = config.photo_bokeh_sigma
+    sigma_max = float(rng.uniform(lo, hi))
+    q_lo, q_hi = settings.DATASET_BOKEH_FOCUS_QUANTILES
+    focus = float(np.quantile(depth, rng.uniform(q_lo, q_hi)))
+    sigma = bokeh_sigma(depth, focus, sigma_max)     # all 0 for a flat depth map
+    head["bokeh"] = {"sigma_max": rounded(float(sigma.max())), "focus_depth": rounded(focus)}
+    return photographic_bokeh(image, sigma)
 
 
 def content(config, index: int, rng, pictures: Pictures) -> Content:
