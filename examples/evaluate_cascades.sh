@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The paper's tables and montage, ours (issue 20, item 5; docs/cascades.md §5), in one command:
 #   examples/evaluate_cascades.sh [PROCEDURAL_DIR] [RESULTS_DIR] [EXTRA EVAL OPTIONS...]
-# Evaluates despike (the despike-natural weights), TFP, TFI and the classical cascades, and
+# Evaluates despike (its bundled default weights, or --weights despike=FILE), TFP, TFI and the classical cascades, and
 # every learned cascade that has weights (bundled under restore/cascades/weights/, or named
 # in the extra options as --weights NETWORK=FILE) on data/natural_testset and
 # data/natural_lowlight (calibration off and oracle) and on the procedural test set
@@ -29,13 +29,16 @@ while (( $# )); do
   else extra+=("$1"); shift; fi
 done
 export PATH="$PWD/.venv/bin:$PATH"
-despike_weights=restore/despike/weights/despike-natural.pt
 weights_of() {   # weights_of METHOD: the file the method reads (given, else bundled)
   local w
   for w in "${given[@]}"; do [[ "$w" == "$1="* ]] && { echo "${w#*=}"; return; }; done
-  python -c "from restore.cascades.weights import bundled_path; import os, sys; \
-print(os.path.relpath(bundled_path(sys.argv[1])))" "$1"   # relative: keys move with the checkout
-}
+  python -c "import os, sys
+from restore.cascades.weights import bundled_path
+from restore.despike.weights import bundled_weights_path
+m = sys.argv[1]
+print(os.path.relpath(bundled_weights_path() if m == 'despike' else bundled_path(m)))" "$1"
+}                # relative: the keys below move with the checkout
+despike_weights=$(weights_of despike)
 groups=(despike classical)
 declare -A group_methods=([despike]=despike
                           [classical]="tfp,tfi,tfp+wiener,tfp+rl,tfi+wiener,tfi+rl")

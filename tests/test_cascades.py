@@ -15,7 +15,7 @@ from tests.tolerances import tol
 
 from restore import methods, settings
 from restore.cascades import catalog
-from restore.cascades.configs import (CPU_TARGETS, DESPIKE_BUNDLED_PARAMETERS, PRESETS,
+from restore.cascades.configs import (CPU_TARGETS, DESPIKE_SMALL_PARAMETERS, PRESETS,
                                       PUBLISHED_PARAMETERS, feature_config, stage_config)
 from restore.cascades.gkmnet import GKMNet, gaussian_bank
 from restore.cascades.model import ReconstructThenDeblur, build_from_record, stage_record
@@ -64,11 +64,11 @@ def test_cpu_sizes_match_the_bundled_despike():
     fact within 2 %), gkmnet-cpu within 5 % of the published ratio applied to it."""
     if procedural_weights_path().is_file():
         assert count_parameters(load_model(procedural_weights_path())) == \
-            DESPIKE_BUNDLED_PARAMETERS
+            DESPIKE_SMALL_PARAMETERS
     if bundled_weights_path().is_file():            # + the calibration flag's input
-        assert 0 < count_parameters(load_model()) - DESPIKE_BUNDLED_PARAMETERS < 100
+        assert 0 < count_parameters(load_model()) - DESPIKE_SMALL_PARAMETERS < 100
     spk = catalog.preset_parameters("spk2imgnet-cpu")
-    assert abs(spk / DESPIKE_BUNDLED_PARAMETERS - 1) < 0.25
+    assert abs(spk / DESPIKE_SMALL_PARAMETERS - 1) < 0.25
     assert abs(spk / CPU_TARGETS["spk2imgnet-cpu"] - 1) < 0.02
     assert abs(catalog.preset_parameters("gkmnet-cpu") / CPU_TARGETS["gkmnet-cpu"] - 1) < 0.05
 

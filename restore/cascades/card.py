@@ -23,7 +23,7 @@ from spikesim.yamlio import read_yaml
 
 from restore import settings
 from restore.despike.card import _read, evaluation_section, read_validation, validation_lines
-from restore.despike.weights import split_identity
+from restore.despike.weights import card_path as weights_card_path, split_identity
 
 from .infer import check_record, method_of
 from .model import ReconstructThenDeblur, stage_record
@@ -54,9 +54,9 @@ def bundle(path, method: str, overwrite: bool = False) -> Path:
 
 
 def card_path(method: str) -> Path:
-    """Where the model card of ``method``'s bundled weights lives."""
-    return bundled_path(method).with_name(
-        f"MODEL_CARD_{Path(settings.CASCADE_WEIGHTS_FILES[method]).stem}.md")
+    """Where the model card of ``method``'s bundled weights lives (``MODEL_CARD_<stem>.md``
+    beside them, as for ``despike``'s files)."""
+    return weights_card_path(bundled_path(method))
 
 
 def is_cascade_run(run_dir) -> bool:

@@ -99,9 +99,9 @@ PRESETS = {
 #: the CPU targets derived from the bundled despike-small network's 655,992 (module doc;
 #: the default weights, despike-natural.pt, add 72 for their calibration-flag input)
 PUBLISHED_PARAMETERS = {"spk2imgnet": 3_900_000, "gkmnet": 1_410_000}
-DESPIKE_BUNDLED_PARAMETERS = 655_992
-CPU_TARGETS = {"spk2imgnet-cpu": DESPIKE_BUNDLED_PARAMETERS,
-               "gkmnet-cpu": round(DESPIKE_BUNDLED_PARAMETERS * 1.41 / 3.90)}
+DESPIKE_SMALL_PARAMETERS = 655_992
+CPU_TARGETS = {"spk2imgnet-cpu": DESPIKE_SMALL_PARAMETERS,
+               "gkmnet-cpu": round(DESPIKE_SMALL_PARAMETERS * 1.41 / 3.90)}
 
 
 def network_config(source, architecture: str | None = None):
