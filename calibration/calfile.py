@@ -102,6 +102,11 @@ class Calibration:
         return float(self.meta["operating_level"])
 
     @property
+    def measured(self) -> bool:
+        """False for :meth:`identity` (every pixel assumed ideal, nothing measured)."""
+        return self.meta.get("method") != "identity"
+
+    @property
     def good(self) -> np.ndarray:
         """(H, W) bool, pixels with no defect flag."""
         return self.defects == 0

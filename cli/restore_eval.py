@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from cli.options import echo_json, json_option, overwrite_option, progress, verbosity_options
-from restore.settings import DEFAULT_METHODS
+from restore.settings import ANCHOR_DEFAULT, DEFAULT_METHODS
 
 
 @click.command("eval")
@@ -25,6 +25,10 @@ from restore.settings import DEFAULT_METHODS
 @click.option("--lpips/--no-lpips", "with_lpips", default=True, show_default=True,
               help="LPIPS (AlexNet) beside PSNR and SSIM, about 0.1 s per 400x256 image "
               "on 2 CPU cores; --no-lpips for quick checks.")
+@click.option("--anchor/--no-anchor", default=ANCHOR_DEFAULT, show_default=True,
+              help="The networks' calibrated outputs keep the local means of the "
+              "calibrated TFP (restore/anchor.py); no effect uncalibrated or on the "
+              "classical methods.")
 @click.option("--no-reference", "with_noref", is_flag=True,
               help="Also NIQE, PIQE, mean gradient and RMS contrast of every restored image "
               "(the scores of `spikerestore score`, which need no target); samples of at "
@@ -46,8 +50,8 @@ from restore.settings import DEFAULT_METHODS
 @overwrite_option
 @json_option
 @verbosity_options
-def eval_(dataset, methods, windows, calib_mode, full_grid, with_lpips, with_noref, limit,
-          montage_samples, device, weights_given, output, overwrite, as_json):
+def eval_(dataset, methods, windows, calib_mode, full_grid, with_lpips, anchor, with_noref,
+          limit, montage_samples, device, weights_given, output, overwrite, as_json):
     """Evaluate methods on DATASET (a `spikesim generate` directory): PSNR, SSIM, LPIPS.
 
     DATASET may also be a `spikesim render --truth-every N` directory: per-frame PSNR and
@@ -66,6 +70,7 @@ def eval_(dataset, methods, windows, calib_mode, full_grid, with_lpips, with_nor
 
     if evs.is_sequence_capture(dataset):      # a `spikesim render --truth-every` directory
         _refuse_dataset_options(("with_lpips", "--lpips", with_lpips),
+                                ("anchor", "--anchor", anchor),
                                 ("with_noref", "--no-reference", with_noref),
                                 ("limit", "--limit", limit),
                                 ("montage_samples", "--montage", montage_samples))
@@ -83,10 +88,12 @@ def eval_(dataset, methods, windows, calib_mode, full_grid, with_lpips, with_nor
     with progress(length=max(n, 1), label="evaluating") as bar:
         result = ev.evaluate(dataset, specs, wins, limit=limit, device=device, weights=weights,
                              montage_samples=montage_samples, with_lpips=with_lpips,
-                             with_noref=with_noref, progress=lambda i, total: bar.update(1))
+                             with_noref=with_noref, anchor=anchor,
+                             progress=lambda i, total: bar.update(1))
     summary = ev.summarise(result)
     summary["command"] = _command(dataset, methods, windows, calib_mode, limit, weights_given,
-                                  device, with_lpips, with_noref)
+                                  device, with_lpips, with_noref, anchor)
+    summary["anchor"] = bool(anchor)
     if any(is_network(s.method) for s in specs):
         summary["weights"] = weights_record(specs, weights)
     written = ev.write_outputs(output, summary, result, overwrite) if output is not None else []
@@ -94,9 +101,11 @@ def eval_(dataset, methods, windows, calib_mode, full_grid, with_lpips, with_nor
 
 
 def _command(dataset, methods, windows, calib_mode, limit, weights, device,
-             with_lpips, with_noref) -> str:
+             with_lpips, with_noref, anchor=ANCHOR_DEFAULT) -> str:
     """The command line that reproduces these results (recorded in results.md); the
-    dataset path as given (relative to the working directory)."""
+    dataset path as given (relative to the working directory). ``--anchor`` is written
+    whenever it is on, ``--no-anchor`` when it is off against an on default, so that
+    results of either setting never share a command line."""
     args = ["spikerestore", "eval", str(dataset), "--methods", methods, "--windows", windows,
             "--calib-mode", calib_mode]
     args += ["--limit", str(limit)] if limit else []
@@ -105,6 +114,7 @@ def _command(dataset, methods, windows, calib_mode, limit, weights, device,
     args += ["--device", device] if device != "cpu" else []
     args += [] if with_lpips else ["--no-lpips"]
     args += ["--no-reference"] if with_noref else []
+    args += ["--anchor"] if anchor else (["--no-anchor"] if ANCHOR_DEFAULT else [])
     return " ".join(shlex.quote(a) for a in args)
 
 

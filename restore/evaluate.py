@@ -73,6 +73,8 @@ METRIC_NAMES = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "niqe": "NIQE"
 METRIC_UNITS = {"psnr": "dB"}
 METRIC_DIGITS = {"psnr": 2, "ssim": 3, "lpips": 3, "niqe": 3, "piqe": 2, "gradient": 4,
                  "contrast": 4}
+ANCHOR_NOTE = ("Low-frequency anchor: on (`--anchor`; restore/anchor.py): the networks' "
+               "calibrated outputs keep the calibrated TFP's local means.")
 LPIPS_NOTE = ("LPIPS: AlexNet, v0.1 (lower is better), on the same sRGB display images as "
               "PSNR and SSIM; the grey images are replicated to three channels.")
 DEFAULT_METHODS = settings.DEFAULT_METHODS
@@ -212,12 +214,13 @@ def _sample_meta(sample) -> tuple[str, str, float]:
 
 
 def run_on_sample(sample, spec: MethodSpec, window: int | None, calib_cache: dict | None = None,
-                  device: str = "cpu", weights=None):
+                  device: str = "cpu", weights=None, anchor: bool = settings.ANCHOR_DEFAULT):
     """Run ``spec`` on a dataset sample; return ``(Restored, seconds)``.
 
     The stream is cut to ``window`` steps around the key step when ``window`` is given;
     ``weights`` is ``None``, one file or ``{network: file}``
-    (:func:`restore.eval_weights.weights_for`).
+    (:func:`restore.eval_weights.weights_for`); ``anchor``: the networks' calibrated
+    outputs keep the calibrated TFP's local means (:mod:`restore.anchor`).
     """
     from .baselines import resolve_window
 
@@ -251,7 +254,7 @@ def run_on_sample(sample, spec: MethodSpec, window: int | None, calib_cache: dic
     t0 = time.perf_counter()
     res = restore(stream, spec.method, center=key, window=given, calib=calib,
                   dead_time=dead_time, sigma=sigma, sigma_map=sigma_map, device=device,
-                  weights=weights_for(weights, spec.method))
+                  weights=weights_for(weights, spec.method), anchor=anchor)
     return res, time.perf_counter() - t0
 
 
@@ -264,7 +267,7 @@ def display_of(lam, sample) -> np.ndarray:
 
 def evaluate_sample(sample, specs, windows, calib_cache=None, device="cpu",
                     keep_images: bool = False, weights=None, with_lpips: bool = True,
-                    noref_model: dict | None = None):
+                    noref_model: dict | None = None, anchor: bool = settings.ANCHOR_DEFAULT):
     """All (method, window) rows of one sample; with ``keep_images`` also the full-window
     display images ``{label: (H, W)}`` plus ``"input mean"`` and ``"target"``. Without
     ``with_lpips`` the rows' ``lpips`` is NaN; with a ``noref_model`` (NIQE's
@@ -274,7 +277,8 @@ def evaluate_sample(sample, specs, windows, calib_cache=None, device="cpu",
     rows, images, displays = [], {}, []
     for window in windows:
         for spec in specs:
-            res, secs = run_on_sample(sample, spec, window, calib_cache, device, weights)
+            res, secs = run_on_sample(sample, spec, window, calib_cache, device, weights,
+                                      anchor)
             disp = display_of(res.lam, sample)
             displays.append(disp)
             rows.append(Row(sample.id, spec.label, window_label(window), psnr(disp, target),
@@ -316,7 +320,8 @@ class EvalResult:
 
 def evaluate(dataset_dir, specs, windows, *, limit: int | None = None, device: str = "cpu",
              montage_samples: int = settings.MONTAGE_SAMPLES, progress=None,
-             weights=None, with_lpips: bool = True, with_noref: bool = False) -> EvalResult:
+             weights=None, with_lpips: bool = True, with_noref: bool = False,
+             anchor: bool = settings.ANCHOR_DEFAULT) -> EvalResult:
     """Evaluate ``specs`` × ``windows`` on every sample of a generated dataset.
 
     ``progress(i, n)`` is called after each sample; ``weights`` the networks' weights:
@@ -324,7 +329,8 @@ def evaluate(dataset_dir, specs, windows, *, limit: int | None = None, device: s
     (:mod:`restore.eval_weights`; every network's file is loaded before any work);
     ``with_lpips`` adds LPIPS beside
     PSNR and SSIM (about 0.1 s per 400×256 image on 2 CPU cores); ``with_noref`` the
-    no-reference scores of :mod:`restore.noref` (NIQE needs samples of at least 192×96).
+    no-reference scores of :mod:`restore.noref` (NIQE needs samples of at least 192×96);
+    ``anchor`` the low-frequency anchor of the networks' calibrated outputs.
     A directory without ``manifest.yaml`` is an :class:`InputError` (from
     ``read_manifest``).
     """
@@ -357,7 +363,7 @@ def evaluate(dataset_dir, specs, windows, *, limit: int | None = None, device: s
         sample = load_sample(d / "samples" / sample_name(entry["id"]))
         keep = entry["id"] in show
         sample_rows, images = evaluate_sample(sample, specs, windows, cache, device, keep,
-                                              weights, with_lpips, noref_model)
+                                              weights, with_lpips, noref_model, anchor)
         cache.clear()
         rows.extend(sample_rows)
         if keep:
@@ -531,6 +537,8 @@ def to_markdown(summary: dict) -> str:
         out += [f"Network weights: `{one}`", ""]
     out += [f"Samples: {summary['num_samples']}; evaluation wall time "
             f"{summary['wall_s']:.1f} s."]
+    if summary.get("anchor"):
+        out += ["", ANCHOR_NOTE]
     if "lpips" in metrics:
         out += ["", LPIPS_NOTE]
     out += ["", "| method | window | " + " | ".join(_heading(m) for m in metrics)

@@ -64,6 +64,7 @@ class Restored:
     window: int
     sigma: float | None = None          # σ used by a cascade (px); None otherwise
     sigma_source: str | None = None     # "given", "estimated" or "map"
+    anchor_scale: float | None = None   # px, the low-frequency anchor's scale; None: not anchored
     notes: list = field(default_factory=list)
 
 
@@ -120,10 +121,22 @@ def _despike(method, stream, calib, center, device, dead_time, weights):
                       dtype=np.float32)
 
 
+def _anchored(res: Restored, anchor: bool, stream, center: int, calib,
+              dead_time: float) -> Restored:
+    """``res`` with :mod:`restore.anchor` applied when asked and the calibration measured."""
+    if not anchor or calib is None or not calib.measured:
+        return res
+    from .anchor import anchor_to_tfp
+
+    lam, how = anchor_to_tfp(res.lam, stream, center, res.window, calib, dead_time)
+    return Restored(lam, res.method, res.window, anchor_scale=how.scale)
+
+
 def restore(stream, method: str = DEFAULT_METHOD, *, center: int | None = None,
             window: int | None = None, calib=None,
             dead_time: float = settings.DEFAULT_DEAD_TIME, sigma: float | None = None,
-            sigma_map=None, device: str = "cpu", weights=None) -> Restored:
+            sigma_map=None, device: str = "cpu", weights=None,
+            anchor: bool = settings.ANCHOR_DEFAULT) -> Restored:
     """Run one method on ``stream`` (a :class:`spikesim.stream.SpikeStream`, (T, H, W)).
 
     Parameters
@@ -137,6 +150,9 @@ def restore(stream, method: str = DEFAULT_METHOD, *, center: int | None = None,
     device : torch device of the network.
     weights : the network's weights file (default: the bundled ``despike-natural.pt``, or
         the learned cascade's bundled file).
+    anchor : a network's output, calibrated, keeps the local means of the calibrated TFP of
+        the same window (:mod:`restore.anchor`); no effect on the classical methods or
+        without a measured calibration.
     """
     base, deblur = split_method(method)
     if is_learned_cascade(method):
@@ -147,13 +163,14 @@ def restore(stream, method: str = DEFAULT_METHOD, *, center: int | None = None,
         c = win.center if window is None else win.center - win.start
         lam = infer.restore_cascade(sub, method, calib, c, device=device, weights=weights,
                                     dead_time=dead_time)
-        return Restored(np.asarray(lam, np.float32), method, win.length)
+        return _anchored(Restored(np.asarray(lam, np.float32), method, win.length), anchor,
+                         sub, c, calib, dead_time)
     if is_network(base):
         win = resolve_window(len(stream), center, window)
         sub = stream if window is None else stream[win.start:win.stop]
         c = win.center if window is None else win.center - win.start
-        return Restored(_despike(method, sub, calib, c, device, dead_time, weights), method,
-                        win.length)
+        return _anchored(Restored(_despike(method, sub, calib, c, device, dead_time, weights),
+                                  method, win.length), anchor, sub, c, calib, dead_time)
     win = resolve_window(len(stream), center, window, minimum=2 if base == "tfi" else 1)
     fn = tfp if base == "tfp" else tfi
     lam = fn(stream, win.center, win.length, dead_time=dead_time, calib=calib)

@@ -55,6 +55,7 @@ class RunResult:
     sigma_source: str | None
     exposure: str
     scale: float
+    anchor_scale: float | None = None     # px, the low-frequency anchor's; None: not anchored
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -144,8 +145,10 @@ def capture_exposure(stream, exposure: str) -> dict:
 def run_capture(stream, out, *, method: str = settings.DEFAULT_METHOD, calib=None,
                 center=None, window=None, sigma=None, exposure: str = "auto",
                 dead_time=None, linear: bool = False, overwrite: bool = False,
-                device: str = "cpu", source: str = "", weights=None) -> RunResult:
-    """Restore a bare capture (a SpikeStream) and write ``out`` (and its linear PNG)."""
+                device: str = "cpu", source: str = "", weights=None,
+                anchor: bool = settings.ANCHOR_DEFAULT) -> RunResult:
+    """Restore a bare capture (a SpikeStream) and write ``out`` (and its linear PNG);
+    ``anchor``: a network's calibrated output keeps the calibrated TFP's local means."""
     from .methods import restore
 
     response = capture_exposure(stream, exposure)
@@ -153,17 +156,19 @@ def run_capture(stream, out, *, method: str = settings.DEFAULT_METHOD, calib=Non
     if dead_time is None:
         dead_time = calib.dead_time if calib is not None else settings.DEFAULT_DEAD_TIME
     res = restore(shared_counts(stream, method), method, center=center, window=window,
-                  calib=calib, dead_time=dead_time, sigma=sigma, device=device, weights=weights)
+                  calib=calib, dead_time=dead_time, sigma=sigma, device=device, weights=weights,
+                  anchor=anchor)
     lin, scale = expose(res.lam, exposure, **response)
     lp = _write(lin, out, linear, overwrite)
     return RunResult(source, str(out), str(lp) if lp else None, method, res.window, res.sigma,
-                     res.sigma_source, exposure, scale)
+                     res.sigma_source, exposure, scale, res.anchor_scale)
 
 
 def run_sample(sample_dir, out, *, method: str = settings.DEFAULT_METHOD, calib=None,
                center=None, window=None, sigma=None, exposure: str | None = None,
                dead_time=None, linear: bool = False, overwrite: bool = False,
-               device: str = "cpu", sample=None, weights=None) -> RunResult:
+               device: str = "cpu", sample=None, weights=None,
+               anchor: bool = settings.ANCHOR_DEFAULT) -> RunResult:
     """Restore a dataset sample (oracle σ and camera exposure by default)."""
     from spikesim.dataset import load_sample
 
@@ -184,12 +189,12 @@ def run_sample(sample_dir, out, *, method: str = settings.DEFAULT_METHOD, calib=
     res = restore(shared_counts(sample.stream, method),
                   method, center=sample.key_step if center is None else center,
                   window=window, calib=calib, dead_time=dead_time, sigma=sigma, device=device,
-                  weights=weights)
+                  weights=weights, anchor=anchor)
     lin, scale = expose(res.lam, exposure, k=float(sample.params["camera"]["k"]),
                         illuminance=sample.illuminance)
     lp = _write(lin, out, linear, overwrite)
     return RunResult(str(sample_dir), str(out), str(lp) if lp else None, method, res.window,
-                     res.sigma, src or res.sigma_source, exposure, scale)
+                     res.sigma, src or res.sigma_source, exposure, scale, res.anchor_scale)
 
 
 def run_dataset(dataset_dir, out_dir, *, progress=None, **kwargs) -> list:

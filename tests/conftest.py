@@ -1,4 +1,5 @@
-"""Shared fixtures: the third-party data beside the checkout, a tolerance table."""
+"""Shared fixtures: the third-party data beside the checkout, a tolerance table, a tiny
+generated dataset."""
 
 from pathlib import Path
 
@@ -30,3 +31,14 @@ def _torch_devices() -> list:
 def device(request) -> str:
     """The torch device a test runs on (parametrised: ``cpu``, and ``cuda`` when present)."""
     return request.param
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    """A generated dataset of two 48x32, 192-step samples (seed 7), per test module."""
+    from spikesim.dataset import generate_dataset, load_dataset_config
+
+    out = tmp_path_factory.mktemp("ds") / "data"
+    cfg = load_dataset_config({"width": 48, "height": 32, "steps": 192, "num": 2, "seed": 7})
+    generate_dataset(cfg, out, workers=1)
+    return out

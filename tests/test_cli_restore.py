@@ -12,16 +12,6 @@ from cli.spikerestore_cli import main
 from spikesim.stream import SpikeStream
 
 
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory):
-    from spikesim.dataset import generate_dataset, load_dataset_config
-
-    out = tmp_path_factory.mktemp("ds") / "data"
-    cfg = load_dataset_config({"width": 48, "height": 32, "steps": 192, "num": 2, "seed": 7})
-    generate_dataset(cfg, out, workers=1)
-    return out
-
-
 @pytest.fixture()
 def capture_npz(tmp_path):
     rng = np.random.default_rng(1)

@@ -196,7 +196,7 @@ def measured(calib):
     """``calib`` when it measures the camera; ``None`` for no calibration or an identity
     one (:meth:`calibration.calfile.Calibration.identity`: every pixel assumed ideal,
     nothing measured, as ``spikerestore eval --calib-mode off`` passes)."""
-    if calib is None or calib.meta.get("method") == "identity":
+    if calib is None or not calib.measured:
         return None
     return calib
 

@@ -1,0 +1,173 @@
+"""The low-frequency anchor of the networks' calibrated outputs (restore/anchor.py)."""
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from restore import methods, settings
+from restore.anchor import anchor_scale, lowfreq_anchor
+from restore.baselines import resolve_window, tfp
+from restore.evaluate import oracle_calibration
+from spikesim.camera import Camera, CameraProfile
+
+
+def _texture(shape=(64, 80), seed=0):
+    rng = np.random.default_rng(seed)
+    return (0.3 + 0.2 * gaussian_filter(rng.standard_normal(shape), 1.5)).astype(np.float32)
+
+
+def test_scale_follows_the_estimated_blur_with_a_floor():
+    assert anchor_scale(0.0) == settings.ANCHOR_MIN_SCALE
+    assert anchor_scale(-1.0) == settings.ANCHOR_MIN_SCALE
+    assert anchor_scale(3.0) == pytest.approx(settings.ANCHOR_SCALE_PER_SIGMA * 3.0)
+    assert anchor_scale(3.0, scale_per_sigma=2.0, min_scale=10.0) == 10.0
+
+
+def test_agreeing_estimates_are_left_alone():
+    x = _texture()
+    np.testing.assert_allclose(lowfreq_anchor(x, x, 4.0), x, atol=1e-7)
+
+
+def test_a_smooth_tone_error_is_taken_away_and_the_mean_is_the_references():
+    """A network output = truth + a tone drift far broader than the scale: the anchor
+    returns the truth (the drift lives below the low-pass); the image mean is exactly the
+    reference's (a reflecting Gaussian keeps the sum)."""
+    x = _texture()
+    yy, xx = np.mgrid[0:64, 0:80]
+    drift = 0.01 + 0.004 * np.exp(-((yy - 20) ** 2 + (xx - 50) ** 2) / (2 * 60.0 ** 2))
+    out = lowfreq_anchor(x + drift, x, 4.0)
+    assert np.abs(out - x).max() < 0.03 * drift.max()
+    assert np.abs(x + drift - x).max() == pytest.approx(drift.max())      # was the drift
+    np.testing.assert_allclose(out.mean(), x.mean(), rtol=1e-6)
+
+
+def test_detail_above_the_scale_is_the_networks():
+    """The reference lacks a fine pattern the network restored (a 2-px checkerboard):
+    the anchor keeps it (a Gaussian of σ 2 passes exp(-2π² σ² f²) ≈ 5e-9 of it) away
+    from the borders, where the reflection breaks the pattern's alternation."""
+    x = _texture()
+    yy, xx = np.mgrid[0:64, 0:80]
+    pattern = 0.05 * np.where((yy + xx) % 2 == 0, 1.0, -1.0)
+    out = lowfreq_anchor(x + pattern, x, 2.0)
+    err = np.abs(out - (x + pattern))
+    assert err[8:-8, 8:-8].max() < 1e-3 * 0.05
+    assert err.max() < 0.1 * 0.05
+    with pytest.raises(ValueError, match="differ in shape"):
+        lowfreq_anchor(x, x[:-1], 2.0)
+
+
+def _fpn_capture():
+    profile = CameraProfile(width=48, height=40)
+    camera = Camera(profile, 3)
+    scene = 150.0 + 250.0 * np.linspace(0, 1, 48, dtype=np.float32)[None, :].repeat(40, 0)
+    stream = camera.capture(scene.astype(np.float32), 200, 5)
+    return stream, oracle_calibration(camera.truth_arrays(), 300.0)
+
+
+def test_restore_anchors_networks_only_with_a_measured_calibration():
+    """Through the registry: a calibrated network output is the anchor of the raw one to
+    the calibrated TFP at the estimated blur's scale (recorded); uncalibrated (None or an
+    identity calibration) or with ``anchor=False`` it is the raw output; the classical
+    methods are never touched; the default is settings.ANCHOR_DEFAULT."""
+    from calibration.calfile import Calibration
+    from restore.sigma_estimate import estimate_sigma
+
+    if not methods.despike_available():
+        pytest.skip("no bundled DeSpike weights in this checkout")
+    stream, cal = _fpn_capture()
+    raw = methods.restore(stream, "despike", calib=cal, anchor=False)
+    anchored = methods.restore(stream, "despike", calib=cal, anchor=True)
+    assert raw.anchor_scale is None
+    default = methods.restore(stream, "despike", calib=cal)
+    assert (default.anchor_scale is not None) == settings.ANCHOR_DEFAULT
+    win = resolve_window(len(stream), None)
+    ref = tfp(stream, win.center, win.length, calib=cal)
+    scale = anchor_scale(estimate_sigma(ref))
+    assert anchored.anchor_scale == pytest.approx(scale)
+    np.testing.assert_allclose(anchored.lam, lowfreq_anchor(raw.lam, ref, scale), atol=1e-6)
+    assert np.abs(anchored.lam - raw.lam).max() > 1e-5
+    identity = Calibration.identity(40, 48)
+    for calib in (None, identity):
+        a = methods.restore(stream, "despike", calib=calib, anchor=True)
+        b = methods.restore(stream, "despike", calib=calib, anchor=False)
+        assert a.anchor_scale is None
+        np.testing.assert_array_equal(a.lam, b.lam)
+    for name in ("tfp", "tfp+rl"):
+        a = methods.restore(stream, name, calib=cal, sigma=1.0, anchor=True)
+        b = methods.restore(stream, name, calib=cal, sigma=1.0, anchor=False)
+        np.testing.assert_array_equal(a.lam, b.lam)
+
+
+def test_eval_anchor_option_changes_the_networks_calibrated_rows_only(tiny_dataset, tmp_path):
+    """``spikerestore eval --anchor``: calibrated network rows change, everything else is
+    the same; the command line and results.md say the anchor was on."""
+    import json
+
+    from cli.spikerestore_cli import main
+    from tests.cli_helpers import invoke
+
+    if not methods.despike_available():
+        pytest.skip("no bundled DeSpike weights in this checkout")
+    args = ["eval", tiny_dataset, "--methods", "despike,tfp", "--calib-mode", "both",
+            "--no-lpips", "--json"]
+    plain = json.loads(invoke(main, *args, "--no-anchor").stdout)
+    res = invoke(main, *args, "--anchor", "-o", tmp_path / "e")
+    assert res.exit_code == 0, res.output
+    anchored = json.loads(res.stdout)
+    assert anchored["command"].endswith("--anchor") and anchored["anchor"] is True
+    assert "Low-frequency anchor: on" in (tmp_path / "e" / "results.md").read_text()
+    rows = {r["method"]: r["psnr"] for r in plain["overall"]}
+    rows_a = {r["method"]: r["psnr"] for r in anchored["overall"]}
+    assert set(rows) == {"despike", "despike +cal", "tfp", "tfp +cal"} == set(rows_a)
+    for name in ("despike", "tfp", "tfp +cal"):
+        assert rows_a[name] == rows[name], name
+    assert rows_a["despike +cal"] != rows["despike +cal"]
+
+
+@pytest.fixture()
+def capture_and_cal(tmp_path):
+    from calibration.calfile import Calibration
+    from spikesim.stream import SpikeStream
+
+    rng = np.random.default_rng(1)
+    cap = tmp_path / "cap.npz"
+    SpikeStream.from_dense((rng.random((300, 24, 32)) < 0.2).astype(np.uint8)).save_npz(cap)
+    cal = Calibration.identity(24, 32)
+    cal.meta["method"] = "oracle"            # a measured calibration of this size
+    cal.save(tmp_path / "cal.npz")
+    return cap, tmp_path / "cal.npz"
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--every", "50"], ["--anchor", "--every", "single frames"]),
+    (["--method", "tfp+rl"], ["--anchor", "tfp+rl", "network method"]),
+    (["--no-calib"], ["--anchor", "without --calib", "add --calib"]),
+])
+def test_run_refuses_the_anchor_where_it_cannot_act(capture_and_cal, tmp_path, extra, words):
+    """One line instead of a silent no-op: sequences, classical methods, no calibration."""
+    from cli.spikerestore_cli import main
+    from tests.cli_helpers import invoke, one_line_error
+
+    cap, cal = capture_and_cal
+    calib = [] if "--no-calib" in extra else ["--calib", cal]
+    extra = [e for e in extra if e != "--no-calib"]
+    out = tmp_path / ("out.gif" if "--every" in extra else "out.png")
+    res = invoke(main, "run", cap, *calib, *extra, "--anchor", "-o", out)
+    one_line_error(res, *words)
+    assert not out.exists()
+
+
+def test_run_reports_the_anchor(capture_and_cal, tmp_path):
+    import json
+
+    from cli.spikerestore_cli import main
+    from tests.cli_helpers import invoke
+
+    if not methods.despike_available():
+        pytest.skip("no bundled DeSpike weights in this checkout")
+    cap, cal = capture_and_cal
+    res = invoke(main, "run", cap, "--calib", cal, "--anchor", "--json", "-o", tmp_path / "a.png")
+    assert res.exit_code == 0, res.output
+    (row,) = json.loads(res.stdout)
+    assert row["anchor_scale"] >= settings.ANCHOR_MIN_SCALE
+    res = invoke(main, "run", cap, "--calib", cal, "--no-anchor", "--json", "-o", tmp_path / "b.png")
+    assert json.loads(res.stdout)[0]["anchor_scale"] is None
