@@ -196,6 +196,14 @@ def parse_float_list(value: str, param: str) -> list[float]:
     return out
 
 
+def given_on_command_line(name: str) -> bool:
+    """Whether the current command's option ``name`` was given on the command line (not
+    left at its default)."""
+    from click.core import ParameterSource
+
+    return click.get_current_context().get_parameter_source(name) == ParameterSource.COMMANDLINE
+
+
 def echo_json(obj) -> None:
     """Print ``obj`` as JSON on stdout."""
     import json

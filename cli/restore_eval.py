@@ -5,7 +5,8 @@ from pathlib import Path
 
 import click
 
-from cli.options import echo_json, json_option, overwrite_option, progress, verbosity_options
+from cli.options import (echo_json, given_on_command_line, json_option, overwrite_option,
+                         progress, verbosity_options)
 from restore.settings import ANCHOR_DEFAULT, DEFAULT_METHODS
 
 
@@ -26,9 +27,9 @@ from restore.settings import ANCHOR_DEFAULT, DEFAULT_METHODS
               help="LPIPS (AlexNet) beside PSNR and SSIM, about 0.1 s per 400x256 image "
               "on 2 CPU cores; --no-lpips for quick checks.")
 @click.option("--anchor/--no-anchor", default=ANCHOR_DEFAULT, show_default=True,
-              help="The networks' calibrated outputs keep the local means of the "
-              "calibrated TFP (restore/anchor.py); no effect uncalibrated or on the "
-              "classical methods.")
+              help="The networks' calibrated rows are matched to the calibrated TFP "
+              "through the estimated blur at low frequencies (restore/anchor.py); needs a "
+              "network in --methods and --calib-mode oracle or both.")
 @click.option("--no-reference", "with_noref", is_flag=True,
               help="Also NIQE, PIQE, mean gradient and RMS contrast of every restored image "
               "(the scores of `spikerestore score`, which need no target); samples of at "
@@ -76,6 +77,8 @@ def eval_(dataset, methods, windows, calib_mode, full_grid, with_lpips, anchor, 
                                 ("montage_samples", "--montage", montage_samples))
         _eval_sequence(evs, dataset, specs, wins, device, weights, output, overwrite, as_json)
         return
+    if anchor and given_on_command_line("anchor"):
+        _check_anchor(specs, calib_mode)
     if output is not None:
         from spikesim.atomic import check_writable
 
@@ -122,16 +125,29 @@ def _refuse_dataset_options(*options) -> None:
     """Options of a dataset's evaluation asked for on the command line (``(parameter,
     flag, value)``; ``--no-lpips`` asks for nothing) for a render capture's sequence
     evaluation, which scores PSNR, SSIM and flicker only: one error, not silently ignored."""
-    from click.core import ParameterSource
-
     from spikesim.errors import InputError
 
-    ctx = click.get_current_context()
     for name, flag, value in options:
-        if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE and value:
+        if given_on_command_line(name) and value:
             raise InputError(flag, "given for a render capture", "options of a dataset's "
                              "evaluation", "drop it: a sequence is scored by per-frame PSNR, "
                              "SSIM and flicker")
+
+
+def _check_anchor(specs, calib_mode: str) -> None:
+    """``--anchor`` where it would change no row: one error, not a results.md that says
+    "on" over tables it never touched."""
+    from restore.methods import is_network
+    from spikesim.errors import InputError
+
+    if not any(is_network(s.method) for s in specs):
+        raise InputError("--methods", ",".join(s.label for s in specs),
+                         "a network method for --anchor (despike, despike-x8 or a learned "
+                         "cascade)", "add one to --methods, or drop --anchor")
+    if calib_mode == "off":
+        raise InputError("--calib-mode", "off", "oracle or both for --anchor (it acts on "
+                         "calibrated restorations only)", "use --calib-mode both, or drop "
+                         "--anchor")
 
 
 def _eval_sequence(evs, capture, specs, wins, device, weights, output, overwrite, as_json):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from cli.options import (SIZE, echo_json, json_option, overwrite_option, progress,
-                         quiet_report, verbosity_options)
+from cli.options import (SIZE, echo_json, given_on_command_line, json_option,
+                         overwrite_option, progress, quiet_report, verbosity_options)
 from cli.stream_args import AXES
 from restore.settings import ANCHOR_DEFAULT, DEFAULT_METHOD, METHOD_NAMES
 from spikesim.errors import InputError
@@ -52,8 +52,9 @@ from spikesim.errors import InputError
               help="Dead time in steps for the uncalibrated rate inversion "
               "(default: calibration's, else the sample camera's, else 1).")
 @click.option("--anchor/--no-anchor", default=ANCHOR_DEFAULT, show_default=True,
-              help="With --calib, a network's output keeps the local means of the "
-              "calibrated TFP (restore/anchor.py); single frames only.")
+              help="With --calib, a network's output is matched to the calibrated TFP "
+              "through the estimated blur at low frequencies (restore/anchor.py); single "
+              "frames only.")
 @click.option("--linear", is_flag=True, help="Also write a 16-bit linear PNG (NAME_linear.png).")
 @click.option("--device", default="cpu", show_default=True, help="Torch device of the network.")
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -87,7 +88,7 @@ def run(input_path, method, calib_path, center, every, start, stop, fps, batch, 
         raise InputError("--start" if start is not None else "--stop",
                          start if start is not None else stop, "a key-step range with --every",
                          "add --every N, or use --center for one frame")
-    if anchor and _given("anchor"):
+    if anchor and given_on_command_line("anchor"):
         _check_anchor(method, calib_path, every, is_network)
     if every is not None and center is not None:
         raise InputError("--center", center, "no --center with --every",
@@ -98,6 +99,10 @@ def run(input_path, method, calib_path, center, every, start, stop, fps, batch, 
         from calibration.calfile import load_calibration
 
         calib = load_calibration(calib_path)
+        if anchor and given_on_command_line("anchor") and not calib.measured:
+            raise InputError("--calib", str(calib_path), "a measured calibration for "
+                             "--anchor, not an identity one", "fit one with spikecal fit, "
+                             "or drop --anchor")
     common = dict(method=method, calib=calib, center=center, window=window, sigma=sigma,
                   dead_time=dead_time, linear=linear, overwrite=overwrite, device=device,
                   weights=weights)
@@ -129,28 +134,22 @@ def run(input_path, method, calib_path, center, every, start, stop, fps, batch, 
         return
     for r in results:
         sig = "" if r.sigma is None else f", sigma {r.sigma:.2f} px ({r.sigma_source})"
-        anc = ("" if r.anchor_scale is None
-               else f", local means of the calibrated TFP at {r.anchor_scale:.1f} px")
+        anc = ("" if r.anchor_scale is None else f", anchored to the calibrated TFP above "
+               f"{r.anchor_scale:.1f} px (blur {r.anchor_sigma:.2f} px)")
         click.echo(f"{r.output}: {r.method}, {r.window} steps{sig}{anc}, exposure "
                    f"{r.exposure} (scale {r.scale:.4g})")
-
-
-def _given(name: str) -> bool:
-    """Whether option ``name`` was given on the command line (not its default)."""
-    from click.core import ParameterSource
-
-    return click.get_current_context().get_parameter_source(name) == ParameterSource.COMMANDLINE
 
 
 def _check_anchor(method, calib_path, every, is_network) -> None:
     """``--anchor`` asked for where it cannot act: one error instead of a silent no-op."""
     if not is_network(method):
-        raise InputError("--anchor", method, "a network method (despike, despike-x8 or a "
-                         "learned cascade)", "drop --anchor for the classical methods")
+        raise InputError("--method", method, "a network method for --anchor (despike, "
+                         "despike-x8 or a learned cascade)", "drop --anchor for the classical "
+                         "methods")
     if calib_path is None:
-        raise InputError("--anchor", "without --calib", "a measured calibration: the "
-                         "anchor takes local means from the calibrated TFP",
-                         "add --calib CAL.npz (spikecal fit), or drop --anchor")
+        raise InputError("--calib", "none given", "a measured calibration for --anchor (it "
+                         "compares with the calibrated TFP)", "add --calib CAL.npz (spikecal "
+                         "fit), or drop --anchor")
     if every is not None:
         raise InputError("--anchor", "with --every", "single frames (a sequence is not "
                          "anchored yet)", "drop --anchor, or restore frames one by one")

@@ -74,7 +74,8 @@ METRIC_UNITS = {"psnr": "dB"}
 METRIC_DIGITS = {"psnr": 2, "ssim": 3, "lpips": 3, "niqe": 3, "piqe": 2, "gradient": 4,
                  "contrast": 4}
 ANCHOR_NOTE = ("Low-frequency anchor: on (`--anchor`; restore/anchor.py): the networks' "
-               "calibrated outputs keep the calibrated TFP's local means.")
+               "calibrated rows are matched to the calibrated TFP through the estimated "
+               "blur at low frequencies; uncalibrated and classical rows are unchanged.")
 LPIPS_NOTE = ("LPIPS: AlexNet, v0.1 (lower is better), on the same sRGB display images as "
               "PSNR and SSIM; the grey images are replicated to three channels.")
 DEFAULT_METHODS = settings.DEFAULT_METHODS
@@ -220,7 +221,7 @@ def run_on_sample(sample, spec: MethodSpec, window: int | None, calib_cache: dic
     The stream is cut to ``window`` steps around the key step when ``window`` is given;
     ``weights`` is ``None``, one file or ``{network: file}``
     (:func:`restore.eval_weights.weights_for`); ``anchor``: the networks' calibrated
-    outputs keep the calibrated TFP's local means (:mod:`restore.anchor`).
+    outputs are matched to the calibrated TFP at low frequencies (:mod:`restore.anchor`).
     """
     from .baselines import resolve_window
 

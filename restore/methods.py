@@ -26,7 +26,7 @@ length actually used (:func:`restore.deconv.regularisation`).
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -65,6 +65,7 @@ class Restored:
     sigma: float | None = None          # σ used by a cascade (px); None otherwise
     sigma_source: str | None = None     # "given", "estimated" or "map"
     anchor_scale: float | None = None   # px, the low-frequency anchor's scale; None: not anchored
+    anchor_sigma: float | None = None   # px, the blur σ̂ it compared through
     notes: list = field(default_factory=list)
 
 
@@ -129,7 +130,7 @@ def _anchored(res: Restored, anchor: bool, stream, center: int, calib,
     from .anchor import anchor_to_tfp
 
     lam, how = anchor_to_tfp(res.lam, stream, center, res.window, calib, dead_time)
-    return Restored(lam, res.method, res.window, anchor_scale=how.scale)
+    return replace(res, lam=lam, anchor_scale=how.scale, anchor_sigma=how.sigma)
 
 
 def restore(stream, method: str = DEFAULT_METHOD, *, center: int | None = None,
@@ -150,9 +151,10 @@ def restore(stream, method: str = DEFAULT_METHOD, *, center: int | None = None,
     device : torch device of the network.
     weights : the network's weights file (default: the bundled ``despike-natural.pt``, or
         the learned cascade's bundled file).
-    anchor : a network's output, calibrated, keeps the local means of the calibrated TFP of
-        the same window (:mod:`restore.anchor`); no effect on the classical methods or
-        without a measured calibration.
+    anchor : a network's output, calibrated, is matched to the calibrated TFP of the same
+        window through the estimated blur, at scales above the anchor's
+        (:mod:`restore.anchor`); no effect on the classical methods or without a measured
+        calibration.
     """
     base, deblur = split_method(method)
     if is_learned_cascade(method):

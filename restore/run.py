@@ -56,6 +56,7 @@ class RunResult:
     exposure: str
     scale: float
     anchor_scale: float | None = None     # px, the low-frequency anchor's; None: not anchored
+    anchor_sigma: float | None = None     # px, the blur σ̂ it compared through
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -148,7 +149,8 @@ def run_capture(stream, out, *, method: str = settings.DEFAULT_METHOD, calib=Non
                 device: str = "cpu", source: str = "", weights=None,
                 anchor: bool = settings.ANCHOR_DEFAULT) -> RunResult:
     """Restore a bare capture (a SpikeStream) and write ``out`` (and its linear PNG);
-    ``anchor``: a network's calibrated output keeps the calibrated TFP's local means."""
+    ``anchor``: a network's calibrated output is matched to the calibrated TFP at low
+    frequencies (:mod:`restore.anchor`)."""
     from .methods import restore
 
     response = capture_exposure(stream, exposure)
@@ -161,7 +163,7 @@ def run_capture(stream, out, *, method: str = settings.DEFAULT_METHOD, calib=Non
     lin, scale = expose(res.lam, exposure, **response)
     lp = _write(lin, out, linear, overwrite)
     return RunResult(source, str(out), str(lp) if lp else None, method, res.window, res.sigma,
-                     res.sigma_source, exposure, scale, res.anchor_scale)
+                     res.sigma_source, exposure, scale, res.anchor_scale, res.anchor_sigma)
 
 
 def run_sample(sample_dir, out, *, method: str = settings.DEFAULT_METHOD, calib=None,
@@ -194,7 +196,7 @@ def run_sample(sample_dir, out, *, method: str = settings.DEFAULT_METHOD, calib=
                         illuminance=sample.illuminance)
     lp = _write(lin, out, linear, overwrite)
     return RunResult(str(sample_dir), str(out), str(lp) if lp else None, method, res.window,
-                     res.sigma, src or res.sigma_source, exposure, scale, res.anchor_scale)
+                     res.sigma, src or res.sigma_source, exposure, scale, res.anchor_scale, res.anchor_sigma)
 
 
 def run_dataset(dataset_dir, out_dir, *, progress=None, **kwargs) -> list:

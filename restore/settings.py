@@ -35,8 +35,8 @@ RL_ITERATIONS = {
     ("tfi", False): {192: 1, 64: 1, 32: 1},
     ("tfi", True): {192: 1, 64: 1, 32: 1},
 }
-# low-frequency anchor of the networks' calibrated outputs (restore.anchor): local means
-# from the calibrated TFP at a Gaussian scale of max(MIN, PER_SIGMA x the estimated blur);
+# low-frequency anchor of the networks' calibrated outputs (restore.anchor): matched to the
+# calibrated TFP through the estimated blur, above a Gaussian scale of max(MIN, PER_SIGMA x it);
 # chosen on the natural development sets (experiments/README.md, "Low-frequency anchor")
 ANCHOR_DEFAULT = False            # opt-in (--anchor) until every network table is re-measured with it
 ANCHOR_SCALE_PER_SIGMA = 4.0      # x sigma-hat: G_s * PSF within 3 % of G_s in width
