@@ -53,8 +53,7 @@ from spikesim.errors import InputError
               "(default: calibration's, else the sample camera's, else 1).")
 @click.option("--anchor/--no-anchor", default=ANCHOR_DEFAULT, show_default=True,
               help="With --calib, a network's output is matched to the calibrated TFP "
-              "through the estimated blur at low frequencies (restore/anchor.py); single "
-              "frames only.")
+              "through the estimated blur at low frequencies (restore/anchor.py).")
 @click.option("--linear", is_flag=True, help="Also write a 16-bit linear PNG (NAME_linear.png).")
 @click.option("--device", default="cpu", show_default=True, help="Torch device of the network.")
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -89,7 +88,7 @@ def run(input_path, method, calib_path, center, every, start, stop, fps, batch, 
                          start if start is not None else stop, "a key-step range with --every",
                          "add --every N, or use --center for one frame")
     if anchor and given_on_command_line("anchor"):
-        _check_anchor(method, calib_path, every, is_network)
+        _check_anchor(method, calib_path, is_network)
     if every is not None and center is not None:
         raise InputError("--center", center, "no --center with --every",
                          "give the range with --start/--stop")
@@ -105,9 +104,7 @@ def run(input_path, method, calib_path, center, every, start, stop, fps, batch, 
                              "or drop --anchor")
     common = dict(method=method, calib=calib, center=center, window=window, sigma=sigma,
                   dead_time=dead_time, linear=linear, overwrite=overwrite, device=device,
-                  weights=weights)
-    if every is None:
-        common["anchor"] = anchor
+                  weights=weights, anchor=anchor)
     if every is not None:
         _sequence(input_path, kind, output, every, start, stop, fps, batch, exposure, size,
                   axes, common, as_json)
@@ -140,7 +137,7 @@ def run(input_path, method, calib_path, center, every, start, stop, fps, batch, 
                    f"{r.exposure} (scale {r.scale:.4g})")
 
 
-def _check_anchor(method, calib_path, every, is_network) -> None:
+def _check_anchor(method, calib_path, is_network) -> None:
     """``--anchor`` asked for where it cannot act: one error instead of a silent no-op."""
     if not is_network(method):
         raise InputError("--method", method, "a network method for --anchor (despike, "
@@ -150,9 +147,6 @@ def _check_anchor(method, calib_path, every, is_network) -> None:
         raise InputError("--calib", "none given", "a measured calibration for --anchor (it "
                          "compares with the calibrated TFP)", "add --calib CAL.npz (spikecal "
                          "fit), or drop --anchor")
-    if every is not None:
-        raise InputError("--anchor", "with --every", "single frames (a sequence is not "
-                         "anchored yet)", "drop --anchor, or restore frames one by one")
 
 
 def _sequence(input_path, kind, output, every, start, stop, fps, batch, exposure, size, axes,

@@ -122,9 +122,10 @@ def _despike(method, stream, calib, center, device, dead_time, weights):
                       dtype=np.float32)
 
 
-def _anchored(res: Restored, anchor: bool, stream, center: int, calib,
+def anchored(res: Restored, anchor: bool, stream, center: int, calib,
               dead_time: float) -> Restored:
-    """``res`` with :mod:`restore.anchor` applied when asked and the calibration measured."""
+    """``res`` with :mod:`restore.anchor` applied when asked and the calibration measured;
+    ``stream`` holds ``res``'s window of ``res.window`` steps around key step ``center``."""
     if not anchor or calib is None or not calib.measured:
         return res
     from .anchor import anchor_to_tfp
@@ -165,13 +166,13 @@ def restore(stream, method: str = DEFAULT_METHOD, *, center: int | None = None,
         c = win.center if window is None else win.center - win.start
         lam = infer.restore_cascade(sub, method, calib, c, device=device, weights=weights,
                                     dead_time=dead_time)
-        return _anchored(Restored(np.asarray(lam, np.float32), method, win.length), anchor,
+        return anchored(Restored(np.asarray(lam, np.float32), method, win.length), anchor,
                          sub, c, calib, dead_time)
     if is_network(base):
         win = resolve_window(len(stream), center, window)
         sub = stream if window is None else stream[win.start:win.stop]
         c = win.center if window is None else win.center - win.start
-        return _anchored(Restored(_despike(method, sub, calib, c, device, dead_time, weights),
+        return anchored(Restored(_despike(method, sub, calib, c, device, dead_time, weights),
                                   method, win.length), anchor, sub, c, calib, dead_time)
     win = resolve_window(len(stream), center, window, minimum=2 if base == "tfi" else 1)
     fn = tfp if base == "tfp" else tfi

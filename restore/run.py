@@ -244,7 +244,8 @@ def run_sequence(input_path, out, *, every, start=None, stop=None, fps: float = 
                  method: str = settings.DEFAULT_METHOD, calib=None, window=None, sigma=None,
                  exposure: str | None = None, dead_time=None, linear: bool = False,
                  overwrite: bool = False, device: str = "cpu", weights=None, stream=None,
-                 batch: int = 1, progress=None) -> SequenceResult:
+                 batch: int = 1, progress=None,
+                 anchor: bool = settings.ANCHOR_DEFAULT) -> SequenceResult:
     """Restore key steps ``start, start + every, …`` of a capture or a dataset sample.
 
     ``stream`` is the opened capture (a SpikeStream) when ``input_path`` is a spike
@@ -253,7 +254,8 @@ def run_sequence(input_path, out, *, every, start=None, stop=None, fps: float = 
     first frame; ``progress(i, n)`` is called after each frame. Frame ``k`` equals
     :func:`run_capture` / :func:`run_sample` with ``center = start + k every`` (the
     exposure aside: one for the sequence, :mod:`restore.sequence`); ``batch`` frames per
-    forward pass of the network (faster on some machines; equal to float32 rounding).
+    forward pass of the network (faster on some machines; equal to float32 rounding);
+    ``anchor`` as :func:`run_capture`'s, frame by frame.
     """
     from .sequence import (check_batch, check_every_input, key_steps, restore_frames,
                            sequence_exposure)
@@ -288,7 +290,8 @@ def run_sequence(input_path, out, *, every, start=None, stop=None, fps: float = 
     with sequence_writer(out, fps=fps, linear=linear, overwrite=overwrite) as writer:
         for frame in restore_frames(stream, steps, method, calib=calib, window=window,
                                     sigma=sigma, dead_time=dead_time, device=device,
-                                    weights=weights, sigma_source=src, batch=batch):
+                                    weights=weights, sigma_source=src, batch=batch,
+                                    anchor=anchor):
             records.append(_write_frame(frame, expo, writer))
             del frame                    # nothing of this frame is kept while the next one
             if progress is not None:     # is restored

@@ -220,20 +220,22 @@ class Frame:
 
 def restore_frames(stream, steps, method: str, *, calib=None, window=None, sigma=None,
                    dead_time: float = settings.DEFAULT_DEAD_TIME, device: str = "cpu",
-                   weights=None, sigma_source: str | None = None, batch: int = 1):
+                   weights=None, sigma_source: str | None = None, batch: int = 1,
+                   anchor: bool = settings.ANCHOR_DEFAULT):
     """Yield a :class:`Frame` per key step of ``steps`` (increasing), restored by ``method``.
 
     Every frame is ``restore.methods.restore(stream, method, center=step, …)``; the
     stream is wrapped in :class:`RunningCounts` so overlapping windows share counting.
     With ``batch > 1`` the DeSpike network (``despike``, ``despike-x8``, full windows)
-    runs on ``batch`` frames at once (:func:`_network_batches`).
+    runs on ``batch`` frames at once (:func:`_network_batches`); ``anchor`` as
+    :func:`restore.methods.restore`'s, frame by frame.
     """
     from .methods import check_method
 
     shared = shared_counts(stream, check_method(method))
     if check_batch(batch) > 1 and method in settings.NETWORK_METHODS and window is None:
         yield from _network_batches(shared, steps, method, calib, dead_time, device, weights,
-                                    int(batch))
+                                    int(batch), anchor)
         return
     from .baselines import resolve_window
 
@@ -242,7 +244,7 @@ def restore_frames(stream, steps, method: str, *, calib=None, window=None, sigma
                      if i + 1 < len(steps) else None)
         yield _restore_frame(shared, i, int(step), method, following, window=window,
                              calib=calib, dead_time=dead_time, sigma=sigma, device=device,
-                             weights=weights, sigma_source=sigma_source)
+                             weights=weights, sigma_source=sigma_source, anchor=anchor)
 
 
 def _restore_frame(shared, index: int, step: int, method: str, following, *, sigma_source,
@@ -268,9 +270,11 @@ def check_batch(batch) -> int:
     return int(batch)
 
 
-def _network_batches(shared, steps, method, calib, dead_time, device, weights, batch):
+def _network_batches(shared, steps, method, calib, dead_time, device, weights, batch,
+                     anchor: bool = settings.ANCHOR_DEFAULT):
     """DeSpike on ``batch`` frames per forward pass: the features of each frame exactly
-    as a single frame's (:func:`restore.despike.encoding.network_input`), stacked.
+    as a single frame's (:func:`restore.despike.encoding.network_input`), stacked; each
+    frame then anchored as a single frame is (:func:`restore.methods.anchored`).
 
     Batched convolutions may sum in another order than one frame's, so a frame can
     differ from the single-frame restoration by float32 rounding (a few 1e-7 relative);
@@ -282,6 +286,7 @@ def _network_batches(shared, steps, method, calib, dead_time, device, weights, b
     from .despike.encoding import network_input
     from .despike.infer import predict
     from .despike.weights import load_model
+    from .methods import Restored, anchored
 
     if calib is not None:
         calib.check_stream(shared)
@@ -292,11 +297,15 @@ def _network_batches(shared, steps, method, calib, dead_time, device, weights, b
         x = torch.from_numpy(np.stack([features for features, _, _ in inputs]))
         lam = predict(model, x, device, self_ensemble=method != "despike",
                       calibrated=[flag for _, flag, _ in inputs])
+        frames = []
+        for j, step in enumerate(chunk):        # anchored before the counts are released
+            win = resolve_window(len(shared), step, None)
+            res = anchored(Restored(lam[j], method, win.length), anchor, shared, win.center,
+                           calib, dead_time)
+            frames.append(Frame(i + j, step, res.lam, res.window, None, None))
         if i + batch < len(steps):
             shared.release_before(int(steps[i + batch]) - settings.DEFAULT_WINDOW // 2 - 1)
-        for j, step in enumerate(chunk):
-            yield Frame(i + j, step, lam[j], resolve_window(len(shared), step, None).length,
-                        None, None)
+        yield from frames
 
 
 @dataclass

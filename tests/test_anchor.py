@@ -171,19 +171,18 @@ def capture_and_cal(tmp_path):
 
 
 @pytest.mark.parametrize("extra, words", [
-    (["--every", "50"], ["--anchor", "--every", "single frames"]),
     (["--method", "tfp+rl"], ["--method", "tfp+rl", "network method for --anchor"]),
     (["--no-calib"], ["--calib", "none given", "add --calib"]),
 ])
 def test_run_refuses_the_anchor_where_it_cannot_act(capture_and_cal, tmp_path, extra, words):
-    """One line instead of a silent no-op: sequences, classical methods, no calibration."""
+    """One line instead of a silent no-op: classical methods, no calibration."""
     from cli.spikerestore_cli import main
     from tests.cli_helpers import invoke, one_line_error
 
     cap, cal = capture_and_cal
     calib = [] if "--no-calib" in extra else ["--calib", cal]
     extra = [e for e in extra if e != "--no-calib"]
-    out = tmp_path / ("out.gif" if "--every" in extra else "out.png")
+    out = tmp_path / "out.png"
     res = invoke(main, "run", cap, *calib, *extra, "--anchor", "-o", out)
     one_line_error(res, *words)
     assert not out.exists()
@@ -239,3 +238,25 @@ def test_eval_refuses_an_anchor_that_would_change_nothing(tiny_dataset, tmp_path
                  "-o", tmp_path / "e")
     one_line_error(res, *words)
     assert not (tmp_path / "e").exists()
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_sequence_frames_are_anchored_as_single_frames(batch):
+    """``run --every``'s frames: frame k is the single-frame anchored restoration at its key
+    step (bit for bit one frame per pass; within float32 rounding of batched convolutions
+    with ``batch`` 2), including a key step whose window is shifted at the stream's end."""
+    from restore.sequence import restore_frames
+
+    if not methods.despike_available():
+        pytest.skip("no bundled DeSpike weights in this checkout")
+    stream, cal = _fpn_capture()
+    steps = [96, 150, 199]
+    frames = list(restore_frames(stream, steps, "despike", calib=cal, batch=batch, anchor=True))
+    for frame, step in zip(frames, steps):
+        single = methods.restore(stream, "despike", calib=cal, center=step, anchor=True)
+        if batch == 1:
+            np.testing.assert_array_equal(frame.lam, single.lam)
+        else:
+            np.testing.assert_allclose(frame.lam, single.lam, rtol=1e-4, atol=1e-5)
+        plain = methods.restore(stream, "despike", calib=cal, center=step, anchor=False)
+        assert np.abs(frame.lam - plain.lam).max() > 1e-5
