@@ -24,6 +24,33 @@ def test_srgb_image_is_decoded_to_linear_luminance(tmp_path):
     np.testing.assert_allclose(load_image(_png(tmp_path / "r.png", rgb)), 0.2126, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype, shape", [(np.uint8, (5, 7)), (np.uint8, (5, 7, 3)),
+                                           (np.uint8, (5, 7, 4)), (np.uint16, (5, 7, 3))])
+def test_table_decode_is_the_formula_exactly(tmp_path, dtype, shape):
+    """read_image_linear decodes 8- and 16-bit pixels through a table of every code value;
+    the result must be the slow reference's (srgb_decode of read_image, alpha dropped, then
+    luminance) bit for bit, over all code values of 8-bit images and random 16-bit ones."""
+    from spikesim.images import luminance, read_image, read_image_linear, srgb_decode
+
+    rng = np.random.default_rng(3)
+    top = np.iinfo(dtype).max
+    pixels = rng.integers(0, top + 1, size=shape, dtype=np.int64).astype(dtype)
+    if dtype == np.uint8:                        # every code value present at least once
+        flat = pixels.reshape(-1)
+        flat[:256] = np.arange(256)[:flat.size]
+    path = tmp_path / "p.png"
+    if dtype == np.uint16:                       # 16-bit colour: the project's own encoder
+        from tests.test_reliability_memory_images import encode_png16
+
+        path.write_bytes(encode_png16(pixels))
+    else:
+        _png(path, pixels)
+    assert read_image(path).dtype == np.float32
+    ref = read_image(path)
+    ref = ref[..., :3] if ref.ndim == 3 and ref.shape[2] == 4 else ref
+    np.testing.assert_array_equal(read_image_linear(path), luminance(srgb_decode(ref)))
+
+
 def test_depth_npy_png_and_disparity(tmp_path):
     d = np.linspace(0.5, 8.0, 24, dtype=np.float32).reshape(4, 6)
     np.save(tmp_path / "d.npy", d)
