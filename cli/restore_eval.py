@@ -96,7 +96,6 @@ def eval_(dataset, methods, windows, calib_mode, full_grid, with_lpips, anchor, 
     summary = ev.summarise(result)
     summary["command"] = _command(dataset, methods, windows, calib_mode, limit, weights_given,
                                   device, with_lpips, with_noref, anchor)
-    summary["anchor"] = bool(anchor)
     if any(is_network(s.method) for s in specs):
         summary["weights"] = weights_record(specs, weights)
     written = ev.write_outputs(output, summary, result, overwrite) if output is not None else []

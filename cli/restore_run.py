@@ -87,7 +87,8 @@ def run(input_path, method, calib_path, center, every, start, stop, fps, batch, 
         raise InputError("--start" if start is not None else "--stop",
                          start if start is not None else stop, "a key-step range with --every",
                          "add --every N, or use --center for one frame")
-    if anchor and given_on_command_line("anchor"):
+    anchor_asked = anchor and given_on_command_line("anchor")
+    if anchor_asked:
         _check_anchor(method, calib_path, is_network)
     if every is not None and center is not None:
         raise InputError("--center", center, "no --center with --every",
@@ -98,7 +99,7 @@ def run(input_path, method, calib_path, center, every, start, stop, fps, batch, 
         from calibration.calfile import load_calibration
 
         calib = load_calibration(calib_path)
-        if anchor and given_on_command_line("anchor") and not calib.measured:
+        if anchor_asked and not calib.measured:
             raise InputError("--calib", str(calib_path), "a measured calibration for "
                              "--anchor, not an identity one", "fit one with spikecal fit, "
                              "or drop --anchor")

@@ -317,6 +317,7 @@ class EvalResult:
     montage: np.ndarray | None = None
     info: dict = field(default_factory=dict)
     metrics: tuple = METRICS            # the metrics the rows hold (LPIPS may be left out)
+    anchor: bool = False                # the networks' calibrated rows were anchored
 
 
 def evaluate(dataset_dir, specs, windows, *, limit: int | None = None, device: str = "cpu",
@@ -382,7 +383,7 @@ def evaluate(dataset_dir, specs, windows, *, limit: int | None = None, device: s
     metrics = tuple(m for m in METRICS if (m != "lpips" or with_lpips)
                     and (m not in NOREF_METRICS or with_noref))
     return EvalResult(rows, list(specs), list(windows), len(entries), wall, montage,
-                      machine_info(), metrics)
+                      machine_info(), metrics, bool(anchor))
 
 
 def _noref_model(manifest: dict) -> dict:
@@ -486,7 +487,7 @@ def summarise(result: EvalResult) -> dict:
                "methods": labels, "windows": wins, "metrics": metrics, "overall": overall,
                "by_blur": breakdown("blur_bin", BLUR_BIN_LABELS),
                "by_side": breakdown("focus_side", FOCUS_SIDES),
-               "machine": result.info}
+               "machine": result.info, "anchor": result.anchor}
     summary["best_cascade"] = best_cascade(summary)
     return summary
 

@@ -123,10 +123,12 @@ def _despike(method, stream, calib, center, device, dead_time, weights):
 
 
 def anchored(res: Restored, anchor: bool, stream, center: int, calib,
-              dead_time: float) -> Restored:
+             dead_time: float) -> Restored:
     """``res`` with :mod:`restore.anchor` applied when asked and the calibration measured;
     ``stream`` holds ``res``'s window of ``res.window`` steps around key step ``center``."""
-    if not anchor or calib is None or not calib.measured:
+    from .despike.encoding import measured
+
+    if not anchor or measured(calib) is None:
         return res
     from .anchor import anchor_to_tfp
 
@@ -158,22 +160,20 @@ def restore(stream, method: str = DEFAULT_METHOD, *, center: int | None = None,
         calibration.
     """
     base, deblur = split_method(method)
-    if is_learned_cascade(method):
-        infer = importlib.import_module(CASCADE_MODULE)
-        infer.cascade_model(method, weights, device)     # no weights: the error comes first
+    if is_learned_cascade(method) or is_network(base):
+        if is_learned_cascade(method):
+            infer = importlib.import_module(CASCADE_MODULE)
+            infer.cascade_model(method, weights, device)  # no weights: the error comes first
         win = resolve_window(len(stream), center, window)
         sub = stream if window is None else stream[win.start:win.stop]
         c = win.center if window is None else win.center - win.start
-        lam = infer.restore_cascade(sub, method, calib, c, device=device, weights=weights,
-                                    dead_time=dead_time)
+        if is_learned_cascade(method):
+            lam = infer.restore_cascade(sub, method, calib, c, device=device, weights=weights,
+                                        dead_time=dead_time)
+        else:
+            lam = _despike(method, sub, calib, c, device, dead_time, weights)
         return anchored(Restored(np.asarray(lam, np.float32), method, win.length), anchor,
-                         sub, c, calib, dead_time)
-    if is_network(base):
-        win = resolve_window(len(stream), center, window)
-        sub = stream if window is None else stream[win.start:win.stop]
-        c = win.center if window is None else win.center - win.start
-        return anchored(Restored(_despike(method, sub, calib, c, device, dead_time, weights),
-                                  method, win.length), anchor, sub, c, calib, dead_time)
+                        sub, c, calib, dead_time)
     win = resolve_window(len(stream), center, window, minimum=2 if base == "tfi" else 1)
     fn = tfp if base == "tfp" else tfi
     lam = fn(stream, win.center, win.length, dead_time=dead_time, calib=calib)

@@ -196,7 +196,8 @@ def run_sample(sample_dir, out, *, method: str = settings.DEFAULT_METHOD, calib=
                         illuminance=sample.illuminance)
     lp = _write(lin, out, linear, overwrite)
     return RunResult(str(sample_dir), str(out), str(lp) if lp else None, method, res.window,
-                     res.sigma, src or res.sigma_source, exposure, scale, res.anchor_scale, res.anchor_sigma)
+                     res.sigma, src or res.sigma_source, exposure, scale, res.anchor_scale,
+                     res.anchor_sigma)
 
 
 def run_dataset(dataset_dir, out_dir, *, progress=None, **kwargs) -> list:

@@ -125,7 +125,9 @@ def srgb_decode_table(dtype) -> np.ndarray:
     power per pixel)."""
     dtype = np.dtype(dtype)
     top = float(np.iinfo(dtype).max)
-    return srgb_decode(np.arange(int(top) + 1, dtype=np.float32) / top)
+    table = srgb_decode(np.arange(int(top) + 1, dtype=np.float32) / top)
+    table.setflags(write=False)                  # shared by every caller (lru_cache)
+    return table
 
 
 def _to_uint(img, bits: int) -> np.ndarray:
