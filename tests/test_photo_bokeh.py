@@ -128,12 +128,12 @@ def test_bad_photo_bokeh_keys_name_their_path(photo_dir, keys, path):
 
 @pytest.mark.parametrize("sigma_max", [2.0, 4.0])
 def test_a_bokeh_matches_the_camera_defocus_of_a_lens_with_its_sigma_map(sigma_max):
-    """The photographic bokeh of a σ map is the camera's own defocus of the lens whose σ map
-    it is (the basis of examples/bokeh_ambiguity.py: a soft picture seen in focus and the
+    """The photographic bokeh of a σ map approximates the camera's own defocus of the lens
+    whose σ map it is (the basis of examples/bokeh_ambiguity.py: a soft picture seen in focus and the
     sharp picture seen through that lens reach the sensor alike). Gather blur against the
     layered renderer on a depth ramp, borders aside: their difference is a small part of
     the blur's own effect (measured 0.12 and 0.15; 0.2 allowed), where a σ map off by a
-    factor 1.5 gives 0.37 and 0.31."""
+    factor 1.5 gives 0.37 and 0.31 (0.27 required)."""
     from spikesim.config import Lens
     from spikesim.optics import coc_per_inverse_depth
     from spikesim.render import render_defocus
@@ -155,4 +155,4 @@ def test_a_bokeh_matches_the_camera_defocus_of_a_lens_with_its_sigma_map(sigma_m
 
     effect = rms(photographic_bokeh(img, cam.sigma) - img)
     assert rms(photographic_bokeh(img, cam.sigma) - cam.irradiance) < 0.2 * effect
-    assert rms(photographic_bokeh(img, 1.5 * cam.sigma) - cam.irradiance) > 0.3 * effect
+    assert rms(photographic_bokeh(img, 1.5 * cam.sigma) - cam.irradiance) > 0.27 * effect
