@@ -59,24 +59,10 @@ def crop_photo(path: Path) -> np.ndarray:
 
 def depth_ramp() -> np.ndarray:
     """(H, W) m: inverse depth linear from NEAR (left) to FAR (right)."""
-    u = np.linspace(1.0 / NEAR, 1.0 / FAR, W)
-    return np.broadcast_to(1.0 / u, (H, W)).astype(np.float32).copy()
+    from spikesim.dataset.layouts import ramp_inverse_depth
 
-
-def matched_lens(depth, pitch: float):
-    """The thin lens focused at FOCUS whose largest defocus σ on ``depth`` ((H, W) m) is
-    SIGMA_MAX px with no σ floor (σ = |c| / 4), on pixels of ``pitch`` m; f = 25 mm.
-
-    The CoC per dioptre is ``A v / p`` with ``A = f / N``: the f-number scales it."""
-    from spikesim.config import Lens
-    from spikesim.optics import coc_per_inverse_depth
-
-    base = Lens(focal_length=0.025, f_number=2.0, focus_distance=FOCUS, sigma_floor=0.0)
-    spread = float(np.abs(1.0 / depth - 1.0 / FOCUS).max())
-    coc_max = 4.0 * SIGMA_MAX                          # σ = |c| / 4 with no floor
-    scale_needed = coc_max / spread
-    return Lens(focal_length=0.025, f_number=2.0 * coc_per_inverse_depth(base, pitch)
-                / scale_needed, focus_distance=FOCUS, sigma_floor=0.0)
+    u = ramp_inverse_depth(H, W, np.pi)        # 1 (near) at the left
+    return (1.0 / (1.0 / FAR + u * (1.0 / NEAR - 1.0 / FAR))).astype(np.float32)
 
 
 def rms(a, b) -> float:
@@ -106,14 +92,14 @@ def main(argv=None) -> int:
     from restore.metrics import psnr
     from spikesim.camera import Camera
     from spikesim.config import CameraProfile
-    from spikesim.dataset.bokeh import photographic_bokeh
+    from spikesim.dataset.bokeh import matching_lens, photographic_bokeh
     from spikesim.images import montage, write_png
     from spikesim.render import exposure_illuminance, render_defocus
 
     camera = Camera(CameraProfile(width=W, height=H), fpn_seed=3)
     pitch = camera.profile.pixel_pitch
     sharp, depth = crop_photo(Path(args.photo)), depth_ramp()
-    lens = matched_lens(depth, pitch)
+    lens = matching_lens(depth, FOCUS, SIGMA_MAX, pitch)
     b = render_defocus(sharp, depth, lens, pitch)            # B: the camera defocuses
     soft = photographic_bokeh(sharp, b.sigma)               # A: the picture is soft
     illum = exposure_illuminance(sharp, camera.profile.k)

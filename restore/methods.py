@@ -160,14 +160,15 @@ def restore(stream, method: str = DEFAULT_METHOD, *, center: int | None = None,
         calibration.
     """
     base, deblur = split_method(method)
-    if is_learned_cascade(method) or is_network(base):
-        if is_learned_cascade(method):
+    cascade = is_learned_cascade(method)
+    if cascade or is_network(base):
+        if cascade:
             infer = importlib.import_module(CASCADE_MODULE)
             infer.cascade_model(method, weights, device)  # no weights: the error comes first
         win = resolve_window(len(stream), center, window)
         sub = stream if window is None else stream[win.start:win.stop]
         c = win.center if window is None else win.center - win.start
-        if is_learned_cascade(method):
+        if cascade:
             lam = infer.restore_cascade(sub, method, calib, c, device=device, weights=weights,
                                         dead_time=dead_time)
         else:

@@ -127,27 +127,23 @@ def test_bad_photo_bokeh_keys_name_their_path(photo_dir, keys, path):
 
 
 @pytest.mark.parametrize("sigma_max", [2.0, 4.0])
-def test_a_bokeh_matches_the_camera_defocus_of_a_lens_with_its_sigma_map(sigma_max):
-    """The photographic bokeh of a σ map approximates the camera's own defocus of the lens
-    whose σ map it is (the basis of examples/bokeh_ambiguity.py: a soft picture seen in focus and the
-    sharp picture seen through that lens reach the sensor alike). Gather blur against the
-    layered renderer on a depth ramp, borders aside: their difference is a small part of
-    the blur's own effect (measured 0.12 and 0.15; 0.2 allowed), where a σ map off by a
-    factor 1.5 gives 0.37 and 0.31 (0.27 required)."""
-    from spikesim.config import Lens
-    from spikesim.optics import coc_per_inverse_depth
+def test_a_bokeh_matches_the_camera_defocus_of_its_matching_lens(sigma_max):
+    """``matching_lens`` gives the lens whose own defocus σ map is the bokeh's, and the
+    photographic bokeh of that map approximates the lens's layered defocus (the basis of
+    examples/bokeh_ambiguity.py: a soft picture seen in focus and the sharp picture seen
+    through that lens reach the sensor alike). Borders aside, the two images differ by a
+    small part of the blur's own effect (measured 0.12 and 0.15; 0.2 allowed), where a σ
+    map off by a factor 1.5 gives 0.37 and 0.31 (0.27 required)."""
+    from spikesim.dataset.bokeh import matching_lens
     from spikesim.render import render_defocus
     from spikesim.scenes import pink_noise
 
-    h, w, pitch = 64, 96, 20e-6
+    h, w, pitch, focus = 64, 96, 20e-6, 1.2
     img = (0.5 + 0.15 * pink_noise(h, w, np.random.default_rng(1))).clip(0, 1).astype(np.float32)
     depth = np.broadcast_to(1.0 / np.linspace(1 / 0.4, 1 / 6.0, w), (h, w)).astype(np.float32)
-    base = Lens(focal_length=0.025, f_number=2.0, focus_distance=1.2, sigma_floor=0.0)
-    scale = 4.0 * sigma_max / float(np.abs(1.0 / depth - 1.0 / 1.2).max())
-    lens = Lens(focal_length=0.025, f_number=2.0 * coc_per_inverse_depth(base, pitch) / scale,
-                focus_distance=1.2, sigma_floor=0.0)
-    cam = render_defocus(img, depth, lens, pitch)
-    assert cam.sigma.max() == pytest.approx(sigma_max, rel=1e-4)
+    cam = render_defocus(img, depth, matching_lens(depth, focus, sigma_max, pitch), pitch)
+    np.testing.assert_allclose(cam.sigma, bokeh_sigma(depth, focus, sigma_max), rtol=1e-5,
+                               atol=1e-6)
     inner = (slice(8, -8), slice(8, -8))
 
     def rms(a):

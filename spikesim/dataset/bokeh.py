@@ -63,3 +63,30 @@ def photographic_bokeh(image, sigma, levels: int = settings.DATASET_BOKEH_LEVELS
     lower = np.take_along_axis(stack, k[None], axis=0)[0]
     upper = np.take_along_axis(stack, k[None] + 1, axis=0)[0]
     return ((1.0 - t) * lower + t * upper).astype(np.float32)
+
+
+def matching_lens(depth, focus_depth: float, sigma_max: float, pixel_pitch: float,
+                  focal_length: float = 0.025):
+    """The thin lens whose own defocus σ map on ``depth`` ((H, W) m) is
+    :func:`bokeh_sigma` ``(depth, focus_depth, sigma_max)``: focused at ``focus_depth`` m,
+    no σ floor (σ = |c| / 4), on pixels of ``pixel_pitch`` m, focal length ``focal_length``
+    m, and the f-number that makes the largest σ ``sigma_max`` px (the CoC per dioptre,
+    ``A v_f / p``, is inversely proportional to ``N``). A soft picture seen through an
+    in-focus camera and the sharp picture seen through this lens reach the sensor alike
+    (examples/bokeh_ambiguity.py). Returns a :class:`spikesim.config.Lens`."""
+    from ..config import Lens
+    from ..optics import coc_per_inverse_depth
+
+    spread = float(np.abs(1.0 / np.asarray(depth, np.float64) - 1.0 / float(focus_depth)).max())
+    if spread <= 0.0 or not sigma_max > 0.0:
+        from ..errors import InputError
+
+        bad = ("sigma_max", sigma_max) if not sigma_max > 0.0 else ("depth", "flat at the focus")
+        raise InputError(bad[0], bad[1], "sigma_max > 0 px and depth off the focus",
+                         "give a depth map that varies, or a positive sigma_max")
+    at_f1 = Lens(focal_length=focal_length, f_number=1.0, focus_distance=float(focus_depth),
+                 sigma_floor=0.0)
+    needed = 4.0 * float(sigma_max) / spread             # px of CoC per dioptre
+    return Lens(focal_length=focal_length,
+                f_number=coc_per_inverse_depth(at_f1, pixel_pitch) / needed,
+                focus_distance=float(focus_depth), sigma_floor=0.0)
