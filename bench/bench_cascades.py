@@ -6,7 +6,8 @@
 Prints one markdown table: parameters (all of a cascade's, the frozen first stage's
 included), GFLOP of one forward pass at 400x256 (convolutions and matrix products counted
 by torch on the meta device: independent of the machine's load; every model, the published
-sizes included), median and min latency of one forward pass (window features -> λ, no grad, the
+sizes included; inference's pass, without the training grid; element-wise products, such as
+despike's folded candidate attention, about 0.1 GFLOP, are not counted), median and min latency of one forward pass (window features -> λ, no grad, the
 network only: the features cost the same for every method) at 400x256, the latency as a
 multiple of ``despike-small``'s (the median of the ratios of each round: all models run
 round-robin in one subprocess with the same threads, so a busy machine slows them alike),
@@ -14,7 +15,8 @@ and peak memory (the growth of the peak RSS of a fresh subprocess over one forwa
 of the model alone). ``--published`` times the published sizes too
 (several seconds a pass on a 2-core CPU); ``--train-step`` adds the median time of one
 training step (forward, loss-free backward of the mean output, batch 8 of 96 px crops),
-the unit of the training budget.
+the unit of the training budget. Forward passes run as inference does (channels-last
+weights, the final output only); training steps in training's layout (NCHW, the grid).
 
 A second table is the issue's Table 3 for every method a user runs (despike with the
 default despike-natural and the procedural despike-small, both bundled, the three learned cascades, TFP and TFP +
@@ -72,8 +74,13 @@ def build(name):
     spk = None if first == "tfp" else Spk2ImgNet(PRESETS[first], features)
     return ReconstructThenDeblur(GKMNet(PRESETS[deblur]), spk, features)
 
-def run(model, x):
-    return model(x, calibrated=torch.ones(x.shape[0]))["out"]
+def run(model, x, grid=False):
+    """Inference as `spikerestore run` does it (channels-last weights: inference(model)),
+    only the final output; ``grid=True`` for a training step."""
+    return model(x, calibrated=torch.ones(x.shape[0]), grid=grid)["out"]
+
+def inference(model):
+    return model.eval().to(memory_format=torch.channels_last)
 
 def timed(fn):
     t = time.perf_counter(); fn(); return time.perf_counter() - t
@@ -82,14 +89,14 @@ def timed(fn):
 # every model in one process, timed round-robin: a busy machine slows all of them alike
 TIMING = BUILD + r"""
 names, repeats, train_step = {names!r}, {repeats}, {train_step}
-models = {{n: build(n).eval() for n in names}}
+models = {{n: inference(build(n)) for n in names}}
 x = torch.rand(1, 5, 256, 400) * 0.4 + 0.02
 xb = torch.rand(8, 5, 96, 96) * 0.4 + 0.02
 times = {{n: [] for n in names}}
 steps = {{n: [] for n in names}}
 
 def step(model):
-    run(model, xb).mean().backward()
+    run(model, xb, grid=True).mean().backward()
     model.zero_grad(set_to_none=True)
 
 with torch.no_grad():
@@ -99,8 +106,9 @@ with torch.no_grad():
         for n, m in models.items():
             times[n].append(timed(lambda: run(m, x)))
 if train_step:
+    models = {{n: build(n).train() for n in names}}      # training's layout (NCHW)
     for m in models.values():
-        m.train(); step(m)
+        step(m)
     for _ in range(repeats):
         for n, m in models.items():
             steps[n].append(timed(lambda: step(m)))
@@ -122,7 +130,7 @@ for n in {names!r}:
     model = build(n).to("meta").eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(torch.empty(1, 5, 256, 400, device="meta"),
-              calibrated=torch.ones(1, device="meta"))
+              calibrated=torch.ones(1, device="meta"), grid=False)
     print(json.dumps({{"gflop_" + n: counter.get_total_flops() / 1e9,
                        "params_" + n: sum(p.numel() for p in model.parameters())}}))
 """
@@ -130,7 +138,7 @@ for n in {names!r}:
 # one model alone in a fresh process: the growth of its peak RSS over one forward pass
 MEMORY = BUILD + r"""
 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-model = build({name!r}).eval()
+model = inference(build({name!r}))
 with torch.no_grad():
     run(model, torch.rand(1, 5, 256, 400) * 0.4 + 0.02)
 print(json.dumps({{"peak_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024}}))

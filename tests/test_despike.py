@@ -13,7 +13,8 @@ from restore.despike.encoding import if_features, linearize_rate, window_bounds
 from restore.despike.loss import DeSpikeLoss
 from restore.despike.model import DeSpikeNet, count_parameters
 from restore.despike.psf_bank import PSFBank, gaussian_kernels, psf_bank_conv
-from restore.despike.attention import CandidateFusion, candidate_attention
+from restore.despike.attention import (CandidateFusion, candidate_attention,
+                                      candidate_attention_folded)
 
 TINY = ModelConfig(name="tiny", encoder_channels=2, num_kernels=2, kernel_size=5,
                    widths=[8, 4, 4], depths=[1, 1, 0], heads=[2, 1, 1], fusion_key_dim=2)
@@ -123,6 +124,87 @@ def test_candidate_attention_weights_are_a_distribution(device):
                     return_weights=True)
     assert out.shape == (2, 8, 5, 7) and a.shape == (2, 6, 2, 5, 7)
     torch.testing.assert_close(a.sum(1), torch.ones(2, 2, 5, 7, device=device), **tol(a.dtype))
+
+
+def _explicit_keys(q, wk, kb, v):
+    """The keys of the folded attention written out: ``k_j = W v_j + kb_j``."""
+    return torch.einsum("hdc,bncxy->bnhdxy", wk, v) + kb[None, :, :, :, None, None]
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["inference", "training"])
+def test_folded_attention_matches_the_explicit_keys(device, grad):
+    """The network's attention folds the keys' projection into the query (inference: loops;
+    training: broadcast products); both must equal the reference with explicit keys, for
+    the kernel bank's strided (B, n, m, c, H, W) layout as for (B, N, c, H, W)."""
+    gen = torch.Generator().manual_seed(3)
+    f64 = {"dtype": torch.float64, "generator": gen}
+    b, n, m, hd, d, c = 2, 3, 4, 2, 5, 6
+    q = torch.randn(b, hd, d, 7, 9, **f64)
+    wk, kb = torch.randn(hd, d, c, **f64), torch.randn(n * m, hd, d, **f64)
+    # the bank's layout: (B·n, c, m, H, W) in memory, read as (B, n, m, c, H, W)
+    v6 = torch.randn(b * n, c, m, 7, 9, **f64).view(b, n, c, m, 7, 9).transpose(2, 3)
+    v = v6.reshape(b, n * m, c, 7, 9)
+    q, wk, kb, v6, v = (t.to(device) for t in (q, wk, kb, v6, v))
+    ref_out, ref_a = candidate_attention(q, _explicit_keys(q, wk, kb, v), v)
+    for cands in (v6, v):
+        leaves = [t.clone().requires_grad_(grad) for t in (q, wk, kb, cands)]
+        with torch.set_grad_enabled(grad):
+            out, a = candidate_attention_folded(*leaves)
+        torch.testing.assert_close(out, ref_out, **tol(torch.float64))
+        torch.testing.assert_close(a, ref_a, **tol(torch.float64))
+    # the gradients, against the reference's through the same leaves
+    leaves = [t.clone().requires_grad_(True) for t in (q, wk, kb, v)]
+    w = torch.randn(ref_out.shape, **f64).to(device)
+    (candidate_attention_folded(*leaves)[0] * w).sum().backward()
+    ref = [t.clone().requires_grad_(True) for t in (q, wk, kb, v)]
+    (candidate_attention(ref[0], _explicit_keys(*ref), ref[3])[0] * w).sum().backward()
+    for got, want in zip(leaves, ref):
+        torch.testing.assert_close(got.grad, want.grad, **tol(torch.float64))
+
+
+def _trained_like(config, seed=0):
+    """A network whose zero-initialised parts are made non-zero, so every path counts."""
+    gen = torch.Generator().manual_seed(seed)
+    net = DeSpikeNet(config).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn(p.shape, dtype=p.dtype, generator=gen) * 0.1)
+    return net.eval()
+
+
+def test_head_shared_part_equals_the_concatenated_convolution(device):
+    """The head convolves ``rec`` once and each window's encoding on its own; the sum must
+    equal the one convolution of ``[rec, enc_i]`` that the weights define."""
+    level = _trained_like(TINY).levels[-1].to(device)
+    gen = torch.Generator().manual_seed(5)
+    rec = torch.randn(2, 4, 6, 7, dtype=torch.float64, generator=gen).to(device)
+    enc = torch.randn(2, 5, 2, 6, 7, dtype=torch.float64, generator=gen).to(device)
+    inp = torch.cat([rec.unsqueeze(1).expand(2, 5, 4, 6, 7), enc], 2).reshape(10, 6, 6, 7)
+    with torch.no_grad():
+        want = level.head(inp).view(2, 5, 6, 7)
+        torch.testing.assert_close(level._head(rec, enc), want, **tol(torch.float64))
+        torch.testing.assert_close(level._head(rec, enc[:, -1:])[:, 0], want[:, -1],
+                                   **tol(torch.float64))
+
+
+@pytest.mark.parametrize("config", [TINY, replace(TINY, calibration_flag=True),
+                                    replace(TINY, multi_scale=False),
+                                    replace(TINY, attention=False)],
+                         ids=["full", "flag", "no-mss", "no-attention"])
+def test_inference_output_equals_the_training_grid_output(device, config):
+    """``grid=False`` (inference: only the longest window's head at the finest level)
+    gives the same ``out`` as the full grid, in NCHW and channels-last layouts."""
+    net = _trained_like(config).to(device)
+    x = (torch.rand(2, 5, 16, 24, dtype=torch.float64) + 0.1).to(device)
+    with torch.no_grad():
+        full = net(x, calibrated=1.0)
+        fast = net(x, calibrated=1.0, grid=False)
+        assert fast["grid"] is None
+        assert not torch.allclose(full["out"], x[:, -1])
+        torch.testing.assert_close(fast["out"], full["out"], **tol(torch.float64))
+        net = net.to(memory_format=torch.channels_last)
+        torch.testing.assert_close(net(x, calibrated=1.0, grid=False)["out"], full["out"],
+                                   **tol(torch.float64))
 
 
 # ---------------------------------------------------------------- architecture

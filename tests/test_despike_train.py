@@ -215,6 +215,7 @@ def test_init_grows_depth_with_identity_blocks(straight_run, tmp_path):
     torch.manual_seed(3)
     deep = DeSpikeNet(deep_cfg)
     grow_depths(deep, start)
+    deep = deep.to(memory_format=torch.channels_last)   # load_model's layout: the same arithmetic
     x = torch.rand(2, 3, 16, 24) + 0.2
     with torch.no_grad():
         a, b = start(x)["out"], deep(x)["out"]

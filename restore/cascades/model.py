@@ -61,7 +61,10 @@ class ReconstructThenDeblur(nn.Module):
         with torch.no_grad():
             return self.first(x, scale, calibrated)["out"]
 
-    def forward(self, x, scale=None, calibrated=None) -> dict:
+    def forward(self, x, scale=None, calibrated=None, grid: bool = True) -> dict:
+        """Outputs (module doc). ``grid`` is accepted for the call every network of the
+        toolkit shares (:func:`restore.despike.infer.predict`); the grid is cheap here and
+        always computed."""
         b = x.shape[0]
         scale = image_scale(x) if scale is None else scale
         y = self.first_estimate(x, scale, calibrated).detach()

@@ -80,9 +80,10 @@ class Spk2ImgNet(nn.Module):
     image_scale = staticmethod(image_scale)
 
     def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None,
-                calibrated=None) -> dict:
+                calibrated=None, grid: bool = True) -> dict:
         """``x (B, n, H, W)`` charge per step -> outputs (module doc); ``calibrated`` is
-        required with the calibration flag and ignored without."""
+        required with the calibration flag and ignored without. ``grid`` is accepted for
+        the call every network of the toolkit shares; the grid is always computed."""
         b, n, h, w = x.shape
         if n != self.n_windows:
             raise ValueError(f"expected {self.n_windows} windows, got {n}")

@@ -38,7 +38,8 @@ def stage_payload(model, meta: dict) -> dict:
     """What a stage's weights file holds (loadable with ``weights_only=True``)."""
     return {"format": settings.DESPIKE_WEIGHTS_FORMAT, "kind": KIND,
             "config": stage_record(model),
-            "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+            "state_dict": {k: v.detach().cpu().clone(memory_format=torch.contiguous_format)
+                           for k, v in model.state_dict().items()},
             "meta": meta}
 
 

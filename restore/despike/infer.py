@@ -117,7 +117,7 @@ def _predict_tiled(model, x, dev, tile, overlap, scale, calibrated) -> np.ndarra
             th, tw = min(tile, h), min(tile, w)
             sub = x[:, :, y0:y0 + th, x0:x0 + tw]
             sub, (sh, sw) = pad_to_multiple(sub, 4)
-            res = model(sub.to(dev), scale.to(dev), calibrated)["out"][:, :sh, :sw]
+            res = model(sub.to(dev), scale.to(dev), calibrated, grid=False)["out"][:, :sh, :sw]
             res = res.float().cpu().numpy()
             wy = _ramp(th, overlap, y0 == 0, y0 + th >= h)
             wx = _ramp(tw, overlap, x0 == 0, x0 + tw >= w)

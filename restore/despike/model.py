@@ -87,10 +87,12 @@ class DeSpikeNet(nn.Module):
     image_scale = staticmethod(image_scale)
 
     def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None,
-                calibrated=None) -> dict:
+                calibrated=None, grid: bool = True) -> dict:
         """``x (B, n, H, W)`` -> ``{"out": (B, H, W), "grid": [(B, n, h_s, w_s)], "scale": (B,)}``.
 
         ``grid`` lists the levels coarse to fine; all values are in thresholds/step.
+        With ``grid=False`` (inference) only ``out`` is computed, the same values
+        without the other windows' and levels' predictions, and ``"grid"`` is ``None``.
         ``calibrated`` (a ``(B,)`` tensor or one number; 1 calibrated, 0 absent) is
         required by a model with ``calibration_flag`` and ignored by one without.
         """
@@ -103,8 +105,8 @@ class DeSpikeNet(nn.Module):
             scale = self.image_scale(x)
         flag = self._flag(calibrated, b, x)
         xn = x / scale.view(b, 1, 1, 1)
-        grid, prev = [], None
-        for f, level in zip(self.factors, self.levels):
+        preds, prev, last = [], None, len(self.levels) - 1
+        for i, (f, level) in enumerate(zip(self.factors, self.levels)):
             xs = F.avg_pool2d(xn, f) if f > 1 else xn
             hs, ws = xs.shape[-2:]
             inp = xs.reshape(b * n, 1, hs, ws)
@@ -112,11 +114,15 @@ class DeSpikeNet(nn.Module):
                 inp = torch.cat([inp, flag.expand(b, n, 1, hs, ws).reshape(b * n, 1, hs, ws)], 1)
             enc = self.encoder(inp)
             ce = enc.shape[1]
-            cands = self.bank(enc).view(b, n, -1, ce, hs, ws)
-            cands = cands.reshape(b, -1, ce, hs, ws)
-            prev, res = level(enc.view(b, n, ce, hs, ws), cands, prev)
-            grid.append((xs + res) * scale.view(b, 1, 1, 1))
-        return {"out": grid[-1][:, -1], "grid": grid, "scale": scale}
+            cands = self.bank(enc).view(b, n, -1, ce, hs, ws)      # (B, n, m, Ce, h, w), a view
+            heads = "all" if grid else ("last" if i == last else "none")
+            prev, res = level(enc.view(b, n, ce, hs, ws), cands, prev, heads)
+            if grid:
+                preds.append((xs + res) * scale.view(b, 1, 1, 1))
+        if not grid:
+            return {"out": (xs[:, -1] + res[:, 0]) * scale.view(b, 1, 1),
+                    "grid": None, "scale": scale}
+        return {"out": preds[-1][:, -1], "grid": preds, "scale": scale}
 
 
     def _flag(self, calibrated, b: int, x: torch.Tensor) -> torch.Tensor | None:

@@ -49,14 +49,17 @@ def psf_bank_conv(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     Returns
     -------
     (B, m, C, H, W) tensor: ``out[:, j, c] = kernels[j] ⋆ x[:, c]`` (correlation,
-    replicated borders, same size).
+    replicated borders, same size), a strided view of the convolution's output (read it
+    through views, as the candidate attention does, or copy it with ``reshape``).
     """
     b, c, h, w = x.shape
     m, k, _ = kernels.shape
     pad = k // 2
     xp = F.pad(x, (pad, pad, pad, pad), mode="replicate") if pad else x
     weight = kernels.unsqueeze(1).repeat(c, 1, 1, 1)          # (c*m, 1, K, K): o = c*m + j
-    y = F.conv2d(xp, weight, groups=c)                         # (B, c*m, H, W)
+    # channels-last: this depthwise convolution and its backward run about 2x faster on a
+    # CPU in that layout (bench/bench_despike_paths.py); the values are the same
+    y = F.conv2d(xp.contiguous(memory_format=torch.channels_last), weight, groups=c)
     return y.view(b, c, m, h, w).transpose(1, 2)
 
 

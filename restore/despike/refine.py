@@ -46,10 +46,13 @@ class Level(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, enc, cands, prev=None):
-        """``enc (B, n, Ce, h, w)``, ``cands (B, n·m, Ce, h, w)``, ``prev (B, C', h/2, w/2)``.
+    def forward(self, enc, cands, prev=None, heads: str = "all"):
+        """``enc (B, n, Ce, h, w)``, ``cands (B, n, m, Ce, h, w)``, ``prev (B, C', h/2, w/2)``.
 
-        Returns ``rec (B, C, h, w)`` and the residuals ``(B, n, h, w)`` per window.
+        Returns ``rec (B, C, h, w)`` and the residuals: ``(B, n, h, w)`` per window with
+        ``heads="all"`` (training's loss grid), ``(B, 1, h, w)`` of the longest window
+        only with ``heads="last"`` (inference: the same values, 1/n of the head's cost),
+        ``None`` with ``heads="none"`` (a coarse level at inference).
         """
         b, n, ce, h, w = enc.shape
         ctx = self.context(enc.reshape(b, n * ce, h, w))
@@ -57,6 +60,24 @@ class Level(nn.Module):
             up = F.interpolate(prev, size=(h, w), mode="bilinear", align_corners=False)
             ctx = ctx + self.prev(up)
         rec = self.blocks(ctx + self.fusion(cands, ctx))
-        rep = rec.unsqueeze(1).expand(b, n, rec.shape[1], h, w)
-        inp = torch.cat([rep, enc], 2).reshape(b * n, -1, h, w)
-        return rec, self.head(inp).view(b, n, h, w)
+        if heads == "none":
+            return rec, None
+        return rec, self._head(rec, enc[:, -1:] if heads == "last" else enc)
+
+    def _head(self, rec, enc):
+        """The head on ``[rec, enc_i]`` for every window ``i`` of ``enc (B, k, Ce, h, w)``
+        -> ``(B, k, h, w)``. The convolution is linear, so the shared ``rec`` part is
+        convolved once, not once per window (the weights are the one ``head``
+        convolution's, split by input channel): the same values as convolving the
+        concatenation, about 5x less of the head's work."""
+        b, k, ce, h, w = enc.shape
+        width = rec.shape[1]
+        weight, pad = self.head.weight, self.head.padding[0]
+        shared = _conv_replicate(rec, weight[:, :width], None, pad)          # (B, 1, h, w)
+        own = _conv_replicate(enc.reshape(b * k, ce, h, w), weight[:, width:], self.head.bias, pad)
+        return own.view(b, k, h, w) + shared
+
+
+def _conv_replicate(x, weight, bias, pad: int):
+    """``conv2d`` with ``pad`` replicated border pixels on every side (the head's padding)."""
+    return F.conv2d(F.pad(x, (pad,) * 4, mode="replicate"), weight, bias)

@@ -245,7 +245,8 @@ def _check_optimiser(optim, model: DeSpikeNet, path: Path, bad) -> None:
 
 
 def load_model(weights=None, config=None, device="cpu") -> DeSpikeNet:
-    """A :class:`DeSpikeNet` with trained weights, in eval mode on ``device``.
+    """A :class:`DeSpikeNet` with trained weights, in eval mode on ``device``, its
+    convolution weights in channels-last memory format (inference's faster layout).
 
     Parameters
     ----------
@@ -275,14 +276,17 @@ def load_model(weights=None, config=None, device="cpu") -> DeSpikeNet:
     model.load_state_dict(state, strict=True, assign=same_dtypes)   # names, shapes checked
     model.eval()
     model.meta = dict(payload["meta"])
-    return model.to(dev)
+    # channels-last: the same values (to rounding), and the depthwise and kernel-bank
+    # convolutions of inference run about 1.2x faster on a CPU (bench/bench_despike_paths.py)
+    return model.to(dev, memory_format=torch.channels_last)
 
 
 def weights_payload(model: DeSpikeNet, meta: dict) -> dict:
     """What a weights file holds (loadable with ``torch.load(weights_only=True)``)."""
     return {"format": settings.DESPIKE_WEIGHTS_FORMAT, "kind": "despike-weights",
             "config": config_to_dict(model.config),
-            "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+            "state_dict": {k: v.detach().cpu().clone(memory_format=torch.contiguous_format)
+                           for k, v in model.state_dict().items()},
             "meta": meta}
 
 
