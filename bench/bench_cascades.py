@@ -5,9 +5,10 @@
 
 Prints one markdown table: parameters (all of a cascade's, the frozen first stage's
 included), GFLOP of one forward pass at 400x256 (convolutions and matrix products counted
-by torch on the meta device: independent of the machine's load; every model, the published
-sizes included; inference's pass, without the training grid; element-wise products, such as
-despike's folded candidate attention, about 0.1 GFLOP, are not counted), median and min latency of one forward pass (window features -> λ, no grad, the
+by torch on the meta device: independent of the machine's load; every model, the
+published sizes included; inference's pass, without the training grid; element-wise
+products, such as despike's folded candidate attention, about 0.1 GFLOP, are not
+counted), median and min latency of one forward pass (window features -> λ, no grad, the
 network only: the features cost the same for every method) at 400x256, the latency as a
 multiple of ``despike-small``'s (the median of the ratios of each round: all models run
 round-robin in one subprocess with the same threads, so a busy machine slows them alike),
@@ -74,9 +75,9 @@ def build(name):
     spk = None if first == "tfp" else Spk2ImgNet(PRESETS[first], features)
     return ReconstructThenDeblur(GKMNet(PRESETS[deblur]), spk, features)
 
+# inference as `spikerestore run` does it: channels-last weights (inference(model)), only
+# the final output; grid=True for a training step
 def run(model, x, grid=False):
-    """Inference as `spikerestore run` does it (channels-last weights: inference(model)),
-    only the final output; ``grid=True`` for a training step."""
     return model(x, calibrated=torch.ones(x.shape[0]), grid=grid)["out"]
 
 def inference(model):

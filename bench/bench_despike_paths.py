@@ -2,8 +2,8 @@
 
     PYTHONPATH=. python bench/bench_despike_paths.py [--rounds 4] [--repeats 3] [--threads 2]
 
-The network's function has one definition; three implementation choices make it faster
-and each has a reference it must match (tests/test_despike.py):
+The network's function has one definition; four implementation choices make it faster
+and each has a reference it must match (tests/test_despike.py, tests/test_despike_train.py):
 
 - ``grid=False`` (inference): only the longest window's head at the finest level, not
   the training loss's whole (window, level) grid;

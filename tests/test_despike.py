@@ -132,13 +132,15 @@ def _explicit_keys(q, wk, kb, v):
 
 
 @pytest.mark.parametrize("grad", [False, True], ids=["inference", "training"])
-def test_folded_attention_matches_the_explicit_keys(device, grad):
+@pytest.mark.parametrize("d", [8, 5], ids=["c<=d", "c>d"])
+def test_folded_attention_matches_the_explicit_keys(device, grad, d):
     """The network's attention folds the keys' projection into the query (inference: loops;
-    training: broadcast products); both must equal the reference with explicit keys, for
-    the kernel bank's strided (B, n, m, c, H, W) layout as for (B, N, c, H, W)."""
+    training: broadcast products, or explicit keys when the candidates are wider than the
+    keys); each must equal the reference with explicit keys, for the kernel bank's strided
+    (B, n, m, c, H, W) layout as for (B, N, c, H, W)."""
     gen = torch.Generator().manual_seed(3)
     f64 = {"dtype": torch.float64, "generator": gen}
-    b, n, m, hd, d, c = 2, 3, 4, 2, 5, 6
+    b, n, m, hd, c = 2, 3, 4, 2, 6
     q = torch.randn(b, hd, d, 7, 9, **f64)
     wk, kb = torch.randn(hd, d, c, **f64), torch.randn(n * m, hd, d, **f64)
     # the bank's layout: (B·n, c, m, H, W) in memory, read as (B, n, m, c, H, W)
@@ -373,6 +375,19 @@ def test_config_errors_name_the_key():
     with pytest.raises(ConfigError, match="widths"):
         model_config({"widths": [8, 8]})
     assert model_config("despike-paper") is PRESETS["despike-paper"]
+
+
+def test_bf16_autocast_inference_is_close_to_float32(device):
+    """Validation may run under bf16 autocast without gradients: the inference path (the
+    attention's loops) must stay within bf16's precision of the float32 output."""
+    net = _trained_like(TINY).float().to(device)
+    x = torch.rand(1, 5, 16, 16, device=device) + 0.1
+    with torch.no_grad():
+        want = net(x, grid=False)["out"]
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16):
+            got = net(x, grid=False)["out"].float()
+    assert not torch.allclose(want, x[:, -1], atol=1e-3)
+    torch.testing.assert_close(got, want, rtol=0.05, atol=0.05 * float(want.abs().max()))
 
 
 def test_bf16_autocast_forward_and_loss_are_finite(device):

@@ -78,9 +78,10 @@ def cascade_model(method: str, weights=None, device="cpu"):
     if cached is None or cached[0] != key:     # one model a method: an evaluation of the
         model = load_stage(path, resolve_device(device))   # three cascades loads each once
         check_record(method, stage_record(model), path)
-        # channels-last, as despike's inference (weights.load_model): the same values, and
-        # 1.4-1.8x faster on a CPU (bench/bench_cascades.py)
-        model = model.to(memory_format=torch.channels_last)
+        # channels-last on a CPU, as despike's inference (weights.load_model): the same
+        # values, and 1.4-1.8x faster there (bench/bench_cascades.py)
+        if resolve_device(device).type == "cpu":
+            model = model.to(memory_format=torch.channels_last)
         _MODEL_CACHE[method] = (key, model)
     return _MODEL_CACHE[method][1]
 

@@ -11,7 +11,8 @@ parameters are part of the model (so one weights file holds the whole cascade) a
 never trained here. GKMNet reads the first stage's ``λ`` divided by the image's scale
 (the mean of the longest window, as ``despike``) and its outputs are multiplied back.
 
-Both take ``(x (B, n, H, W), scale=None, calibrated=None)`` and return ``despike``'s
+Both take ``(x (B, n, H, W), scale=None, calibrated=None, grid=True)`` (``grid`` is
+accepted for the call every network shares and ignored) and return ``despike``'s
 output layout, ``{"out": (B, H, W), "grid": [(B, 1, h_s, w_s)], "scale": (B,)}``.
 
 The record (:func:`stage_record`, :func:`build_from_record`)::

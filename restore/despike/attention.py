@@ -65,6 +65,13 @@ class MDTA(nn.Module):
         return self.proj((attn @ v).reshape(b, c, h, w))
 
 
+def cpu_channels_last(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in channels-last memory format on a CPU (where the toolkit's depthwise
+    convolutions run faster so, bench/bench_despike_paths.py); unchanged elsewhere (not
+    measured on a GPU)."""
+    return x.contiguous(memory_format=torch.channels_last) if x.device.type == "cpu" else x
+
+
 def _layout(x: torch.Tensor) -> torch.memory_format:
     """The memory format of a 4-D tensor: channels-last or contiguous."""
     return (torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
@@ -82,10 +89,10 @@ class GDFN(nn.Module):
         self.out = nn.Conv2d(hidden, channels, 1)
 
     def forward(self, x):
-        # channels-last inside: the depthwise convolution and its backward run about 2x
-        # faster on a CPU in that layout; the output keeps the input's layout
+        # channels-last inside on a CPU: the depthwise convolution and its backward run
+        # about 2x faster in that layout there; the output keeps the input's layout
         layout = _layout(x)
-        a, g = self.dw(self.inp(x.contiguous(memory_format=torch.channels_last))).chunk(2, dim=1)
+        a, g = self.dw(self.inp(cpu_channels_last(x))).chunk(2, dim=1)
         return self.out(F.gelu(a) * g).contiguous(memory_format=layout)
 
 
@@ -126,7 +133,8 @@ def candidate_attention_folded(q, wk, kb, v):
     ``(B, N, h, c, H, W)`` temporary, no batched tiny matrix products): about 8x faster
     than the explicit keys on a CPU at 400x256 with ``N = 20``. With gradients they are
     broadcast products, whose backward is about 1.8x faster than the explicit keys'
-    (``bench/bench_despike_paths.py``).
+    (``bench/bench_despike_paths.py``), when ``c ≤ d`` (the small presets); with wider
+    candidates than keys the explicit keys are formed, which hold fewer values.
 
     ``q (B, h, d, H, W)``, ``wk (h, d, c)``, ``kb (N, h, d)``, and the candidates ``v``
     either ``(B, N, c, H, W)`` or ``(B, n, m, c, H, W)`` with ``N = n·m`` in that order
@@ -141,6 +149,11 @@ def candidate_attention_folded(q, wk, kb, v):
     qw = torch.einsum("hdc,bhdxy->bhcxy", wk, q)                            # (B, h, c, H, W)
     logits = torch.einsum("nmhd,bhdxy->bnmhxy", kb.reshape(n, m, hd, -1), q)  # (B, n, m, h, ..)
     if torch.is_grad_enabled() and any(t.requires_grad for t in (q, wk, kb, v)):
+        if c > q.shape[2]:
+            # wider candidates than keys (despike-paper): the broadcast products below
+            # would hold N·h·c values a pixel against the explicit keys' N·h·d
+            keys = torch.einsum("hdc,bnmcxy->bnmhdxy", wk, v) + kb.reshape(n, m, hd, -1, 1, 1)
+            return candidate_attention(q, keys.flatten(1, 2), v.flatten(1, 2))
         # training: broadcast products (autograd through the loops below would make a
         # full-size zero gradient for every slice, 2x slower than the explicit keys)
         logits = logits + (v.unsqueeze(3) * qw[:, None, None]).sum(4)
@@ -159,9 +172,10 @@ def candidate_attention_folded(q, wk, kb, v):
 class CandidateFusion(nn.Module):
     """Fuse ``(B, N, Ce, H, W)`` candidates under a ``(B, C, H, W)`` context -> ``(B, C, H, W)``.
 
-    Queries come from the context, keys from the candidates (a 1x1 projection to
-    ``key_dim`` per head plus a learned per-candidate embedding), values are the
-    candidates themselves; the heads' outputs are concatenated and projected to ``C``.
+    Candidates come as ``(B, N, Ce, H, W)`` or as the kernel bank's ``(B, n, m, Ce, H, W)``
+    (``N = n·m``, window-major). Queries come from the context, keys from the candidates
+    (a 1x1 projection to ``key_dim`` per head plus a learned per-candidate embedding),
+    values are the candidates themselves; the heads' outputs are concatenated and projected to ``C``.
     Projecting after the weighted sum keeps the cost at O(N·Ce·heads) per pixel; the
     keys' projection is folded into the query (:func:`candidate_attention_folded`).
     """

@@ -84,6 +84,8 @@ def predict(model: DeSpikeNet, x, device="cpu", tile: int | None = None,
     ``self_ensemble`` the result is the mean over the 8 flips/transposes (module doc).
     ``calibrated`` (1: calibrated features, 0: none; one value or ``(B,)``) is the
     calibration flag of a model that has one (:mod:`.model`).
+    ``model`` is called as ``model(x, scale, calibrated, grid=False)``: a network of the
+    toolkit (DeSpike or a learned cascade), which then computes only its final output.
     """
     dev = resolve_device(device)
     tile = int(tile or settings.DESPIKE_TILE)

@@ -5,8 +5,9 @@ Input: the linearised IF features ``x (B, n, H, W)`` (charge per step of each wi
 The network works in normalised units: each image is divided by a scale ``s`` (the
 mean of its longest-window feature, floored) and every prediction multiplied back, so
 one model serves every light level. Output: predictions of ``λ`` (thresholds/step, the
-in-focus response of an ideal FPN-free pixel) for every (level, window) pair, and the
-final ``(B, H, W)`` estimate.
+in-focus response of an ideal FPN-free pixel) for every (level, window) pair (the
+training loss's grid; ``grid=False``, as inference calls it, skips them), and the final
+``(B, H, W)`` estimate.
 
 With ``calibration_flag`` the shared encoder reads one more constant channel beside each
 window's feature: ``calibrated (B,)``, 1 when the features went through the camera's

@@ -26,6 +26,9 @@ import torch.nn.functional as F
 from .attention import CandidateFusion, TransformerBlock
 
 
+HEADS = ("all", "last", "none")          # which predictions a level makes (Level.forward)
+
+
 class Level(nn.Module):
     """One refinement level (its own widths; encoder and kernel bank are shared)."""
 
@@ -54,6 +57,8 @@ class Level(nn.Module):
         only with ``heads="last"`` (inference: the same values, 1/n of the head's cost),
         ``None`` with ``heads="none"`` (a coarse level at inference).
         """
+        if heads not in HEADS:
+            raise ValueError(f"heads must be one of {HEADS}, got {heads!r}")
         b, n, ce, h, w = enc.shape
         ctx = self.context(enc.reshape(b, n * ce, h, w))
         if prev is not None:

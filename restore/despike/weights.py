@@ -245,8 +245,8 @@ def _check_optimiser(optim, model: DeSpikeNet, path: Path, bad) -> None:
 
 
 def load_model(weights=None, config=None, device="cpu") -> DeSpikeNet:
-    """A :class:`DeSpikeNet` with trained weights, in eval mode on ``device``, its
-    convolution weights in channels-last memory format (inference's faster layout).
+    """A :class:`DeSpikeNet` with trained weights, in eval mode on ``device``; on a CPU its
+    convolution weights in channels-last memory format (inference's faster layout there).
 
     Parameters
     ----------
@@ -272,13 +272,15 @@ def load_model(weights=None, config=None, device="cpu") -> DeSpikeNet:
     state = payload["state_dict"]
     # the file's tensors become the parameters (no copy, 35 ms of small torch ops on a
     # busy machine) when they have the model's dtypes; else copied, which converts them
+    # (on a CPU the layout change below copies the 4-D weights once more)
     same_dtypes = all(state[k].dtype == v.dtype for k, v in model.state_dict().items())
     model.load_state_dict(state, strict=True, assign=same_dtypes)   # names, shapes checked
     model.eval()
     model.meta = dict(payload["meta"])
-    # channels-last: the same values (to rounding), and the depthwise and kernel-bank
-    # convolutions of inference run about 1.2x faster on a CPU (bench/bench_despike_paths.py)
-    return model.to(dev, memory_format=torch.channels_last)
+    # channels-last on a CPU: the same values (to rounding), and inference runs about 1.2x
+    # faster (bench/bench_despike_paths.py); a GPU keeps the default layout (not measured)
+    return model.to(dev, memory_format=torch.channels_last if dev.type == "cpu"
+                    else torch.contiguous_format)
 
 
 def weights_payload(model: DeSpikeNet, meta: dict) -> dict:
