@@ -146,14 +146,15 @@ def candidate_attention_folded(q, wk, kb, v):
         v = v.unsqueeze(2)
     b, n, m, c = v.shape[:4]
     hd, size = q.shape[1], q.shape[-2:]
+    training = torch.is_grad_enabled() and any(t.requires_grad for t in (q, wk, kb, v))
+    if training and c > q.shape[2]:
+        # wider candidates than keys (despike-paper): the broadcast products below would
+        # hold N·h·c values a pixel against the explicit keys' N·h·d
+        keys = torch.einsum("hdc,bnmcxy->bnmhdxy", wk, v) + kb.reshape(n, m, hd, -1, 1, 1)
+        return candidate_attention(q, keys.flatten(1, 2), v.flatten(1, 2))
     qw = torch.einsum("hdc,bhdxy->bhcxy", wk, q)                            # (B, h, c, H, W)
     logits = torch.einsum("nmhd,bhdxy->bnmhxy", kb.reshape(n, m, hd, -1), q)  # (B, n, m, h, ..)
-    if torch.is_grad_enabled() and any(t.requires_grad for t in (q, wk, kb, v)):
-        if c > q.shape[2]:
-            # wider candidates than keys (despike-paper): the broadcast products below
-            # would hold N·h·c values a pixel against the explicit keys' N·h·d
-            keys = torch.einsum("hdc,bnmcxy->bnmhdxy", wk, v) + kb.reshape(n, m, hd, -1, 1, 1)
-            return candidate_attention(q, keys.flatten(1, 2), v.flatten(1, 2))
+    if training:
         # training: broadcast products (autograd through the loops below would make a
         # full-size zero gradient for every slice, 2x slower than the explicit keys)
         logits = logits + (v.unsqueeze(3) * qw[:, None, None]).sum(4)
