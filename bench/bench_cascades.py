@@ -61,6 +61,7 @@ from restore.cascades.configs import PRESETS, feature_config
 from restore.cascades.gkmnet import GKMNet
 from restore.cascades.model import ReconstructThenDeblur
 from restore.cascades.spk2imgnet import Spk2ImgNet
+from restore.despike.device import inference_layout
 from restore.despike.model import DeSpikeNet
 torch.set_num_threads({threads})
 torch.manual_seed(0)
@@ -81,7 +82,7 @@ def run(model, x, grid=False):
     return model(x, calibrated=torch.ones(x.shape[0]), grid=grid)["out"]
 
 def inference(model):
-    return model.eval().to(memory_format=torch.channels_last)
+    return inference_layout(model.eval())
 
 def timed(fn):
     t = time.perf_counter(); fn(); return time.perf_counter() - t

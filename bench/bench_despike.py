@@ -4,7 +4,7 @@
         [--capture DIR/capture.dat]
 
 Prints one table: parameters, median / min latency of one inference forward pass
-(features -> λ, no grad, channels-last weights, no training grid) at 400x256 for ``despike-small`` and ``despike-paper``, with the ratio to a
+(features -> λ, no grad, inference's weight layout, no training grid) at 400x256 for ``despike-small`` and ``despike-paper``, with the ratio to a
 reference measured in the same run (TFP + the 5-window IF encoding of a 192-step
 stream, i.e. the classical baseline's own cost), and peak memory; then the peak memory
 and wall time of the whole command ``spikerestore run --method despike`` on a 400x250,
@@ -55,9 +55,10 @@ if threads:
     torch.set_num_threads(threads)
 torch_mb = _status_mb("VmRSS")
 torch.manual_seed(0)
-# inference as `spikerestore run` does it: channels-last weights (weights.load_model),
-# only the final output (grid=False); bench_despike_paths.py compares with the reference
-model = DeSpikeNet(name).eval().to(device, memory_format=torch.channels_last)
+# inference as `spikerestore run` does it: its weights' layout (weights.load_model), only
+# the final output (grid=False); bench_despike_paths.py compares with the reference
+from restore.despike.device import inference_layout
+model = inference_layout(DeSpikeNet(name).eval().to(device))
 x = (torch.rand(1, len(model.config.used_windows), 256, 400) * 0.4).to(device)
 times = []
 with torch.no_grad():

@@ -14,7 +14,7 @@ and each has a reference it must match (tests/test_despike.py, tests/test_despik
   once per window; the reference convolves the concatenation ``[rec, enc_i]``;
 - channels-last layouts: the weights of inference (``weights.load_model``), and inside
   every pass the kernel bank's and the feed-forward's depthwise convolutions
-  (``psf_bank.psf_bank_conv``, ``attention.GDFN``); the reference runs them in NCHW.
+  (``device.cpu_channels_last``); the reference runs them in NCHW.
 
 Cases, each in a **fresh process**, alternated over ``--rounds`` (this machine is shared
 and noisy: medians of rounds × repeats, after one warm-up):
@@ -48,34 +48,14 @@ import torch
 sys.path.insert(0, ROOT)
 torch.set_num_threads(THREADS)
 import restore.despike.attention as attention
+import restore.despike.device as device
+import restore.despike.refine as refine
 from restore.despike.weights import load_model
 
-import torch.nn.functional as F
-import restore.despike.psf_bank as psf_bank
-import restore.despike.refine as refine
-
-if not FAST:       # the references of tests/test_despike.py: explicit keys, concatenated head
-    def explicit_keys(q, wk, kb, v):
-        if v.dim() == 6:
-            v = v.reshape(v.shape[0], -1, *v.shape[3:])
-        k = torch.einsum("hdc,bncxy->bnhdxy", wk, v) + kb[None, :, :, :, None, None]
-        return attention.candidate_attention(q, k, v)
-    def concatenated_head(self, rec, enc):
-        b, k, ce, h, w = enc.shape
-        inp = torch.cat([rec.unsqueeze(1).expand(b, k, rec.shape[1], h, w), enc], 2)
-        return self.head(inp.reshape(b * k, -1, h, w)).view(b, k, h, w)
-    def bank_nchw(x, kernels):
-        (b, c, h, w), (m, k, _) = x.shape, kernels.shape
-        xp = F.pad(x, (k // 2,) * 4, mode="replicate")
-        y = F.conv2d(xp, kernels.unsqueeze(1).repeat(c, 1, 1, 1), groups=c)
-        return y.view(b, c, m, h, w).transpose(1, 2)
-    def gdfn_nchw(self, x):
-        a, g = self.dw(self.inp(x)).chunk(2, dim=1)
-        return self.out(F.gelu(a) * g)
-    attention.candidate_attention_folded = explicit_keys
-    refine.Level._head = concatenated_head
-    psf_bank.psf_bank_conv = bank_nchw
-    attention.GDFN.forward = gdfn_nchw
+if not FAST:       # the references the tests compare with: explicit keys, concatenated head
+    attention.candidate_attention_folded = attention.candidate_attention_explicit
+    refine.Level._head = refine.Level.head_concatenated
+    device.CPU_CHANNELS_LAST = False                 # NCHW depthwise convolutions
 model = load_model()
 if not CHANNELS_LAST:
     model = model.to(memory_format=torch.contiguous_format)

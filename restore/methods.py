@@ -126,9 +126,11 @@ def anchored(res: Restored, anchor: bool, stream, center: int, calib,
              dead_time: float) -> Restored:
     """``res`` with :mod:`restore.anchor` applied when asked and the calibration measured;
     ``stream`` holds ``res``'s window of ``res.window`` steps around key step ``center``."""
+    if not anchor:
+        return res
     from .despike.encoding import measured
 
-    if not anchor or measured(calib) is None:
+    if measured(calib) is None:
         return res
     from .anchor import anchor_to_tfp
 

@@ -14,6 +14,7 @@ from restore.despike.loss import DeSpikeLoss
 from restore.despike.model import DeSpikeNet, count_parameters
 from restore.despike.psf_bank import PSFBank, gaussian_kernels, psf_bank_conv
 from restore.despike.attention import (CandidateFusion, candidate_attention,
+                                      candidate_attention_explicit,
                                       candidate_attention_folded)
 
 TINY = ModelConfig(name="tiny", encoder_channels=2, num_kernels=2, kernel_size=5,
@@ -126,11 +127,6 @@ def test_candidate_attention_weights_are_a_distribution(device):
     torch.testing.assert_close(a.sum(1), torch.ones(2, 2, 5, 7, device=device), **tol(a.dtype))
 
 
-def _explicit_keys(q, wk, kb, v):
-    """The keys of the folded attention written out: ``k_j = W v_j + kb_j``."""
-    return torch.einsum("hdc,bncxy->bnhdxy", wk, v) + kb[None, :, :, :, None, None]
-
-
 @pytest.mark.parametrize("grad", [False, True], ids=["inference", "training"])
 @pytest.mark.parametrize("d", [8, 5], ids=["c<=d", "c>d"])
 def test_folded_attention_matches_the_explicit_keys(device, grad, d):
@@ -147,7 +143,12 @@ def test_folded_attention_matches_the_explicit_keys(device, grad, d):
     v6 = torch.randn(b * n, c, m, 7, 9, **f64).view(b, n, c, m, 7, 9).transpose(2, 3)
     v = v6.reshape(b, n * m, c, 7, 9)
     q, wk, kb, v6, v = (t.to(device) for t in (q, wk, kb, v6, v))
-    ref_out, ref_a = candidate_attention(q, _explicit_keys(q, wk, kb, v), v)
+    keys = torch.einsum("hdc,bncxy->bnhdxy", wk, v) + kb[None, :, :, :, None, None]
+    ref_out, ref_a = candidate_attention(q, keys, v)
+    # the library's reference forms the same keys, for either candidate layout
+    for cands in (v6, v):
+        out, a = candidate_attention_explicit(q, wk, kb, cands)
+        torch.testing.assert_close(out, ref_out, **tol(torch.float64))
     for cands in (v6, v):
         leaves = [t.clone().requires_grad_(grad) for t in (q, wk, kb, cands)]
         with torch.set_grad_enabled(grad):
@@ -159,7 +160,7 @@ def test_folded_attention_matches_the_explicit_keys(device, grad, d):
     w = torch.randn(ref_out.shape, **f64).to(device)
     (candidate_attention_folded(*leaves)[0] * w).sum().backward()
     ref = [t.clone().requires_grad_(True) for t in (q, wk, kb, v)]
-    (candidate_attention(ref[0], _explicit_keys(*ref), ref[3])[0] * w).sum().backward()
+    (candidate_attention_explicit(*ref)[0] * w).sum().backward()
     for got, want in zip(leaves, ref):
         torch.testing.assert_close(got.grad, want.grad, **tol(torch.float64))
 
@@ -184,6 +185,8 @@ def test_head_shared_part_equals_the_concatenated_convolution(device):
     inp = torch.cat([rec.unsqueeze(1).expand(2, 5, 4, 6, 7), enc], 2).reshape(10, 6, 6, 7)
     with torch.no_grad():
         want = level.head(inp).view(2, 5, 6, 7)
+        torch.testing.assert_close(level.head_concatenated(rec, enc), want,
+                                   **tol(torch.float64))
         torch.testing.assert_close(level._head(rec, enc), want, **tol(torch.float64))
         torch.testing.assert_close(level._head(rec, enc[:, -1:])[:, 0], want[:, -1],
                                    **tol(torch.float64))

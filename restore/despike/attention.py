@@ -22,6 +22,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .device import cpu_channels_last
+
 
 class ChannelNorm(nn.Module):
     """LayerNorm over the channel axis of ``(B, C, H, W)`` (with bias)."""
@@ -65,13 +67,6 @@ class MDTA(nn.Module):
         return self.proj((attn @ v).reshape(b, c, h, w))
 
 
-def cpu_channels_last(x: torch.Tensor) -> torch.Tensor:
-    """``x`` in channels-last memory format on a CPU (where the toolkit's depthwise
-    convolutions run faster so, bench/bench_despike_paths.py); unchanged elsewhere (not
-    measured on a GPU)."""
-    return x.contiguous(memory_format=torch.channels_last) if x.device.type == "cpu" else x
-
-
 def _layout(x: torch.Tensor) -> torch.memory_format:
     """The memory format of a 4-D tensor: channels-last or contiguous."""
     return (torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
@@ -89,8 +84,7 @@ class GDFN(nn.Module):
         self.out = nn.Conv2d(hidden, channels, 1)
 
     def forward(self, x):
-        # channels-last inside on a CPU: the depthwise convolution and its backward run
-        # about 2x faster in that layout there; the output keeps the input's layout
+        # channels-last inside on a CPU (device.py); the output keeps the input's layout
         layout = _layout(x)
         a, g = self.dw(self.inp(cpu_channels_last(x))).chunk(2, dim=1)
         return self.out(F.gelu(a) * g).contiguous(memory_format=layout)
@@ -110,8 +104,7 @@ class TransformerBlock(nn.Module):
 
 
 def candidate_attention(q, k, v):
-    """Per-pixel softmax attention over candidates, with explicit keys: the reference
-    that :func:`candidate_attention_folded` (the one the network runs) must match.
+    """Per-pixel softmax attention over candidates whose keys are given.
 
     ``q (B, h, d, H, W)``, ``k (B, N, h, d, H, W)``, ``v (B, N, c, H, W)`` ->
     ``(B, h, c, H, W)`` (every head weighs the full candidate values), and the weights
@@ -120,6 +113,15 @@ def candidate_attention(q, k, v):
     logits = (q.unsqueeze(1) * k).sum(3) / math.sqrt(q.shape[2])
     a = torch.softmax(logits, dim=1)
     return torch.einsum("bnhxy,bncxy->bhcxy", a, v), a
+
+
+def candidate_attention_explicit(q, wk, kb, v):
+    """:func:`candidate_attention` with the keys formed from the candidates,
+    ``k_j = W v_j + kb_j``: the reference of :func:`candidate_attention_folded`, with its
+    arguments (``v`` ``(B, N, c, H, W)`` or ``(B, n, m, c, H, W)``) and results."""
+    v = v.flatten(1, 2) if v.dim() == 6 else v
+    keys = torch.einsum("hdc,bncxy->bnhdxy", wk, v) + kb[None, :, :, :, None, None]
+    return candidate_attention(q, keys, v)
 
 
 def candidate_attention_folded(q, wk, kb, v):
@@ -150,8 +152,7 @@ def candidate_attention_folded(q, wk, kb, v):
     if training and c > q.shape[2]:
         # wider candidates than keys (despike-paper): the broadcast products below would
         # hold N·h·c values a pixel against the explicit keys' N·h·d
-        keys = torch.einsum("hdc,bnmcxy->bnmhdxy", wk, v) + kb.reshape(n, m, hd, -1, 1, 1)
-        return candidate_attention(q, keys.flatten(1, 2), v.flatten(1, 2))
+        return candidate_attention_explicit(q, wk, kb, v)
     qw = torch.einsum("hdc,bhdxy->bhcxy", wk, q)                            # (B, h, c, H, W)
     logits = torch.einsum("nmhd,bhdxy->bnmhxy", kb.reshape(n, m, hd, -1), q)  # (B, n, m, h, ..)
     if training:

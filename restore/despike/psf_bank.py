@@ -18,7 +18,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .attention import cpu_channels_last
+from .device import cpu_channels_last
 
 
 def gaussian_kernels(sigmas, size: int, dtype=torch.float32) -> torch.Tensor:
@@ -59,8 +59,8 @@ def psf_bank_conv(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     pad = k // 2
     xp = F.pad(x, (pad, pad, pad, pad), mode="replicate") if pad else x
     weight = kernels.unsqueeze(1).repeat(c, 1, 1, 1)          # (c*m, 1, K, K): o = c*m + j
-    # channels-last on a CPU: this depthwise convolution and its backward run about 2x
-    # faster in that layout there (bench/bench_despike_paths.py); the values are the same
+    # channels-last on a CPU (device.py): this depthwise convolution and its backward run
+    # about 2x faster in that layout there; the values are the same
     y = F.conv2d(cpu_channels_last(xp), weight, groups=c)
     return y.view(b, c, m, h, w).transpose(1, 2)
 

@@ -82,6 +82,13 @@ class Level(nn.Module):
         own = _conv_replicate(enc.reshape(b * k, ce, h, w), weight[:, width:], self.head.bias, pad)
         return own.view(b, k, h, w) + shared
 
+    def head_concatenated(self, rec, enc):
+        """:meth:`_head` as the weights define it, one convolution of ``[rec, enc_i]`` per
+        window: the reference it must match (tests, bench/bench_despike_paths.py)."""
+        b, k, ce, h, w = enc.shape
+        inp = torch.cat([rec.unsqueeze(1).expand(b, k, rec.shape[1], h, w), enc], 2)
+        return self.head(inp.reshape(b * k, -1, h, w)).view(b, k, h, w)
+
 
 def _conv_replicate(x, weight, bias, pad: int):
     """``conv2d`` with ``pad`` replicated border pixels on every side (the head's padding)."""

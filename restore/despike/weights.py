@@ -30,7 +30,7 @@ from spikesim.errors import InputError
 from restore import settings
 
 from .configs import config_to_dict, differing_keys, model_config
-from .device import resolve_device
+from .device import inference_layout, resolve_device
 from .model import DeSpikeNet
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -272,15 +272,12 @@ def load_model(weights=None, config=None, device="cpu") -> DeSpikeNet:
     state = payload["state_dict"]
     # the file's tensors become the parameters (no copy, 35 ms of small torch ops on a
     # busy machine) when they have the model's dtypes; else copied, which converts them
-    # (on a CPU the layout change below copies the 4-D weights once more)
+    # (on a CPU inference_layout copies the 4-D weights once more)
     same_dtypes = all(state[k].dtype == v.dtype for k, v in model.state_dict().items())
     model.load_state_dict(state, strict=True, assign=same_dtypes)   # names, shapes checked
     model.eval()
     model.meta = dict(payload["meta"])
-    # channels-last on a CPU: the same values (to rounding), and inference runs about 1.2x
-    # faster (bench/bench_despike_paths.py); a GPU keeps the default layout (not measured)
-    return model.to(dev, memory_format=torch.channels_last if dev.type == "cpu"
-                    else torch.contiguous_format)
+    return inference_layout(model.to(dev))        # channels-last on a CPU (device.py)
 
 
 def weights_payload(model: DeSpikeNet, meta: dict) -> dict:

@@ -26,6 +26,9 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from .. import settings
+from ..config import Lens
+from ..errors import InputError
+from ..optics import coc_per_inverse_depth
 
 
 def bokeh_sigma(depth, focus_depth: float, sigma_max: float) -> np.ndarray:
@@ -74,13 +77,8 @@ def matching_lens(depth, focus_depth: float, sigma_max: float, pixel_pitch: floa
     ``A v_f / p``, is inversely proportional to ``N``). A soft picture seen through an
     in-focus camera and the sharp picture seen through this lens reach the sensor alike
     (examples/bokeh_ambiguity.py). Returns a :class:`spikesim.config.Lens`."""
-    from ..config import Lens
-    from ..optics import coc_per_inverse_depth
-
     spread = float(np.abs(1.0 / np.asarray(depth, np.float64) - 1.0 / float(focus_depth)).max())
     if spread <= 0.0 or not sigma_max > 0.0:
-        from ..errors import InputError
-
         bad = ("sigma_max", sigma_max) if not sigma_max > 0.0 else ("depth", "flat at the focus")
         raise InputError(bad[0], bad[1], "sigma_max > 0 px and depth off the focus",
                          "give a depth map that varies, or a positive sigma_max")
