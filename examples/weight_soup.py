@@ -5,9 +5,9 @@
 The two files must have the same architecture except that ``A`` may have the calibration
 flag and ``B`` not. ``B`` is then grown to ``A``'s (:func:`restore.despike.grow.grow`: the
 flag's input channel with zero weights), so ``A`` may be the natural fine-tune and ``B``
-the procedural weights it started from. Different depths are refused: growth would append
-blocks whose weights are random apart from their zeroed outputs, and a soup would mix
-them in. Tried in issue 17 (session 16, experiments/README.md, "Natural photographs,
+the procedural weights it started from. Every other difference is refused, depths too:
+growth would append blocks whose weights are random apart from their zeroed outputs, and
+a soup would mix them in. Tried in issue 17 (session 16, experiments/README.md, "Natural photographs,
 session 16"): α 0.25 and 0.5 each gained on the procedural development set and lost on
 the natural one.
 """
@@ -17,10 +17,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from restore.despike.configs import model_config
+from restore.despike.configs import config_to_dict, differing_keys
 from restore.despike.grow import grow
 from restore.despike.model import DeSpikeNet
-from restore.despike.weights import read_weights, save_torch, weights_payload
+from restore.despike.weights import load_model, save_torch, weights_payload
 from spikesim.errors import InputError
 
 
@@ -28,15 +28,14 @@ def soup(path_a, path_b, alpha: float) -> DeSpikeNet:
     """``A``'s network holding ``(1 - alpha) * A + alpha * grown(B)``; alpha in [0, 1]."""
     if not 0.0 <= alpha <= 1.0:
         raise InputError("ALPHA", alpha, "a number in [0, 1]", "use e.g. 0.25")
-    pa, pb = read_weights(path_a), read_weights(path_b)
-    if list(pa["config"]["depths"]) != list(pb["config"]["depths"]):
-        raise InputError("B", str(path_b), f"weights of depths {pa['config']['depths']} (A's)",
-                         f"it has depths {pb['config']['depths']}; soup weights of one depth")
-    net = DeSpikeNet(model_config(pa["config"]))
-    net.load_state_dict(pa["state_dict"])
-    b_own = DeSpikeNet(model_config(pb["config"]))
-    b_own.load_state_dict(pb["state_dict"])
-    b = DeSpikeNet(model_config(pa["config"]))
+    net, b_own = load_model(path_a), load_model(path_b)
+    ca, cb = config_to_dict(net.config), config_to_dict(b_own.config)
+    keys = differing_keys(ca, cb, ignore=("name", "calibration_flag"))
+    if keys or (cb["calibration_flag"] and not ca["calibration_flag"]):
+        what = f"differs in {', '.join(keys)}" if keys else "has a calibration flag A lacks"
+        raise InputError("B", str(path_b), "weights of A's architecture (the calibration "
+                         "flag may be A's alone)", f"it {what}; soup weights of one architecture")
+    b = DeSpikeNet(net.config)
     grow(b, b_own, where=str(path_b))
     sa, sb = net.state_dict(), b.state_dict()
     net.load_state_dict({k: (1 - alpha) * v + alpha * sb[k] if v.is_floating_point() else v

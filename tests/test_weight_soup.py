@@ -36,9 +36,9 @@ def _random_weights(path, seed, **config):
 
 
 def _run(net, x, flag=1.0):
+    """The final output; a flagless network ignores ``flag``."""
     with torch.no_grad():
-        return net(x, calibrated=flag, grid=False)["out"] if net.config.calibration_flag \
-            else net(x, grid=False)["out"]
+        return net(x, calibrated=flag, grid=False)["out"]
 
 
 def test_soup_is_the_weighted_mean_and_its_ends_are_the_inputs(tmp_path):
@@ -77,12 +77,16 @@ def test_soup_refuses_alpha_outside_0_1_and_the_script_writes_loadable_weights(t
     assert load_model(tmp_path / "s.pt").meta["soup"]["alpha"] == 0.5
 
 
-def test_soup_refuses_weights_of_another_depth_and_a_non_number(tmp_path):
-    """Growth in depth appends blocks that are random apart from their zeroed outputs: no soup."""
+def test_soup_refuses_another_architecture_and_a_non_number(tmp_path):
+    """Growth in depth appends blocks that are random apart from their zeroed outputs, and a
+    flag B has and A lacks cannot be dropped: no soup of either."""
     mod = _soup_module()
     _random_weights(tmp_path / "a.pt", 0, calibration_flag=True, depths=[2, 0, 0])
     _random_weights(tmp_path / "b.pt", 1, calibration_flag=True)
-    with pytest.raises(InputError, match="depths"):
+    with pytest.raises(InputError, match="differs in depths"):
         mod.soup(tmp_path / "a.pt", tmp_path / "b.pt", 0.5)
+    _random_weights(tmp_path / "plain.pt", 2, depths=[2, 0, 0])
+    with pytest.raises(InputError, match="calibration flag A lacks"):
+        mod.soup(tmp_path / "plain.pt", tmp_path / "a.pt", 0.5)
     with pytest.raises(InputError, match="ALPHA"):
         mod.main([str(tmp_path / "a.pt"), str(tmp_path / "a.pt"), "half", str(tmp_path / "s.pt")])
